@@ -1,0 +1,146 @@
+"""Canonical scheme strings: parse ``"name(arg, key=value)"`` and print it back.
+
+Every scheme (initializer, activation) has one canonical string that round-trips: parsing it and
+printing the result gives the same string back. The grammar is a Python call expression, so the
+parser is :mod:`ast` rather than a hand-written tokenizer; bare identifiers are read as strings, so
+``variance_scaling(scale=2.0, mode=fan_in, distribution=uniform)`` needs no quotes, and a nested call
+(``lsuv(base=orthogonal(gain=2.0))``) is kept as its own canonical string.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+__all__ = ["parse", "build", "format_call", "format_value"]
+
+
+def parse(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+  """Splits a scheme string into its name, positional and keyword arguments.
+
+  Args:
+    text: e.g. ``"he_normal"``, ``"constant(0.005)"``, ``"normal(stddev=1e-2)"``.
+
+  Returns:
+    ``(name, args, kwargs)``: the lower-cased name, positional values and keyword values, each a
+    number, a string (bare identifiers and quoted strings alike), a tuple, or a nested scheme string.
+
+  Raises:
+    ValueError: if ``text`` is not a name optionally followed by one call with literal arguments.
+
+  >>> parse("variance_scaling(scale=2, mode=fan_in)")
+  ('variance_scaling', (), {'scale': 2, 'mode': 'fan_in'})
+  """
+  if not isinstance(text, str):
+    raise TypeError(f"a scheme name must be a string, got {type(text).__name__}")
+  try:
+    node = ast.parse(text.strip(), mode="eval").body
+  except SyntaxError:
+    raise ValueError(
+        f"cannot parse scheme {text!r}; accepted: a name such as 'he_normal' or a call such as "
+        "'normal(stddev=0.01)'") from None
+  if isinstance(node, ast.Name):
+    return node.id.lower(), (), {}
+  if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+    raise ValueError(
+        f"cannot parse scheme {text!r}; accepted: a name such as 'he_normal' or a call such as "
+        "'normal(stddev=0.01)'")
+  args = tuple(_literal(a, text) for a in node.args)
+  kwargs = {}
+  for kw in node.keywords:
+    if kw.arg is None:
+      raise ValueError(f"cannot parse scheme {text!r}: '**' arguments are not accepted")
+    kwargs[kw.arg] = _literal(kw.value, text)
+  return node.func.id.lower(), args, kwargs
+
+
+def _literal(node: ast.AST, text: str) -> Any:
+  if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
+    return node.value
+  if isinstance(node, ast.Name):
+    return node.id
+  if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+    value = _literal(node.operand, text)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+      return -value if isinstance(node.op, ast.USub) else value
+  if isinstance(node, ast.Tuple):
+    return tuple(_literal(e, text) for e in node.elts)
+  if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+    return ast.unparse(node)
+  raise ValueError(
+      f"cannot parse argument {ast.unparse(node)!r} in scheme {text!r}; accepted: numbers, "
+      "names, tuples and nested scheme calls")
+
+
+def format_value(value: Any) -> str:
+  """Prints one argument value canonically: ints as ints, floats by their shortest round-trip repr.
+
+  A jax tracer (a parameter swept under ``jax.vmap``) has no value to print and shows as
+  ``<traced>``; such a name is for display only and does not parse back.
+  """
+  if isinstance(value, (bool, int, str)) or value is None:
+    return str(value)
+  if isinstance(value, tuple):
+    inner = ", ".join(format_value(v) for v in value)
+    return f"({inner},)" if len(value) == 1 else f"({inner})"
+  if isinstance(value, jax.core.Tracer):
+    return "<traced>"
+  if hasattr(value, "name") and isinstance(value.name, str):  # a nested scheme object
+    return value.name
+  value = float(value)
+  if not math.isfinite(value):
+    raise ValueError(f"non-finite parameter {value} has no scheme name; accepted: finite numbers")
+  return repr(value)
+
+
+def format_call(name: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> str:
+  """Prints ``name(arg, key=value, ...)``, or just ``name`` when there are no arguments."""
+  parts = [format_value(a) for a in args]
+  parts += [f"{k}={format_value(v)}" for k, v in (kwargs or {}).items()]
+  return f"{name}({', '.join(parts)})" if parts else name
+
+
+def build(text: str, factories: dict[str, Callable[..., Any]], aliases: dict[str, str],
+          kind: str) -> Any:
+  """Builds the object a scheme string names from a registry of factories.
+
+  Args:
+    text: the scheme string, e.g. ``"xavier_normal(gain=2.0)"``.
+    factories: canonical name -> factory taking the string's arguments.
+    aliases: alias -> canonical string, which may carry arguments (``"random_normal"`` ->
+      ``"normal(stddev=0.05)"``); arguments given with an alias are passed on when the alias
+      carries none of its own.
+    kind: what is built ("initializer", "activation"), for error messages.
+
+  Returns:
+    ``factories[name](*args, **kwargs)``.
+
+  Raises:
+    ValueError: an unknown name (the message lists the known names and aliases), or arguments
+      the factory does not take (the message lists the ones it does).
+  """
+  base, args, kwargs = parse(text)
+  if base in aliases:
+    target, alias_args, alias_kwargs = parse(aliases[base])
+    if (args or kwargs) and (alias_args or alias_kwargs):
+      raise ValueError(
+          f"{kind} alias {base!r} stands for {aliases[base]!r} and takes no arguments; "
+          f"write the canonical form with your arguments instead")
+    base, args, kwargs = target, args or alias_args, kwargs or alias_kwargs
+  if base not in factories:
+    alias_list = ", ".join(f"{a}={c}" for a, c in sorted(aliases.items()))
+    raise ValueError(
+        f"unknown {kind} {text!r}; known: {', '.join(sorted(factories))} (aliases: {alias_list})")
+  factory = factories[base]
+  signature = inspect.signature(factory)
+  try:
+    signature.bind(*args, **kwargs)
+  except TypeError as e:
+    accepted = ", ".join(signature.parameters) or "no parameters"
+    raise ValueError(f"bad parameters in {kind} {text!r} ({e}); accepted: {accepted}") from None
+  return factory(*args, **kwargs)
