@@ -229,7 +229,7 @@ def test_vmap_over_a_traced_parameter(factory, param):
   key, shape = jax.random.key(9), (64, 32)
   values = jnp.array([0.5, 1.0, 3.0])
   swept = jax.vmap(lambda s: factory(s)(key, shape))(values)
-  for v, w in zip(values.tolist(), swept):
+  for v, w in zip(values.tolist(), swept, strict=True):
     np.testing.assert_allclose(w, factory(v)(key, shape), rtol=1e-6, atol=1e-7)
   names_seen = []
   jax.vmap(lambda s: names_seen.append(factory(s).name) or s)(values)
