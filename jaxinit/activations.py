@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from jaxinit import names
 
-__all__ = ["Activation", "get", "known", "ALIASES"]
+__all__ = ["Activation", "get", "known", "ALIASES", "FACTORIES"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +61,7 @@ def _simple(name: str, fn: Callable[[jax.Array], jax.Array]) -> Callable[[], Act
   return lambda: Activation(name, fn)
 
 
-_FACTORIES: dict[str, Callable[..., Activation]] = {
+FACTORIES: dict[str, Callable[..., Activation]] = {
     "linear": _simple("linear", lambda x: x),
     "relu": _simple("relu", jax.nn.relu),
     "leaky_relu": _leaky_relu,
@@ -81,7 +81,7 @@ ALIASES: dict[str, str] = {"identity": "linear", "swish": "silu", "leakyrelu": "
 
 def known() -> list[str]:
   """Returns the canonical activation names (without aliases), sorted."""
-  return sorted(_FACTORIES)
+  return sorted(FACTORIES)
 
 
 def get(name: str | Activation) -> Activation:
@@ -104,4 +104,4 @@ def get(name: str | Activation) -> Activation:
   """
   if isinstance(name, Activation):
     return name
-  return names.build(name, _FACTORIES, ALIASES, "activation")
+  return names.build(name, FACTORIES, ALIASES, "activation")

@@ -41,9 +41,9 @@ def _signature(factory: object) -> str:
 
 
 def _cmd_schemes(args: argparse.Namespace) -> int:
-  schemes = [(n, initializers.get(n).formula, _signature(initializers._FACTORIES[n]) or "-")
+  schemes = [(n, initializers.get(n).formula, _signature(initializers.FACTORIES[n]) or "-")
              for n in initializers.known()]
-  acts = [(n, _signature(activations._FACTORIES[n]) or "-") for n in activations.known()]
+  acts = [(n, _signature(activations.FACTORIES[n]) or "-") for n in activations.known()]
   print(f"initializers ({len(schemes)}): name, formula, parameters with defaults")
   print("\n".join(_table(schemes)))
   print(f"\ninitializer aliases ({len(initializers.ALIASES)}): alias -> canonical")
@@ -97,7 +97,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     x = w if w.dtype.itemsize >= 4 else w.astype(jnp.float32)
     t = init.target(shape)
     draw = [jnp.mean(x), jnp.std(x), jnp.var(x), jnp.mean(x * x), jnp.min(x), jnp.max(x)]
-    mean_sq = t.variance if t.family in STRUCTURED else t.variance + t.mean ** 2
+    mean_sq = t.variance + t.mean ** 2
     lo, hi = ("-", "-") if t.bound is None else (f"{t.mean - t.bound:.6g}", f"{t.mean + t.bound:.6g}")
     rows = [("", "draw", f"target ({t.family})")]
     rows += [(label, f"{float(d):.6g}", tv) for label, d, tv in zip(
@@ -106,7 +106,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
          lo, hi), strict=True)]
     print("\n".join(_table(rows, indent="")))
   if t.family in STRUCTURED:
-    print(f"note: {t.family} entries are not independent; the target 'variance' is the exact mean "
+    print(f"note: {t.family} entries are not independent; the target mean_sq is the exact mean "
           "square over all entries, equal to the draw's mean_sq for every draw")
   if args.plot is not None:
     plots.sample_histogram(w, t, init.name, args.plot)

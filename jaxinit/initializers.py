@@ -39,7 +39,7 @@ import numpy as np
 from jaxinit import names
 
 __all__ = [
-    "Initializer", "Target", "fans", "get", "known", "ALIASES",
+    "Initializer", "Target", "fans", "get", "known", "ALIASES", "FACTORIES",
     "zeros", "ones", "constant", "normal", "uniform", "truncated_normal", "variance_scaling",
     "glorot_normal", "glorot_uniform", "glorot_truncated_normal", "simple_xavier",
     "lecun_normal", "lecun_uniform", "lecun_truncated_normal",
@@ -62,9 +62,9 @@ class Target:
   Attributes:
     family: ``normal``, ``truncated_normal``, ``uniform``, ``constant``, or, for the structured
       schemes, ``orthogonal``, ``delta_orthogonal``, ``identity`` (entries are not independent).
-    mean: the entries' mean.
-    variance: the entries' variance; for the structured schemes the mean square over all entries,
-      which is exact for every draw.
+    mean: the entries' mean (for orthogonal and delta-orthogonal, its expectation, 0).
+    variance: the entries' variance. For orthogonal and delta-orthogonal it is the mean square over
+      all entries, exact for every draw; identity is deterministic and both values are exact.
     bound: half-width of the support around ``mean`` (uniform, truncated normal), else None.
     sigma: for the truncated normal, the standard deviation before truncation, else None.
   """
@@ -76,7 +76,10 @@ class Target:
   sigma: float | None = None
 
   def pdf(self, x: np.ndarray) -> np.ndarray | None:
-    """Density at ``x``; the normal approximation for orthogonal; None where there is no density."""
+    """Density at ``x``; the normal approximation for orthogonal; None where there is no density
+    (constant, identity, delta-orthogonal, or zero variance)."""
+    if self.variance <= 0:
+      return None
     x = np.asarray(x, dtype=np.float64) - self.mean
     std = math.sqrt(self.variance)
     if self.family in ("normal", "orthogonal"):
@@ -129,8 +132,15 @@ class Initializer:
     return self._draw(key, shape, sample_dtype).astype(dtype)
 
   def target(self, shape: Sequence[int] | int) -> Target:
-    """The distribution one entry follows for ``shape`` (parameters must be concrete)."""
-    return self._target(self._shape(shape))
+    """The distribution one entry follows for ``shape`` (parameters must be concrete).
+
+    Raises:
+      ValueError: for a shape with no entries, or one the scheme does not accept.
+    """
+    shape = self._shape(shape)
+    if math.prod(shape) == 0:
+      raise ValueError(f"{self.name}: shape {shape} has no entries, so no entry distribution")
+    return self._target(shape)
 
   def _shape(self, shape: Sequence[int] | int) -> Shape:
     shape = _check_shape(shape, self.name)
@@ -520,16 +530,18 @@ def identity(gain: float = 1.0) -> Initializer:
     centre = tuple((k - 1) // 2 for k in shape[:-2])
     return jnp.zeros(shape, dtype).at[centre].set(eye)
 
-  return _scheme(
-      _name("identity", _GAIN, gain=gain), "gain * I (centre tap for conv kernels)", draw,
-      lambda shape: Target("identity", 0.0,
-                           float(gain) ** 2 * min(shape[-2:]) / math.prod(shape)),
-      _at_least_2d("identity"))
+  def target(shape: Shape) -> Target:
+    ones = min(shape[-2:]) / math.prod(shape)  # fraction of entries equal to gain
+    return Target("identity", float(gain) * ones, float(gain) ** 2 * ones * (1 - ones))
+
+  return _scheme(_name("identity", _GAIN, gain=gain), "gain * I (centre tap for conv kernels)", draw,
+                 target, _at_least_2d("identity"))
 
 
 # ----------------------------------------------------------------------------- the name registry
 
-_FACTORIES: dict[str, Callable[..., Initializer]] = {
+# Canonical name -> factory; `get` builds from it, `jaxinit schemes` lists its signatures.
+FACTORIES: dict[str, Callable[..., Initializer]] = {
     f.__name__: f for f in (
         zeros, ones, constant, normal, uniform, truncated_normal, variance_scaling,
         glorot_normal, glorot_uniform, glorot_truncated_normal, simple_xavier,
@@ -558,7 +570,7 @@ ALIASES: dict[str, str] = {
 
 def known() -> list[str]:
   """Returns the canonical scheme names (without aliases), sorted."""
-  return sorted(_FACTORIES)
+  return sorted(FACTORIES)
 
 
 def get(name: str | Initializer) -> Initializer:
@@ -582,4 +594,4 @@ def get(name: str | Initializer) -> Initializer:
   """
   if isinstance(name, Initializer):
     return name
-  return names.build(name, _FACTORIES, ALIASES, "initializer")
+  return names.build(name, FACTORIES, ALIASES, "initializer")

@@ -178,6 +178,21 @@ def test_delta_orthogonal_only_centre_tap_and_orthogonal(shape):
   np.testing.assert_allclose(tap @ tap.T, 2.25 * np.eye(shape[-2]), atol=1e-5)
 
 
+def test_structured_targets_are_exact():
+  w = np.asarray(I.identity(gain=2.0)(jax.random.key(0), (3, 3, 4, 6)), np.float64)
+  t = I.identity(gain=2.0).target((3, 3, 4, 6))
+  assert (t.mean, t.variance) == pytest.approx((w.mean(), w.var()), rel=1e-12)
+  d = np.asarray(I.delta_orthogonal()(jax.random.key(0), (3, 3, 4, 6)), np.float64)
+  assert I.delta_orthogonal().target((3, 3, 4, 6)).variance == pytest.approx(np.mean(d ** 2), 1e-6)
+
+
+def test_target_has_no_distribution_for_empty_shapes_or_density_without_variance():
+  with pytest.raises(ValueError, match="no entries"):
+    I.he_normal().target((0, 128))
+  assert I.normal(stddev=0.0).target((4, 4)).pdf(np.zeros(3)) is None
+  assert I.zeros().target((4, 4)).pdf(np.zeros(3)) is None
+
+
 def test_identity_is_eye_and_dirac():
   np.testing.assert_array_equal(I.get("eye")(jax.random.key(0), (3, 5)), np.eye(3, 5))
   w = np.asarray(I.identity(gain=2.0)(jax.random.key(0), (3, 3, 4, 4)))

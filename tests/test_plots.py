@@ -1,0 +1,128 @@
+"""Tests of jaxinit.plots: the data a figure draws, the file it writes, and the style."""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+
+import jax
+import matplotlib as mpl
+import numpy as np
+import pytest
+
+from jaxinit import initializers, plots
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def draw(name: str, shape: tuple[int, ...]) -> tuple[np.ndarray, initializers.Target]:
+  init = initializers.get(name)
+  return np.asarray(init(jax.random.key(0), shape), np.float64), init.target(shape)
+
+
+def bars(fig: mpl.figure.Figure) -> tuple[np.ndarray, np.ndarray]:
+  """Heights and left edges (plus the last right edge) of the histogram bars."""
+  patches = fig.axes[0].patches
+  heights = np.array([p.get_height() for p in patches])
+  edges = np.array([p.get_x() for p in patches] + [patches[-1].get_x() + patches[-1].get_width()])
+  return heights, edges
+
+
+@pytest.mark.parametrize("name", ["he_normal", "he_uniform", "he_truncated_normal"])
+def test_histogram_is_the_density_and_curve_is_the_target_pdf(tmp_path, name):
+  values, target = draw(name, (256, 128))
+  fig = plots.sample_histogram(values, target, name, tmp_path / "h.png")
+  heights, edges = bars(fig)
+  expected, expected_edges = np.histogram(values, bins=100, density=True)
+  assert len(fig.axes[0].patches) == plots.BINS == 100
+  np.testing.assert_allclose(heights, expected, rtol=1e-12)
+  np.testing.assert_allclose(edges, expected_edges, rtol=1e-12, atol=1e-15)
+  assert np.sum(heights * np.diff(edges)) == pytest.approx(1.0, abs=1e-9)
+  (line,) = fig.axes[0].lines
+  x, y = line.get_xydata().T
+  assert x[0] == pytest.approx(edges[0]) and x[-1] == pytest.approx(edges[-1])
+  np.testing.assert_allclose(y, target.pdf(x), rtol=1e-12)
+  assert line.get_label() == "target density"
+  # the curve is the right density, not just any: it integrates to ~1 over the sample's range
+  assert np.trapezoid(y, x) == pytest.approx(1.0, abs=0.02)
+
+
+def test_orthogonal_curve_is_the_normal_approximation(tmp_path):
+  values, target = draw("orthogonal", (128, 64))
+  fig = plots.sample_histogram(values, target, "orthogonal", tmp_path / "o.png")
+  (line,) = fig.axes[0].lines
+  assert line.get_label() == "normal approximation"
+  x, y = line.get_xydata().T
+  std = math.sqrt(1 / 128)
+  np.testing.assert_allclose(y, np.exp(-0.5 * (x / std) ** 2) / (std * math.sqrt(2 * math.pi)),
+                             rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,shape", [("identity", (16, 16)), ("delta_orthogonal", (3, 3, 4, 8)),
+                                        ("constant(0.5)", (10, 10)), ("normal(stddev=0.0)", (10, 10))])
+def test_no_curve_without_a_density(tmp_path, name, shape):
+  values, target = draw(name, shape)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    fig = plots.sample_histogram(values, target, name, tmp_path / "n.png")
+  assert len(fig.axes[0].lines) == 0
+  assert len(fig.axes[0].patches) == 100
+  heights, edges = bars(fig)
+  assert np.sum(heights * np.diff(edges)) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_no_target_draws_bars_only(tmp_path):
+  values, _ = draw("he_normal", (64, 64))
+  fig = plots.sample_histogram(values, None, "he_normal", tmp_path / "b.png")
+  assert len(fig.axes[0].lines) == 0 and len(fig.axes[0].patches) == 100
+
+
+def test_accepts_a_jax_array_of_any_shape(tmp_path):
+  init = initializers.get("lecun_normal")
+  w = init(jax.random.key(3), (3, 3, 8, 16))
+  fig = plots.sample_histogram(w, init.target(w.shape), init.name, tmp_path / "j.png")
+  expected, _ = np.histogram(np.asarray(w, np.float64).ravel(), bins=100, density=True)
+  np.testing.assert_allclose(bars(fig)[0], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("suffix,magic", [(".png", PNG_MAGIC), (".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_saves_by_suffix_into_new_folders(tmp_path, suffix, magic):
+  values, target = draw("he_normal", (64, 64))
+  path = tmp_path / "a" / "b" / f"fig{suffix}"
+  plots.sample_histogram(values, target, "he_normal", str(path))
+  data = path.read_bytes()
+  assert data.startswith(magic) and len(data) > 1000
+
+
+def test_png_is_150_dpi(tmp_path):
+  values, target = draw("he_normal", (64, 64))
+  fig = plots.sample_histogram(values, target, "he_normal", tmp_path / "d.png")
+  height, width = mpl.image.imread(tmp_path / "d.png").shape[:2]
+  w_in, h_in = fig.get_size_inches()
+  # bbox "tight" trims or pads a little; at 100 dpi the width would be ~500 px
+  assert width == pytest.approx(w_in * 150, rel=0.1) and height == pytest.approx(h_in * 150, rel=0.1)
+
+
+def test_style_is_local_and_publication_ready(tmp_path):
+  backend = mpl.get_backend()
+  before = mpl.rcParams.copy()
+  values, target = draw("he_normal", (64, 64))
+  fig = plots.sample_histogram(values, target, "my title", tmp_path / "s.png")
+  ax = fig.axes[0]
+  assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
+  assert ax.spines["left"].get_visible() and ax.spines["bottom"].get_visible()
+  assert ax.get_title() == "my title" and ax.get_ylabel() == "density"
+  assert ax.xaxis.label.get_fontsize() >= 10 and ax.title.get_fontsize() >= 11
+  assert mpl.rcParams == before and mpl.get_backend() == backend
+
+
+@pytest.mark.parametrize("values,path,message", [
+    (np.zeros(0), "e.png", "a non-empty array of finite values"),
+    (np.array([0.0, np.nan]), "e.png", "a non-empty array of finite values"),
+    (np.zeros(10), "e.jpg", "accepted suffixes: .png, .pdf, .svg"),
+])
+def test_bad_input_raises_value_error(tmp_path, values, path, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    plots.sample_histogram(values, None, "t", tmp_path / path)
+  assert not (tmp_path / path).exists()
