@@ -414,31 +414,28 @@ _FAMILY_FORMS = {
 }
 
 
-def _glorot(distribution: str) -> Callable[..., Initializer]:
-  kind = f"glorot_{distribution}"
+def _gain_family(prefix: str, mode: str, variance: str, paper: str,
+                 distribution: str) -> Callable[..., Initializer]:
+  """The factory ``{prefix}_{distribution}(gain=1.0)``: variance ``gain^2 / fan`` for ``mode``."""
+  kind = f"{prefix}_{distribution}"
 
   def factory(gain: float = 1.0) -> Initializer:
     gain = _check_param("gain", kind, gain)
-    formula = _FAMILY_FORMS[distribution].format(v="gain^2 * 2 / (fan_in + fan_out)")
-    return _named_family(kind, _GAIN, {"gain": gain}, formula, gain ** 2, "fan_avg", distribution)
+    formula = _FAMILY_FORMS[distribution].format(v=variance)
+    return _named_family(kind, _GAIN, {"gain": gain}, formula, gain ** 2, mode, distribution)
 
   factory.__name__ = kind
-  factory.__doc__ = (f"Glorot & Bengio (2010) normalized init ({distribution}): variance "
-                     "gain^2 * 2 / (fan_in + fan_out).")
+  factory.__doc__ = f"{paper} init ({distribution}): variance {variance}."
   return factory
+
+
+def _glorot(distribution: str) -> Callable[..., Initializer]:
+  return _gain_family("glorot", "fan_avg", "gain^2 * 2 / (fan_in + fan_out)",
+                      "Glorot & Bengio (2010) normalized", distribution)
 
 
 def _lecun(distribution: str) -> Callable[..., Initializer]:
-  kind = f"lecun_{distribution}"
-
-  def factory(gain: float = 1.0) -> Initializer:
-    gain = _check_param("gain", kind, gain)
-    formula = _FAMILY_FORMS[distribution].format(v="gain^2 / fan_in")
-    return _named_family(kind, _GAIN, {"gain": gain}, formula, gain ** 2, "fan_in", distribution)
-
-  factory.__name__ = kind
-  factory.__doc__ = f"LeCun et al. (1998) init ({distribution}): variance gain^2 / fan_in."
-  return factory
+  return _gain_family("lecun", "fan_in", "gain^2 / fan_in", "LeCun et al. (1998)", distribution)
 
 
 def _he(distribution: str) -> Callable[..., Initializer]:
