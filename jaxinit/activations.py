@@ -42,12 +42,12 @@ class Activation:
 
 
 def _leaky_relu(negative_slope: float = 0.01) -> Activation:
-  a = float(negative_slope)
+  a = names.check_number("negative_slope", "leaky_relu", negative_slope)
   return Activation("leaky_relu", lambda x: jnp.where(x >= 0, x, a * x), (("negative_slope", a),))
 
 
 def _elu(alpha: float = 1.0) -> Activation:
-  alpha = float(alpha)
+  alpha = names.check_number("alpha", "elu", alpha)
   return Activation("elu", lambda x: jax.nn.elu(x, alpha), (("alpha", alpha),))
 
 

@@ -76,12 +76,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
   from jaxinit import plots
 
   init = initializers.get(args.name)
-  if not 0 <= args.seed < 2 ** 63:
-    raise ValueError(f"--seed {args.seed} is out of range; accepted: an int in [0, 2^63)")
+  # jax.random.key keeps 32 bits of the seed unless x64 is on: larger seeds would repeat others.
+  if not 0 <= args.seed < 2 ** 32:
+    raise ValueError(f"--seed {args.seed} is out of range; accepted: an int in [0, 2^32)")
   shape = _parse_shape(args.shape)
   dtype = _parse_dtype(args.dtype)
   if args.plot is not None:
-    plots._check_path(args.plot)
+    plots.check_path(args.plot)
     if math.prod(shape) == 0:
       raise ValueError(f"--plot needs a non-empty draw; shape {shape} has no entries")
   # float64 needs jax's x64 mode, switched on only for this draw.
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
   try:
     return args.func(args)
-  except (ValueError, TypeError) as e:
+  except (ValueError, TypeError, ArithmeticError) as e:
     print(f"jaxinit: error: {e}", file=sys.stderr)
     return 2
   except OSError as e:

@@ -8,7 +8,7 @@ Two definitions, named apart because they disagree for most activations:
   ``g^2 <s(z)^2>_K = K``, so a layer with ``Var W = g^2 / fan_in`` and zero bias keeps the
   preactivation second moment ``K`` (the fixed-point condition of the kernel recursion
   ``K' = C_W <s^2>_K`` with ``C_W = g^2``). It equals the torch value for relu, leaky relu and
-  linear, and differs for the others (tanh 1.5925 vs 5/3, selu 1.0 vs 3/4, sigmoid 1.8467 vs 1).
+  linear, and differs for the others (tanh 1.5925 vs 5/3, selu 1.0 vs 3/4, sigmoid 1.8462 vs 1).
 """
 
 from __future__ import annotations
@@ -69,5 +69,7 @@ def variance_preserving_gain(activation: str | activations.Activation,
     A scalar array: sqrt(2) for relu, 1 for linear and selu, 1.5925 for tanh at ``K = 1``.
   """
   act = activations.get(activation)
+  if not isinstance(K, jax.core.Tracer) and not float(K) > 0:
+    raise ValueError(f"variance_preserving_gain: K={K!r} is not accepted; accepted: a variance > 0")
   K = jnp.asarray(K, dtype=jnp.result_type(float))
   return jnp.sqrt(K / gaussian_expectation(lambda z: act(z) ** 2, K))

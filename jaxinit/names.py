@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 
-__all__ = ["parse", "build", "format_call", "format_value"]
+__all__ = ["parse", "build", "check_number", "format_call", "format_value"]
 
 
 def parse(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -55,6 +56,9 @@ def parse(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
   for kw in node.keywords:
     if kw.arg is None:
       raise ValueError(f"cannot parse scheme {text!r}: '**' arguments are not accepted")
+    if kw.arg in kwargs:
+      raise ValueError(f"cannot parse scheme {text!r}: {kw.arg} is given twice; accepted: each "
+                       "parameter once")
     kwargs[kw.arg] = _literal(kw.value, text)
   return node.func.id.lower(), args, kwargs
 
@@ -75,6 +79,38 @@ def _literal(node: ast.AST, text: str) -> Any:
   raise ValueError(
       f"cannot parse argument {ast.unparse(node)!r} in scheme {text!r}; accepted: numbers, "
       "names, tuples and nested scheme calls")
+
+
+def check_number(name: str, owner: str, value: Any, minimum: float | None = None,
+                 strict: bool = False) -> Any:
+  """Validates a scheme's numeric parameter: a finite real number, optionally bounded below.
+
+  Args:
+    name: the parameter, for messages (``"stddev"``).
+    owner: the scheme it belongs to, for messages (``"normal"``).
+    value: a Python or NumPy number, a concrete 0-d array, or a jax tracer (passed through
+      unchecked, so the parameter can be swept under ``jax.vmap``).
+    minimum: lower bound, inclusive unless ``strict``.
+
+  Returns:
+    ``float(value)`` for Python and NumPy numbers (so names print one way), else ``value``.
+
+  Raises:
+    TypeError: a string, bool or other non-number.
+    ValueError: a non-finite value or one below ``minimum``.
+  """
+  if isinstance(value, jax.core.Tracer):
+    return value
+  if isinstance(value, (str, bool, np.bool_)):
+    raise TypeError(f"{owner}: {name}={value!r} is not a number; accepted: a real number")
+  try:
+    v = float(value)
+  except (TypeError, ValueError, OverflowError):
+    raise TypeError(f"{owner}: {name}={value!r} is not a number; accepted: a real number") from None
+  if not math.isfinite(v) or (minimum is not None and (v <= minimum if strict else v < minimum)):
+    rule = "finite" if minimum is None else f"{'>' if strict else '>='} {minimum}"
+    raise ValueError(f"{owner}: {name}={value!r} is out of range; accepted: a number {rule}")
+  return v if isinstance(value, (int, float, np.number)) else value
 
 
 def format_value(value: Any) -> str:
@@ -121,8 +157,8 @@ def build(text: str, factories: dict[str, Callable[..., Any]], aliases: dict[str
     ``factories[name](*args, **kwargs)``.
 
   Raises:
-    ValueError: an unknown name (the message lists the known names and aliases), or arguments
-      the factory does not take (the message lists the ones it does).
+    ValueError: an unknown name (the message lists the known names and aliases), arguments
+      the factory does not take (the message lists the ones it does), or values it rejects.
   """
   base, args, kwargs = parse(text)
   if base in aliases:
@@ -143,4 +179,7 @@ def build(text: str, factories: dict[str, Callable[..., Any]], aliases: dict[str
   except TypeError as e:
     accepted = ", ".join(signature.parameters) or "no parameters"
     raise ValueError(f"bad parameters in {kind} {text!r} ({e}); accepted: {accepted}") from None
-  return factory(*args, **kwargs)
+  try:
+    return factory(*args, **kwargs)
+  except TypeError as e:  # a parameter of the wrong kind, e.g. stddev=abc: a bad name, so ValueError
+    raise ValueError(str(e)) from None

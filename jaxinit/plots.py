@@ -37,7 +37,8 @@ BINS = 100
 _CURVE_POINTS = 512
 
 
-def _check_path(path: str | Path) -> Path:
+def check_path(path: str | Path) -> Path:
+  """Returns ``path`` as a Path if its suffix is a figure format we write, else raises ValueError."""
   path = Path(path)
   if path.suffix.lower() not in FORMATS:
     raise ValueError(f"cannot save a figure to {str(path)!r}; accepted suffixes: {', '.join(FORMATS)}")
@@ -72,7 +73,7 @@ def sample_histogram(values: np.ndarray, target: initializers.Target | None, tit
   Raises:
     ValueError: no values, non-finite values, or a suffix not in ``FORMATS``.
   """
-  path = _check_path(path)
+  path = check_path(path)
   values = np.asarray(values, dtype=np.float64).ravel()
   if values.size == 0 or not np.all(np.isfinite(values)):
     raise ValueError(f"cannot plot a histogram of {values.size} values, some non-finite or none; "

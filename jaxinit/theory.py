@@ -16,7 +16,9 @@ import numpy as np
 __all__ = ["gaussian_expectation", "DEFAULT_NODES"]
 
 DEFAULT_NODES = 160
-"""Quadrature nodes: 64 nodes err by 3e-3 at K=10 for tanh; 160 reach float32 rounding."""
+"""Quadrature nodes. Smooth integrands (tanh, erf, gelu) reach float32 rounding; 64 nodes would err
+by 3e-3 for tanh at K=10. Piecewise-linear ones (relu, leaky relu) are exact at any even count;
+integrands with a kink but curved on one side (elu, selu) converge slowly: ~1e-5 relative here."""
 
 
 @functools.cache

@@ -168,7 +168,8 @@ def test_sample_plot_writes_the_figure(capsys, tmp_path, suffix, magic):
     (["sample", "orthogonal", "--shape", "5"], ["orthogonal: shape (5,)", "accepted: a kernel"]),
     (["sample", "normal(stddev=-1)"], ["stddev=-1 is out of range", "accepted: a number >= 0"]),
     (["sample", "he_normal(foo=1)"], ["bad parameters", "accepted: gain, negative_slope, mode"]),
-    (["sample", "--seed", "-3"], ["--seed -3 is out of range", "accepted: an int in [0, 2^63)"]),
+    (["sample", "--seed", "-3"], ["--seed -3 is out of range", "accepted: an int in [0, 2^32)"]),
+    (["sample", "--seed", str(2 ** 32)], ["is out of range", "accepted: an int in [0, 2^32)"]),
     (["sample", "--plot", "out.jpg"], ["accepted suffixes: .png, .pdf, .svg"]),
     (["sample", "--shape", "0,4", "--plot", "out.png"], ["--plot needs a non-empty draw"]),
 ])
