@@ -22,6 +22,10 @@ Conventions, where jaxinit deliberately differs from ``jax.nn.initializers``:
 
 Numeric parameters (stddev, scale, gain, low, high, value) may be traced arrays, so a scale can be
 swept with ``jax.vmap``; their names then print ``<traced>``.
+
+Every draw is one compiled program (``jax.jit`` with the parameters as constants), so it is
+bit-identical eagerly, under ``jit`` and inside a ``jit(vmap(...))`` population; op-by-op eager
+arithmetic would round differently from XLA's fused code.
 """
 
 from __future__ import annotations
