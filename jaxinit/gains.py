@@ -18,8 +18,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxinit import activations
-from jaxinit.theory import gaussian_expectation
+from jaxinit import activations, names
+from jaxinit.theory import second_moment
 
 __all__ = ["torch_gain", "variance_preserving_gain", "TORCH_GAIN_ACTIVATIONS"]
 
@@ -58,8 +58,9 @@ def variance_preserving_gain(activation: str | activations.Activation,
                              K: jax.typing.ArrayLike = 1.0) -> jax.Array:
   r"""Returns the gain that keeps the preactivation second moment ``K`` through a layer.
 
-  :math:`g = \sqrt{K / \langle s(z)^2 \rangle_K}`, :math:`z \sim N(0, K)`, by Gauss-Hermite
-  quadrature (exact for piecewise-linear activations).
+  :math:`g = \sqrt{K / \langle s(z)^2 \rangle_K}`, :math:`z \sim N(0, K)`, with
+  :func:`jaxinit.theory.second_moment` (closed forms for relu, leaky relu, linear and erf,
+  Gauss-Hermite quadrature otherwise).
 
   Args:
     activation: name or :class:`~jaxinit.activations.Activation` from the registry.
@@ -68,8 +69,6 @@ def variance_preserving_gain(activation: str | activations.Activation,
   Returns:
     A scalar array: sqrt(2) for relu, 1 for linear and selu, 1.5925 for tanh at ``K = 1``.
   """
-  act = activations.get(activation)
-  if not isinstance(K, jax.core.Tracer) and not float(K) > 0:
-    raise ValueError(f"variance_preserving_gain: K={K!r} is not accepted; accepted: a variance > 0")
+  K = names.check_number("K", "variance_preserving_gain", K, minimum=0.0, strict=True)
   K = jnp.asarray(K, dtype=jnp.result_type(float))
-  return jnp.sqrt(K / gaussian_expectation(lambda z: act(z) ** 2, K))
+  return jnp.sqrt(K / second_moment(activation, K))

@@ -73,3 +73,9 @@ def test_variance_preserving_gain_preserves_the_second_moment_monte_carlo(name):
   g = float(gains.variance_preserving_gain(act))
   se = g ** 2 * s2.std() / math.sqrt(s2.size)
   assert g ** 2 * s2.mean() == pytest.approx(1.0, abs=5 * se)
+
+
+@pytest.mark.parametrize("K", [0.0, -1.0, float("nan")])
+def test_variance_preserving_gain_rejects_non_positive_variances(K):
+  with pytest.raises(ValueError, match=r"accepted: a number > 0\.0"):
+    gains.variance_preserving_gain("tanh", K)
