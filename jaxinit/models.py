@@ -1,0 +1,208 @@
+"""Flax modules whose kernel and bias initializers are arguments, and the architecture config.
+
+The models are ``flax.linen`` modules: ``init(key, x)`` and ``apply(variables, x)`` are pure
+functions of a params pytree, so a population is ``jax.vmap(model.init)`` over member keys and
+training is ``jax.vmap`` of a pure step, with no module state to split and merge.
+
+Every layer sows its preactivation ``z`` (``preact_<i>``) and, for hidden layers, its activation
+``phi(z)`` (``act_<i>``) into the ``"intermediates"`` collection, in layer order. A plain ``apply``
+ignores them; ``apply(..., mutable=["intermediates"])`` returns them, so diagnostics read the same
+model that is trained. With ``batch_norm=True`` each hidden layer is Dense/Conv -> BatchNorm ->
+activation and the sown ``preact_<i>`` is the normalized value, the input of the nonlinearity.
+
+Layers are named ``layer_<i>`` (``i`` counting convolutions and dense layers together), so a kernel's
+path, from which Flax derives its PRNG key, is the same in every model of the same architecture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxinit import activations, initializers
+
+__all__ = ["MLP", "CNN", "ModelConfig", "build", "logits_and_intermediates", "KINDS"]
+
+KINDS = ("mlp", "cnn")
+Init = initializers.Initializer | nn.initializers.Initializer
+DEFAULT_KERNEL_INIT = initializers.lecun_normal()
+"""Flax's own default for Dense and Conv kernels."""
+DEFAULT_BIAS_INIT = initializers.zeros()
+
+
+def _layer_inits(init: Init | Sequence[Init], count: int, what: str) -> tuple[Init, ...]:
+  """One initializer per layer: a single one repeated, or a sequence of exactly ``count``."""
+  if callable(init):
+    return (init,) * count
+  inits = tuple(init)
+  if len(inits) != count or not all(callable(i) for i in inits):
+    raise ValueError(f"{what} must be one initializer or a sequence of {count} (one per layer); "
+                     f"got {len(inits)} entries")
+  return inits
+
+
+class _Layers(nn.Module):
+  """Shared tail of both models: hidden layers with optional BatchNorm, then the output layer."""
+
+  def hidden(self, z: jax.Array, i: int, act: activations.Activation, batch_norm: bool,
+             train: bool) -> jax.Array:
+    if batch_norm:
+      z = nn.BatchNorm(use_running_average=not train, name=f"batch_norm_{i}")(z)
+    self.sow("intermediates", f"preact_{i}", z)
+    h = act(z)
+    self.sow("intermediates", f"act_{i}", h)
+    return h
+
+
+class MLP(_Layers):
+  """A fully connected network ``x -> Dense -> phi -> ... -> Dense`` returning logits.
+
+  Attributes:
+    widths: output widths of the dense layers, the last being the number of logits, e.g. ``(12, 6,
+      1)`` for the moons network (2 -> 12 -> 6 -> 1).
+    activation: the hidden nonlinearity, a name from :mod:`jaxinit.activations`.
+    kernel_init: one initializer for every kernel, or one per layer.
+    bias_init: one initializer for every bias, or one per layer.
+    batch_norm: BatchNorm after every hidden dense layer.
+
+  Called as ``model.apply(variables, x, train=False)`` with ``x`` of shape ``(B, ...)`` (flattened to
+  ``(B, D)``); returns logits of shape ``(B, widths[-1])``.
+  """
+
+  widths: Sequence[int]
+  activation: str = "relu"
+  kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT
+  bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT
+  batch_norm: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    act = activations.get(self.activation)
+    n = len(self.widths)
+    k_inits = _layer_inits(self.kernel_init, n, "kernel_init")
+    b_inits = _layer_inits(self.bias_init, n, "bias_init")
+    h = x.reshape(x.shape[0], -1)
+    for i, width in enumerate(self.widths):
+      z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], name=f"layer_{i}")(h)
+      if i == n - 1:
+        self.sow("intermediates", f"preact_{i}", z)
+        return z
+      h = self.hidden(z, i, act, self.batch_norm, train)
+    raise AssertionError("unreachable: widths is not empty")
+
+
+class CNN(_Layers):
+  """A small CNN for 28x28 images: conv-conv-maxpool-dense, returning logits.
+
+  ``(B, 28, 28, C) -> Conv3x3(channels[0]) -> phi -> Conv3x3(channels[1]) -> phi -> MaxPool 2x2 ->
+  flatten -> Dense(widths[0]) -> phi -> ... -> Dense(widths[-1])``. Layers are numbered
+  convolutions first, then dense layers.
+
+  Attributes:
+    channels: output channels of the convolutions (SAME padding, stride 1).
+    widths: dense widths after pooling; the last is the number of logits.
+    activation, kernel_init, bias_init, batch_norm: as for :class:`MLP`; one initializer per layer
+      means ``len(channels) + len(widths)`` of them.
+  """
+
+  channels: Sequence[int] = (16, 32)
+  widths: Sequence[int] = (128, 10)
+  activation: str = "relu"
+  kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT
+  bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT
+  batch_norm: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    act = activations.get(self.activation)
+    n = len(self.channels) + len(self.widths)
+    k_inits = _layer_inits(self.kernel_init, n, "kernel_init")
+    b_inits = _layer_inits(self.bias_init, n, "bias_init")
+    if x.ndim != 4:
+      raise ValueError(f"CNN input must have shape (B, H, W, C); got shape {x.shape}")
+    h, i = x, 0
+    for c in self.channels:
+      z = nn.Conv(c, (3, 3), kernel_init=k_inits[i], bias_init=b_inits[i], name=f"layer_{i}")(h)
+      h, i = self.hidden(z, i, act, self.batch_norm, train), i + 1
+    h = nn.max_pool(h, (2, 2), strides=(2, 2)).reshape(x.shape[0], -1)
+    for j, width in enumerate(self.widths):
+      z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], name=f"layer_{i}")(h)
+      if j == len(self.widths) - 1:
+        self.sow("intermediates", f"preact_{i}", z)
+        return z
+      h, i = self.hidden(z, i, act, self.batch_norm, train), i + 1
+    raise AssertionError("unreachable: widths is not empty")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """An architecture, without its initializers: what one compiled training program is for.
+
+  Attributes:
+    kind: ``"mlp"`` or ``"cnn"``.
+    widths: dense widths, the last being the number of logits (1 = binary, sigmoid output).
+    activation: hidden nonlinearity name (canonicalized, e.g. ``"leaky_relu(negative_slope=0.2)"``).
+    batch_norm: BatchNorm after every hidden layer.
+    channels: convolution channels (``"cnn"`` only; must be empty for ``"mlp"``).
+  """
+
+  kind: str = "mlp"
+  widths: tuple[int, ...] = (12, 6, 1)
+  activation: str = "relu"
+  batch_norm: bool = False
+  channels: tuple[int, ...] = ()
+
+  def __post_init__(self) -> None:
+    if self.kind not in KINDS:
+      raise ValueError(f"unknown model kind {self.kind!r}; known: {', '.join(KINDS)}")
+    for what, dims in (("widths", self.widths), ("channels", self.channels)):
+      if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims):
+        raise ValueError(f"{what} must be positive ints; got {dims!r}")
+    if not self.widths:
+      raise ValueError("widths must name at least the output layer, e.g. (10,)")
+    if self.kind == "mlp" and self.channels:
+      raise ValueError(f"channels are for kind='cnn'; an mlp has none, got {self.channels!r}")
+    if self.kind == "cnn" and len(self.channels) == 0:
+      raise ValueError("a cnn needs at least one convolution in channels, e.g. (16, 32)")
+    object.__setattr__(self, "activation", activations.get(self.activation).name)
+
+  @property
+  def depth(self) -> int:
+    """The number of layers with a kernel."""
+    return len(self.channels) + len(self.widths)
+
+  @property
+  def num_outputs(self) -> int:
+    return self.widths[-1]
+
+
+def build(config: ModelConfig, kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT,
+          bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT) -> MLP | CNN:
+  """The Flax module for ``config`` with the given initializers (one, or one per layer)."""
+  common = dict(widths=config.widths, activation=config.activation, kernel_init=kernel_init,
+                bias_init=bias_init, batch_norm=config.batch_norm)
+  if config.kind == "cnn":
+    return CNN(channels=config.channels, **common)
+  return MLP(**common)
+
+
+def logits_and_intermediates(model: nn.Module, variables: dict, x: jax.Array
+                             ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Applies ``model`` in eval mode and returns ``(logits, {name: array})`` of the sown values.
+
+  Args:
+    model: an :class:`MLP` or :class:`CNN`.
+    variables: ``{"params": ..., ["batch_stats": ...]}``.
+    x: inputs of shape ``(B, ...)``.
+
+  Returns:
+    logits ``(B, num_outputs)`` and a dict ``preact_<i>``/``act_<i>`` -> array ``(B, ...)``, in layer
+    order.
+  """
+  logits, state = model.apply(variables, x, mutable=["intermediates"])
+  sown = state["intermediates"]
+  return logits, {k: jnp.asarray(v[0]) for k, v in sown.items()}

@@ -1,0 +1,149 @@
+"""A population: the grid of members (scheme x seed x hyperparameters) and their stacked parameters.
+
+A member is one network: an initialization scheme, a seed, a learning rate, a momentum and an init
+scale. Members share one architecture, so their parameters stack along a leading model axis ``M``.
+
+Keys and reproducibility: member ``k``'s parameters are ``model.init(jax.random.key(seed))`` with its
+scheme, every kernel then multiplied by its ``scale`` (biases and BatchNorm parameters are not
+scaled). Flax derives each layer's key from the member key and the layer's path, so a member's
+parameters depend only on its own (scheme, seed, scale) and never on its position in the population:
+they are bit-identical alone or among 10,000 others. Two schemes with the same seed draw from the same
+random numbers (common random numbers), so comparisons between schemes are paired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxinit import initializers, models, names
+
+__all__ = ["Member", "grid", "member_table", "init_params", "hyperparameters", "MAX_SEED"]
+
+MAX_SEED = 2 ** 32
+"""Seeds are in ``[0, 2^32)``: ``jax.random.key`` keeps 32 bits unless x64 is on."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+  """One network of a population.
+
+  Attributes:
+    scheme: canonical initializer name (``initializers.get(scheme).name``).
+    seed: the member's PRNG seed, in ``[0, 2^32)``.
+    lr: learning rate, > 0.
+    momentum: SGD momentum, in ``[0, 1)``.
+    scale: factor on every initial kernel, >= 0.
+  """
+
+  scheme: str
+  seed: int
+  lr: float = 0.1
+  momentum: float = 0.9
+  scale: float = 1.0
+
+  def __post_init__(self) -> None:
+    object.__setattr__(self, "scheme", initializers.get(self.scheme).name)
+    if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) or not (
+        0 <= self.seed < MAX_SEED):
+      raise ValueError(f"seed must be an int in [0, 2^32); got {self.seed!r}")
+    object.__setattr__(self, "seed", int(self.seed))
+    for field, minimum, strict in (("lr", 0.0, True), ("momentum", 0.0, False),
+                                   ("scale", 0.0, False)):
+      value = names.check_number(field, "member", getattr(self, field), minimum, strict)
+      object.__setattr__(self, field, float(value))
+    if self.momentum >= 1.0:
+      raise ValueError(f"member momentum must be in [0, 1); got {self.momentum}")
+
+
+def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (0.1,),
+         momenta: Sequence[float] = (0.9,), scales: Sequence[float] = (1.0,)) -> tuple[Member, ...]:
+  """All combinations, scheme-major: ``for scheme, for lr, for momentum, for scale, for seed``.
+
+  Raises:
+    ValueError: an empty axis, a duplicate value on an axis (after canonicalizing scheme names), or
+      a bad value (unknown scheme, seed outside ``[0, 2^32)``, lr <= 0, momentum outside [0, 1),
+      scale < 0).
+  """
+  axes = {"schemes": [initializers.get(s).name for s in schemes], "seeds": list(seeds),
+          "lrs": list(lrs), "momenta": list(momenta), "scales": list(scales)}
+  for axis, values in axes.items():
+    if not values:
+      raise ValueError(f"{axis} is empty; give at least one value")
+    if len(set(values)) != len(values):
+      dup = sorted({str(v) for v in values if values.count(v) > 1})
+      raise ValueError(f"{axis} has duplicates ({', '.join(dup)}); each value must appear once")
+  product = itertools.product(axes["schemes"], axes["lrs"], axes["momenta"], axes["scales"],
+                              axes["seeds"])
+  return tuple(Member(scheme=s, seed=seed, lr=lr, momentum=mom, scale=sc)
+               for s, lr, mom, sc, seed in product)
+
+
+def member_table(members: Sequence[Member]) -> list[dict[str, Any]]:
+  """One dict per member: ``member`` (its index) and its fields, ready for records and tables."""
+  return [{"member": k, **dataclasses.asdict(m)} for k, m in enumerate(members)]
+
+
+def hyperparameters(members: Sequence[Member]) -> dict[str, jax.Array]:
+  """The members' numeric hyperparameters as float32 arrays of shape ``(M,)``: lr, momentum, scale."""
+  return {f: jnp.asarray([getattr(m, f) for m in members], jnp.float32)
+          for f in ("lr", "momentum", "scale")}
+
+
+@functools.lru_cache(maxsize=64)
+def _init_fn(config: models.ModelConfig, scheme: str, input_shape: tuple[int, ...]) -> Any:
+  """``jit(vmap(init))`` for one (architecture, scheme): seeds ``(G,)`` and scales ``(G,)``."""
+  model = models.build(config, kernel_init=initializers.get(scheme))
+  x = jnp.zeros((1, *input_shape), jnp.float32)
+
+  def one(seed: jax.Array, scale: jax.Array) -> dict:
+    variables = model.init(jax.random.key(seed), x)
+    return {**variables, "params": _scale_kernels(variables["params"], scale)}
+
+  return jax.jit(jax.vmap(one))
+
+
+def _scale_kernels(params: dict, scale: jax.Array) -> dict:
+  def leaf(path: tuple, x: jax.Array) -> jax.Array:
+    return x * scale.astype(x.dtype) if path[-1].key == "kernel" else x
+  return jax.tree_util.tree_map_with_path(leaf, params)
+
+
+def init_params(config: models.ModelConfig, members: Sequence[Member],
+                input_shape: Sequence[int]) -> dict:
+  """Initial variables of every member, stacked with the model axis first.
+
+  Each scheme's members are initialized by one ``jit(vmap(model.init))`` call (compiled once per
+  architecture and scheme, and cached), then put back in member order.
+
+  Args:
+    config: the architecture.
+    members: the population, ``M`` members.
+    input_shape: one example's shape, e.g. ``(2,)`` or ``(28, 28, 1)``.
+
+  Returns:
+    ``{"params": ..., ["batch_stats": ...]}`` whose leaves have shape ``(M, *leaf_shape)``.
+  """
+  if not members:
+    raise ValueError("the population is empty; give at least one member")
+  input_shape = tuple(int(d) for d in input_shape)
+  by_scheme: dict[str, list[int]] = {}
+  for k, m in enumerate(members):
+    by_scheme.setdefault(m.scheme, []).append(k)
+  parts, order = [], []
+  for scheme, idx in by_scheme.items():
+    seeds = jnp.asarray([members[k].seed for k in idx], jnp.uint32)
+    scales = jnp.asarray([members[k].scale for k in idx], jnp.float32)
+    parts.append(_init_fn(config, scheme, input_shape)(seeds, scales))
+    order.extend(idx)
+  if len(parts) == 1:
+    return parts[0]
+  inverse = jnp.asarray(np.argsort(np.asarray(order)))
+  return jax.tree.map(lambda *xs: jnp.concatenate(xs)[inverse], *parts)

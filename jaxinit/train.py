@@ -1,0 +1,305 @@
+"""Training a population in one compiled program: optax SGD + momentum, vmapped over members.
+
+One epoch is a ``lax.scan`` over minibatches inside ``jit(vmap(...))``, followed by an evaluation of
+every member on the whole train and test sets. What differs between members (parameters, learning
+rate, momentum, seed) is data, so a second sweep with other seeds, schemes, scales or learning rates
+reuses the compiled program; only the architecture, the :class:`TrainConfig`, the population size
+``M`` and the data shapes are part of it.
+
+* **Learning rate and momentum** live in each member's optimizer state
+  (``optax.inject_hyperparams(optax.sgd)``), so they are per-member values, not constants.
+* **Minibatch order** is shared by all members by default (from ``TrainConfig.data_seed``), or per
+  member (from its seed) with ``shuffle="member"``. Epoch ``e``'s order depends only on that seed and
+  ``e``, so a resumed run sees the same batches. The last ``N mod batch_size`` examples of each
+  shuffled epoch are dropped.
+* **Divergence is a result**: after every step, a member whose loss or parameters are not finite is
+  frozen at its last finite state and marked diverged with its epoch; its metrics are NaN from then on.
+  The others are unaffected (every operation is per member).
+* **Reproducibility**: a run is bit-for-bit repeatable on one machine; a member trained alone
+  (:func:`train_one`) and the same member in a population agree to float32 rounding, since batched and
+  unbatched matmuls may round differently.
+
+Loss: one logit means binary classification with a sigmoid output (``sigmoid_binary_cross_entropy``,
+accuracy at logit > 0); more logits, softmax cross-entropy with integer labels.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxinit import models
+from jaxinit import population as pop
+
+__all__ = ["TrainConfig", "TrainState", "DeviceData", "METRICS", "device_data", "init_state", "run",
+           "train_one", "trace_count", "SHUFFLES"]
+
+SHUFFLES = ("shared", "member")
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+_SHUFFLE_STREAM = 1  # fold_in(key(seed), 1): the shuffling stream; key(seed) itself initializes
+_TRACES: collections.Counter[str] = collections.Counter()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How a population is trained (everything that is the same for all members).
+
+  Attributes:
+    epochs: number of passes over the training set, >= 1.
+    batch_size: examples per SGD step, >= 1 and at most the training set size; None for full-batch
+      gradient descent (one step per epoch on the whole training set, in a fixed order).
+    shuffle: ``"shared"`` (one order for all members, from ``data_seed``) or ``"member"`` (each
+      member's own order, from its seed).
+    data_seed: seed of the shared minibatch order.
+    eval_batch_size: examples per forward pass when evaluating (bounds memory, not results).
+  """
+
+  epochs: int = 100
+  batch_size: int | None = 32
+  shuffle: str = "shared"
+  data_seed: int = 0
+  eval_batch_size: int = 2048
+
+  def __post_init__(self) -> None:
+    for field in ("epochs", "batch_size", "eval_batch_size"):
+      v = getattr(self, field)
+      if v is None and field == "batch_size":
+        continue
+      if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"TrainConfig.{field} must be an int >= 1; got {v!r}")
+    if self.shuffle not in SHUFFLES:
+      raise ValueError(f"unknown shuffle {self.shuffle!r}; accepted: {', '.join(SHUFFLES)}")
+    if not 0 <= self.data_seed < pop.MAX_SEED:
+      raise ValueError(f"TrainConfig.data_seed must be in [0, 2^32); got {self.data_seed}")
+
+
+class TrainState(NamedTuple):
+  """One member's training state (stacked: every leaf has the model axis first).
+
+  Attributes:
+    params: the Flax params pytree.
+    batch_stats: BatchNorm running statistics (``{}`` without BatchNorm).
+    opt_state: the optax state, holding this member's learning rate and momentum.
+    alive: bool, False once the member has diverged.
+    diverged_epoch: int32, the epoch in which it diverged, 0 if it has not.
+  """
+
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  alive: jax.Array
+  diverged_epoch: jax.Array
+
+
+class DeviceData(NamedTuple):
+  """The four arrays of a dataset on the device: x ``(N, ...)`` float32, y ``(N,)`` int32."""
+
+  x_train: jax.Array
+  y_train: jax.Array
+  x_test: jax.Array
+  y_test: jax.Array
+
+
+def device_data(dataset: Any) -> DeviceData:
+  """Puts a :class:`jaxinit.data.Dataset` (anything with the four array attributes) on the device."""
+  return DeviceData(*(jnp.asarray(getattr(dataset, f)) for f in DeviceData._fields))
+
+
+def trace_count(name: str = "epoch") -> int:
+  """How many times the population epoch (``"epoch"``) or init (``"init"``) has been traced."""
+  return _TRACES[name]
+
+
+def _optimizer(lr: Any, momentum: Any) -> optax.GradientTransformation:
+  return optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=momentum)
+
+
+def _per_example(logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Loss and correctness per example, shapes ``(B,)``."""
+  if logits.shape[-1] == 1:
+    z = logits[:, 0]
+    return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), (z > 0) == (y == 1)
+  return (optax.softmax_cross_entropy_with_integer_labels(logits, y),
+          jnp.argmax(logits, axis=-1) == y)
+
+
+def _all_finite(tree: Any) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _permutation(seed: jax.Array, epoch: jax.Array, n: int, batch: int | None) -> jax.Array:
+  """Epoch ``epoch``'s minibatch indices, shape ``(n // batch, batch)``; ``(1, n)`` in order if None."""
+  if batch is None:
+    return jnp.arange(n)[None]
+  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), _SHUFFLE_STREAM), epoch)
+  steps = n // batch
+  return jax.random.permutation(key, n)[:steps * batch].reshape(steps, batch)
+
+
+def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
+  """``epoch(state, seed, data, epoch) -> (state, metrics (4,))`` for one member (unbatched)."""
+  model = models.build(model_cfg)
+  tx = _optimizer(0.0, 0.0)  # inject_hyperparams: update reads lr and momentum from the state
+
+  def variables(state: TrainState) -> dict:
+    return {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats
+                                       else {})}
+
+  def loss_fn(params: Any, batch_stats: Any, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
+    if model_cfg.batch_norm:
+      logits, upd = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                                mutable=["batch_stats"])
+      batch_stats = upd["batch_stats"]
+    else:
+      logits = model.apply({"params": params}, x)
+    return jnp.mean(_per_example(logits, y)[0]), batch_stats
+
+  def step(data: DeviceData, state: TrainState, idx: jax.Array) -> tuple[TrainState, None]:
+    x, y = data.x_train[idx], data.y_train[idx]
+    (loss, bs), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, state.batch_stats, x, y)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ok = state.alive & jnp.isfinite(loss) & _all_finite(params)
+    new = (params, bs, opt_state)
+    kept = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, tuple(state[:3]))
+    return TrainState(*kept, ok, state.diverged_epoch), None
+
+  def evaluate(state: TrainState, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    n = x.shape[0]
+    chunk = min(cfg.eval_batch_size, n)
+    count = math.ceil(n / chunk)
+    pad = count * chunk - n
+    xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(count, chunk, *x.shape[1:])
+    ys = jnp.pad(y, (0, pad)).reshape(count, chunk)
+    mask = (jnp.arange(count * chunk) < n).reshape(count, chunk)
+
+    def body(carry: tuple, batch: tuple) -> tuple[tuple, None]:
+      xc, yc, mc = batch
+      loss, correct = _per_example(model.apply(variables(state), xc), yc)
+      return (carry[0] + jnp.sum(jnp.where(mc, loss, 0.0)),
+              carry[1] + jnp.sum(mc & correct)), None
+
+    (total, correct), _ = jax.lax.scan(body, (jnp.float32(0.0), jnp.int32(0)), (xs, ys, mask))
+    return total / n, correct / n
+
+  def epoch(state: TrainState, perm_SB: jax.Array, data: DeviceData, epoch: jax.Array
+            ) -> tuple[TrainState, jax.Array]:
+    was_alive = state.alive
+    state, _ = jax.lax.scan(functools.partial(step, data), state, perm_SB)
+    state = state._replace(diverged_epoch=jnp.where(was_alive & ~state.alive, epoch,
+                                                    state.diverged_epoch))
+    metrics = jnp.stack([*evaluate(state, data.x_train, data.y_train),
+                         *evaluate(state, data.x_test, data.y_test)])
+    return state, jnp.where(state.alive, metrics, jnp.nan)
+
+  return epoch
+
+
+@functools.lru_cache(maxsize=32)
+def _programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any, Any]:
+  """The compiled (population epoch, single-member epoch, population init) for one architecture."""
+  member_epoch = _member_epoch(model_cfg, cfg)
+
+  def population_epoch(states: TrainState, seeds: jax.Array, data: DeviceData, epoch: jax.Array
+                       ) -> tuple[TrainState, jax.Array]:
+    _TRACES["epoch"] += 1
+    n = data.x_train.shape[0]
+    if cfg.shuffle == "shared":
+      perm = _permutation(jnp.uint32(cfg.data_seed), epoch, n, cfg.batch_size)
+      return jax.vmap(member_epoch, in_axes=(0, None, None, None))(states, perm, data, epoch)
+    perms = jax.vmap(lambda s: _permutation(s, epoch, n, cfg.batch_size))(seeds)
+    return jax.vmap(member_epoch, in_axes=(0, 0, None, None))(states, perms, data, epoch)
+
+  def single_epoch(state: TrainState, seed: jax.Array, data: DeviceData, epoch: jax.Array
+                   ) -> tuple[TrainState, jax.Array]:
+    s = jnp.uint32(cfg.data_seed) if cfg.shuffle == "shared" else seed
+    return member_epoch(state, _permutation(s, epoch, data.x_train.shape[0], cfg.batch_size),
+                        data, epoch)
+
+  def init(variables: dict, lr: jax.Array, momentum: jax.Array) -> TrainState:
+    _TRACES["init"] += 1
+    params = variables["params"]
+    return TrainState(params, variables.get("batch_stats", {}), _optimizer(lr, momentum).init(params),
+                      jnp.bool_(True), jnp.int32(0))
+
+  return (jax.jit(population_epoch, donate_argnums=0), jax.jit(single_epoch, donate_argnums=0),
+          jax.jit(jax.vmap(init)))
+
+
+def _check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig) -> None:
+  n = data.x_train.shape[0]
+  if cfg.batch_size is not None and cfg.batch_size > n:
+    raise ValueError(f"batch_size {cfg.batch_size} is larger than the training set ({n} examples); "
+                     f"accepted: 1..{n}")
+  top = int(jnp.max(data.y_train))
+  classes = 2 if model_cfg.num_outputs == 1 else model_cfg.num_outputs
+  if top >= classes:
+    raise ValueError(f"labels go up to {top} but the model has {model_cfg.num_outputs} output(s) "
+                     f"({classes} classes); set the last width to the number of classes (1 for binary)")
+
+
+def init_state(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
+               input_shape: Sequence[int]) -> TrainState:
+  """The stacked initial :class:`TrainState` of a population (leaves ``(M, ...)``)."""
+  variables = pop.init_params(model_cfg, members, input_shape)
+  hp = pop.hyperparameters(members)
+  return _programs(model_cfg, cfg)[2](variables, hp["lr"], hp["momentum"])
+
+
+def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
+        data: DeviceData, state: TrainState | None = None, start_epoch: int = 0
+        ) -> Iterator[tuple[int, TrainState, np.ndarray]]:
+  """Trains a population epoch by epoch, yielding after each one.
+
+  Args:
+    model_cfg: the architecture.
+    cfg: the training configuration.
+    members: the population (``M`` members).
+    data: the dataset on the device (:func:`device_data`).
+    state: the state to continue from (a resumed run), else a fresh :func:`init_state`.
+    start_epoch: the number of epochs ``state`` has already done.
+
+  Yields:
+    ``(epoch, state, metrics_M4)`` for ``epoch = start_epoch + 1 .. cfg.epochs``: the 1-based epoch,
+    the stacked state after it, and a host array ``(M, 4)`` of :data:`METRICS` (NaN for diverged
+    members). The yielded state's buffers are donated to the next epoch: copy what you keep.
+  """
+  _check_data(data, cfg, model_cfg)
+  if state is None:
+    state = init_state(model_cfg, cfg, members, data.x_train.shape[1:])
+  seeds = jnp.asarray([m.seed for m in members], jnp.uint32)
+  epoch_fn = _programs(model_cfg, cfg)[0]
+  for epoch in range(start_epoch + 1, cfg.epochs + 1):
+    state, metrics = epoch_fn(state, seeds, data, jnp.int32(epoch))
+    yield epoch, state, np.asarray(metrics)
+
+
+def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Member, data: DeviceData
+              ) -> tuple[TrainState, np.ndarray]:
+  """Trains one member alone with the compiled single-model trainer (the one-by-one baseline).
+
+  Returns:
+    The final unbatched :class:`TrainState` and the metrics per epoch, a host array ``(epochs, 4)``.
+  """
+  _check_data(data, cfg, model_cfg)
+  stacked = init_state(model_cfg, cfg, [member], data.x_train.shape[1:])
+  state = jax.tree.map(lambda x: x[0], stacked)
+  epoch_fn = _programs(model_cfg, cfg)[1]
+  seed = jnp.uint32(member.seed)
+  rows = []
+  for epoch in range(1, cfg.epochs + 1):
+    state, metrics = epoch_fn(state, seed, data, jnp.int32(epoch))
+    rows.append(metrics)
+  return state, np.asarray(jnp.stack(rows))
+
+
