@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import inspect
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -115,6 +118,95 @@ def _cmd_sample(args: argparse.Namespace) -> int:
   return 0
 
 
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+  parts = [p.strip() for p in text.split(",")]
+  if not all(p.isascii() and p.isdigit() for p in parts):
+    raise ValueError(f"{flag} must be comma-separated positive ints, e.g. 128,64,10; got {text!r}")
+  return tuple(int(p) for p in parts)
+
+
+def _floats(text: str, flag: str) -> tuple[float, ...]:
+  try:
+    return tuple(float(p) for p in text.split(","))
+  except ValueError:
+    raise ValueError(f"{flag} must be comma-separated numbers, e.g. 0.1,0.01; got {text!r}") from None
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+  """``"32"`` -> 0..31; ``"5:10"`` -> 5..9; ``"1,4,9"`` -> those seeds (``"7,"`` is seed 7 alone)."""
+  help_ = "--seeds takes a count N (seeds 0..N-1), a range A:B, or a list like 1,4,9"
+  try:
+    if ":" in text:
+      a, b = (int(p) for p in text.split(":"))
+      seeds = tuple(range(a, b))
+    elif "," in text:
+      seeds = tuple(int(p) for p in text.split(",") if p.strip())
+    else:
+      seeds = tuple(range(int(text)))
+  except ValueError:
+    raise ValueError(f"{help_}; got {text!r}") from None
+  if not seeds:
+    raise ValueError(f"{help_}; {text!r} gives no seeds")
+  return seeds
+
+
+def _sweep_config(args: argparse.Namespace) -> Any:
+  """The sweep's config: the dataset/model defaults, overridden by the flags given."""
+  from jaxinit import models, sweep
+
+  base = sweep.default_config(args.data, args.model)
+  model = base.model
+  if args.widths is not None or args.channels is not None or args.activation or args.batch_norm:
+    model = models.ModelConfig(
+        kind=args.model,
+        widths=_ints(args.widths, "--widths") if args.widths is not None else model.widths,
+        activation=args.activation or model.activation, batch_norm=args.batch_norm,
+        channels=_ints(args.channels, "--channels") if args.channels is not None else model.channels)
+  train = base.train
+  changes: dict[str, Any] = {k: v for k, v in (("epochs", args.epochs), ("shuffle", args.shuffle),
+                                                ("order_seed", args.order_seed)) if v is not None}
+  if args.batch_size is not None:
+    changes["batch_size"] = None if args.batch_size == "full" else _ints(args.batch_size,
+                                                                        "--batch-size")[0]
+  train = dataclasses.replace(train, **changes)
+  grid: dict[str, Any] = {}
+  if args.schemes is not None:
+    grid["schemes"] = tuple(names.split_list(args.schemes, "--schemes"))
+  if args.seeds is not None:
+    grid["seeds"] = _seeds(args.seeds)
+  for flag, field in (("lr", "lrs"), ("momentum", "momenta"), ("scales", "scales")):
+    if getattr(args, flag) is not None:
+      grid[field] = _floats(getattr(args, flag), f"--{flag}")
+  if args.data_seed is not None:
+    grid["data_seed"] = args.data_seed
+  return dataclasses.replace(base, model=model, train=train, **grid)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+  from jaxinit import results, sweep
+
+  config = _sweep_config(args)
+  config.members()  # validates the grid before anything is written
+  folder = Path(args.out) / (args.name or f"{config.data}-{config.model.kind}")
+  m = len(config.members())
+  print(f"sweep: {m} members ({len(config.schemes)} schemes x {len(config.seeds)} seeds"
+        f"{'' if m == len(config.schemes) * len(config.seeds) else ' x hyperparameters'}), "
+        f"{config.data}, {config.model.kind} {config.model.widths}, {config.train.epochs} epochs "
+        f"-> {folder}", file=sys.stderr)
+  try:
+    record = sweep.run(config, folder, data_dir=args.data_dir, resume=args.resume,
+                       overwrite=args.overwrite, checkpoint_seconds=args.checkpoint_seconds,
+                       quiet=args.quiet, figures=not args.no_figures)
+  except KeyboardInterrupt:
+    return 130
+  table = results.summarize(results.read_records(folder / sweep.RECORDS), by=sweep.group_keys(config))
+  print(results.to_markdown(table, ("train_acc", "test_acc"), by=sweep.group_keys(config),
+                            spread="std"))
+  print(f"\nmean ± std over seeds after epoch {config.train.epochs}; "
+        f"{record['wall_s']['total']:.1f} s; records, tables and figures in {folder}")
+  return 0
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="jaxinit", description="Weight initialization schemes in JAX/Flax.")
@@ -133,6 +225,43 @@ def _parser() -> argparse.ArgumentParser:
                  help="float32 (default), float64, float16 or bfloat16")
   p.add_argument("--plot", metavar="FILE", help="write a histogram (.png, .pdf or .svg)")
   p.set_defaults(func=_cmd_sample)
+
+  p = sub.add_parser(
+      "sweep", help="train a population (schemes x seeds x lr x momentum x scale) in one program",
+      description="With no flags: the moons study (2-12-6-1 ReLU MLP, sigmoid output; zeros, "
+      "normal(stddev=10), he_normal x 32 seeds; full-batch SGD + momentum). Flags left out take the "
+      "defaults of the chosen --data and --model.")
+  p.add_argument("--data", default="moons", help="moons (default), circles, mnist, fashion_mnist")
+  p.add_argument("--data-dir", help="folder of the IDX files for mnist/fashion_mnist "
+                 "(default: $JAXINIT_DATA_DIR, else tensorflow-datasets)")
+  p.add_argument("--data-seed", type=int, help="seed of the toy datasets (default 0)")
+  p.add_argument("--model", default="mlp", choices=("mlp", "cnn"), help="mlp (default) or cnn")
+  p.add_argument("--widths", help="dense widths, the last = number of logits (1 = binary), "
+                 "e.g. 12,6,1")
+  p.add_argument("--channels", help="cnn convolution channels, e.g. 16,32")
+  p.add_argument("--activation", help="hidden activation, e.g. relu, tanh, 'leaky_relu(0.2)'")
+  p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every hidden layer")
+  p.add_argument("--schemes", help="comma-separated initializer names, e.g. "
+                 "'zeros,normal(stddev=10),he_normal'")
+  p.add_argument("--seeds", help="a count N (seeds 0..N-1, default 32), a range A:B or a list 1,4,9")
+  p.add_argument("--epochs", type=int, help="epochs (default 300 for toy sets, 5 for images)")
+  p.add_argument("--batch-size", help="examples per step, or 'full' (default: full for toy sets, "
+                 "128 for images)")
+  p.add_argument("--lr", help="learning rate(s), comma-separated (default 0.1 toy, 0.01 images)")
+  p.add_argument("--momentum", help="SGD momentum value(s), comma-separated (default 0.9)")
+  p.add_argument("--scales", help="init scale(s) multiplying every kernel (default 1.0)")
+  p.add_argument("--shuffle", choices=("shared", "member"),
+                 help="minibatch order: shared by all members (default) or per member seed")
+  p.add_argument("--order-seed", type=int, help="seed of the shared minibatch order (default 0)")
+  p.add_argument("--out", default="runs", help="parent folder of the run folder (default runs)")
+  p.add_argument("--name", help="run folder name (default <data>-<model>)")
+  p.add_argument("--resume", action="store_true", help="continue the run in the folder")
+  p.add_argument("--overwrite", action="store_true", help="replace the run in the folder")
+  p.add_argument("--checkpoint-seconds", type=float, default=30.0,
+                 help="save the train state at most this often (default 30; 0 = every epoch)")
+  p.add_argument("--quiet", action="store_true", help="no progress bar")
+  p.add_argument("--no-figures", action="store_true", help="skip the figures")
+  p.set_defaults(func=_cmd_sweep)
   return parser
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["parse", "build", "check_number", "format_call", "format_value"]
+__all__ = ["parse", "build", "check_number", "format_call", "format_value", "split_list"]
 
 
 def parse(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -183,3 +183,30 @@ def build(text: str, factories: dict[str, Callable[..., Any]], aliases: dict[str
     return factory(*args, **kwargs)
   except TypeError as e:  # a parameter of the wrong kind, e.g. stddev=abc: a bad name, so ValueError
     raise ValueError(str(e)) from None
+
+
+def split_list(text: str, what: str = "list") -> list[str]:
+  """Splits a comma-separated list of scheme strings at the commas outside parentheses.
+
+  >>> split_list("zeros, normal(stddev=10), uniform(low=-1, high=1)")
+  ['zeros', 'normal(stddev=10)', 'uniform(low=-1, high=1)']
+
+  Raises:
+    ValueError: unbalanced parentheses or an empty entry.
+  """
+  parts, depth, start = [], 0, 0
+  for i, ch in enumerate(text):
+    depth += {"(": 1, ")": -1}.get(ch, 0)
+    if depth < 0:
+      break
+    if ch == "," and depth == 0:
+      parts.append(text[start:i])
+      start = i + 1
+  parts.append(text[start:])
+  parts = [p.strip() for p in parts]
+  if depth != 0:
+    raise ValueError(f"unbalanced parentheses in {what} {text!r}")
+  if not all(parts):
+    raise ValueError(f"empty entry in {what} {text!r}; accepted: comma-separated names, e.g. "
+                     "'zeros,he_normal'")
+  return parts

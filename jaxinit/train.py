@@ -8,7 +8,7 @@ reuses the compiled program; only the architecture, the :class:`TrainConfig`, th
 
 * **Learning rate and momentum** live in each member's optimizer state
   (``optax.inject_hyperparams(optax.sgd)``), so they are per-member values, not constants.
-* **Minibatch order** is shared by all members by default (from ``TrainConfig.data_seed``), or per
+* **Minibatch order** is shared by all members by default (from ``TrainConfig.order_seed``), or per
   member (from its seed) with ``shuffle="member"``. Epoch ``e``'s order depends only on that seed and
   ``e``, so a resumed run sees the same batches. The last ``N mod batch_size`` examples of each
   shuffled epoch are dropped.
@@ -57,16 +57,16 @@ class TrainConfig:
     epochs: number of passes over the training set, >= 1.
     batch_size: examples per SGD step, >= 1 and at most the training set size; None for full-batch
       gradient descent (one step per epoch on the whole training set, in a fixed order).
-    shuffle: ``"shared"`` (one order for all members, from ``data_seed``) or ``"member"`` (each
+    shuffle: ``"shared"`` (one order for all members, from ``order_seed``) or ``"member"`` (each
       member's own order, from its seed).
-    data_seed: seed of the shared minibatch order.
+    order_seed: seed of the shared minibatch order.
     eval_batch_size: examples per forward pass when evaluating (bounds memory, not results).
   """
 
   epochs: int = 100
   batch_size: int | None = 32
   shuffle: str = "shared"
-  data_seed: int = 0
+  order_seed: int = 0
   eval_batch_size: int = 2048
 
   def __post_init__(self) -> None:
@@ -78,8 +78,8 @@ class TrainConfig:
         raise ValueError(f"TrainConfig.{field} must be an int >= 1; got {v!r}")
     if self.shuffle not in SHUFFLES:
       raise ValueError(f"unknown shuffle {self.shuffle!r}; accepted: {', '.join(SHUFFLES)}")
-    if not 0 <= self.data_seed < pop.MAX_SEED:
-      raise ValueError(f"TrainConfig.data_seed must be in [0, 2^32); got {self.data_seed}")
+    if not 0 <= self.order_seed < pop.MAX_SEED:
+      raise ValueError(f"TrainConfig.order_seed must be in [0, 2^32); got {self.order_seed}")
 
 
 class TrainState(NamedTuple):
@@ -215,14 +215,14 @@ def _programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any
     _TRACES["epoch"] += 1
     n = data.x_train.shape[0]
     if cfg.shuffle == "shared":
-      perm = _permutation(jnp.uint32(cfg.data_seed), epoch, n, cfg.batch_size)
+      perm = _permutation(jnp.uint32(cfg.order_seed), epoch, n, cfg.batch_size)
       return jax.vmap(member_epoch, in_axes=(0, None, None, None))(states, perm, data, epoch)
     perms = jax.vmap(lambda s: _permutation(s, epoch, n, cfg.batch_size))(seeds)
     return jax.vmap(member_epoch, in_axes=(0, 0, None, None))(states, perms, data, epoch)
 
   def single_epoch(state: TrainState, seed: jax.Array, data: DeviceData, epoch: jax.Array
                    ) -> tuple[TrainState, jax.Array]:
-    s = jnp.uint32(cfg.data_seed) if cfg.shuffle == "shared" else seed
+    s = jnp.uint32(cfg.order_seed) if cfg.shuffle == "shared" else seed
     return member_epoch(state, _permutation(s, epoch, data.x_train.shape[0], cfg.batch_size),
                         data, epoch)
 

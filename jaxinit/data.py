@@ -1,0 +1,323 @@
+"""Datasets for initialization experiments: two toy 2-D sets made in-process, MNIST and Fashion-MNIST.
+
+Every loader returns a :class:`Dataset` of NumPy arrays, standardised with the train split's
+statistics (kept in ``mean``/``std``, so ``raw = x * std + mean``). The toy sets (``moons``,
+``circles``) follow ``sklearn.datasets`` and depend only on the seed. MNIST and Fashion-MNIST are
+read from the four standard IDX files in a folder (``data_dir`` or ``$JAXINIT_DATA_DIR``), or,
+without a folder, through the optional ``tensorflow-datasets`` (``pip install "jaxinit[tfds]"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib
+import math
+import operator
+import os
+import pathlib
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Dataset", "moons", "circles", "mnist", "fashion_mnist", "read_idx", "load", "known",
+           "ENV_VAR", "IDX_FILES", "LOADERS", "ALIASES"]
+
+ENV_VAR = "JAXINIT_DATA_DIR"
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte")
+_HOME = {"mnist": "http://yann.lecun.com/exdb/mnist/",
+         "fashion_mnist": "https://github.com/zalandoresearch/fashion-mnist"}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+  """A classification dataset, standardised with its train split's statistics.
+
+  Attributes:
+    name: the dataset's registry name, e.g. ``"moons"``.
+    x_train, x_test: float32 inputs of shape ``(N, *feature_shape)``.
+    y_train, y_test: int32 labels in ``[0, num_classes)`` of shape ``(N,)``.
+    num_classes: number of classes.
+    mean, std: float32 train statistics that were applied, broadcastable to one example
+      (``(2,)`` for the toy sets, ``(1, 1, 1)`` for the image sets): ``raw = x * std + mean``.
+  """
+
+  name: str
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+  num_classes: int
+  mean: np.ndarray
+  std: np.ndarray
+
+  @property
+  def feature_shape(self) -> tuple[int, ...]:
+    """The shape of one example, e.g. ``(2,)`` or ``(28, 28, 1)``."""
+    return tuple(self.x_train.shape[1:])
+
+  def subset(self, n_train: int, n_test: int) -> Dataset:
+    """Returns the first ``n_train`` train and ``n_test`` test examples (same ``mean``/``std``).
+
+    Raises:
+      ValueError: a count below 1 or above the examples available.
+    """
+    have = (len(self.y_train), len(self.y_test))
+    if not all(1 <= operator.index(n) <= h for n, h in zip((n_train, n_test), have, strict=True)):
+      raise ValueError(f"{self.name}: subset(n_train={n_train}, n_test={n_test}) is out of range; "
+                       f"accepted: 1 <= n_train <= {have[0]} and 1 <= n_test <= {have[1]}")
+    return dataclasses.replace(self, x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
+                               x_test=self.x_test[:n_test], y_test=self.y_test[:n_test])
+
+
+# ----------------------------------------------------------------------------- toy sets
+
+
+def _check_int(owner: str, name: str, value: Any, minimum: int) -> int:
+  try:
+    v = operator.index(value)
+  except TypeError:
+    v = None
+  if v is None or isinstance(value, bool) or v < minimum:
+    raise ValueError(f"{owner}: {name}={value!r} is not accepted; accepted: an int >= {minimum}")
+  return v
+
+
+def _toy(name: str, seed: int, n_train: int, n_test: int, noise: float,
+         make: Callable[[int, int], np.ndarray]) -> Dataset:
+  """Draws both splits of a two-class 2-D set; ``make(n0, n1)`` gives the noise-free points."""
+  seed = _check_int(name, "seed", seed, 0)
+  sizes = (_check_int(name, "n_train", n_train, 2), _check_int(name, "n_test", n_test, 1))
+  if not (isinstance(noise, (int, float, np.number)) and math.isfinite(noise) and noise >= 0):
+    raise ValueError(f"{name}: noise={noise!r} is not accepted; accepted: a finite number >= 0")
+  splits = []
+  for stream, n in zip(np.random.SeedSequence(seed).spawn(2), sizes, strict=True):
+    rng = np.random.default_rng(stream)
+    x = make(n // 2, n - n // 2) + rng.normal(scale=noise, size=(n, 2))
+    y = np.repeat(np.array([0, 1], np.int32), [n // 2, n - n // 2])
+    order = rng.permutation(n)
+    splits.append((x[order], y[order]))
+  mean, std = splits[0][0].mean(axis=0), splits[0][0].std(axis=0)
+  std = np.where(std > 0, std, 1.0)  # a constant feature (tiny noise-free sets) is only centred
+  (x_tr, y_tr), (x_te, y_te) = [((x - mean) / std, y) for x, y in splits]
+  return Dataset(name, x_tr.astype(np.float32), y_tr, x_te.astype(np.float32), y_te, 2,
+                 mean.astype(np.float32), std.astype(np.float32))
+
+
+def moons(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float = 0.2) -> Dataset:
+  """Two interleaving half circles, as ``sklearn.datasets.make_moons``.
+
+  Class 0 is ``(cos t, sin t)`` and class 1 ``(1 - cos t, 1 - sin t - 0.5)``, ``t`` evenly spaced on
+  ``[0, pi]``, plus N(0, noise^2) per coordinate. Each split has ``n // 2`` examples of class 0 and
+  ``n - n // 2`` of class 1, shuffled; train and test come from independent streams of ``seed``.
+
+  Args:
+    seed: an int >= 0; the same seed gives identical arrays.
+    n_train: train examples, >= 2. n_test: test examples, >= 1.
+    noise: standard deviation of the Gaussian noise, >= 0.
+
+  Returns:
+    A :class:`Dataset` with x float32 ``(N, 2)``, y int32 ``(N,)`` in {0, 1}, ``num_classes=2``,
+    standardised per feature with the train mean and std (float32 ``(2,)``).
+
+  Raises:
+    ValueError: a negative seed, too few examples or a negative noise.
+
+  >>> ds = moons(seed=0)
+  >>> ds.x_train.shape, ds.x_test.dtype, int(ds.y_train.sum())
+  ((400, 2), dtype('float32'), 200)
+  """
+  def make(n0: int, n1: int) -> np.ndarray:
+    t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n1)
+    return np.concatenate([np.stack([np.cos(t0), np.sin(t0)], 1),
+                           np.stack([1 - np.cos(t1), 1 - np.sin(t1) - 0.5], 1)])
+  return _toy("moons", seed, n_train, n_test, noise, make)
+
+
+def circles(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float = 0.1,
+            factor: float = 0.5) -> Dataset:
+  """A circle of radius 1 (class 0) around one of radius ``factor`` (class 1), as
+  ``sklearn.datasets.make_circles``: angles evenly spaced on ``[0, 2 pi)``, then N(0, noise^2) per
+  coordinate; class balance, shuffling, streams and standardisation as in :func:`moons`.
+
+  Args:
+    seed, n_train, n_test, noise: as in :func:`moons`.
+    factor: the inner radius, 0 <= factor < 1.
+
+  Returns:
+    A :class:`Dataset` with x float32 ``(N, 2)``, y int32 ``(N,)`` in {0, 1}, ``num_classes=2``.
+
+  Raises:
+    ValueError: as in :func:`moons`, or ``factor`` outside ``[0, 1)``.
+  """
+  if not (isinstance(factor, (int, float, np.number)) and 0 <= factor < 1):
+    raise ValueError(f"circles: factor={factor!r} is not accepted; accepted: 0 <= factor < 1")
+
+  def make(n0: int, n1: int) -> np.ndarray:
+    t0, t1 = (np.linspace(0, 2 * np.pi, n, endpoint=False) for n in (n0, n1))
+    return np.concatenate([np.stack([np.cos(t0), np.sin(t0)], 1),
+                           factor * np.stack([np.cos(t1), np.sin(t1)], 1)])
+  return _toy("circles", seed, n_train, n_test, noise, make)
+
+
+# ----------------------------------------------------------------------------- IDX files
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+  """Reads one IDX file of unsigned bytes (gzip-compressed if the name ends in ``.gz``).
+
+  Args:
+    path: the file, e.g. ``.../train-images-idx3-ubyte.gz``.
+
+  Returns:
+    A uint8 array with the dims from the file's header, e.g. ``(60000, 28, 28)``.
+
+  Raises:
+    FileNotFoundError: no such file.
+    ValueError: a corrupt gzip stream, a bad header (magic, type byte other than 0x08, number of
+      dims outside 1..4) or a payload whose length is not the product of the dims; the message
+      names the file.
+  """
+  path = pathlib.Path(path)
+  try:
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+  except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+    raise ValueError(f"{path}: corrupt gzip stream ({e}); accepted: a gzip-compressed IDX file "
+                     "or a raw one without the .gz suffix") from None
+  if len(data) < 4 or data[0] or data[1]:
+    hint = " (gzip data in a file without the .gz suffix?)" if data[:2] == b"\x1f\x8b" else ""
+    raise ValueError(f"{path}: header {data[:4].hex()} does not start with two zero bytes{hint}; "
+                     "accepted: an IDX file")
+  if data[2] != 0x08:
+    raise ValueError(f"{path}: data type byte 0x{data[2]:02x} is not supported; accepted: 0x08 "
+                     "(unsigned byte, the type MNIST uses)")
+  if not 1 <= data[3] <= 4 or len(data) < 4 + 4 * data[3]:
+    raise ValueError(f"{path}: header has {data[3]} dims and {len(data)} bytes in all; accepted: "
+                     "1 to 4 dims, each a big-endian uint32")
+  dims = tuple(int(d) for d in np.frombuffer(data, ">u4", data[3], offset=4))
+  payload = len(data) - 4 - 4 * len(dims)
+  if payload != math.prod(dims):
+    raise ValueError(f"{path}: payload has {payload} bytes, expected {math.prod(dims)} for dims "
+                     f"{dims}")
+  return np.frombuffer(data, np.uint8, offset=4 + 4 * len(dims)).reshape(dims).copy()
+
+
+def _check_split(images: np.ndarray, labels: np.ndarray, where: tuple[Any, Any]) -> None:
+  if images.ndim != 3 or images.shape[1:] != (28, 28) or not len(images):
+    raise ValueError(f"{where[0]}: images have dims {images.shape}; accepted: (N, 28, 28), N >= 1")
+  if labels.ndim != 1 or len(labels) != len(images):
+    raise ValueError(f"{where[1]}: labels have dims {labels.shape}; accepted: ({len(images)},), "
+                     f"one label per image of {where[0]}")
+  if labels.size and labels.max() >= 10:
+    raise ValueError(f"{where[1]}: label {labels.max()} is out of range; accepted: 0 to 9")
+
+
+def _find_idx(name: str, folder: pathlib.Path) -> list[pathlib.Path]:
+  base = folder / name if (folder / name).is_dir() else folder
+  found = {f: next((p for p in (base / f"{f}.gz", base / f) if p.is_file()), None) for f in IDX_FILES}
+  missing = [f"{f}.gz (or {f})" for f, p in found.items() if p is None]
+  if missing:
+    raise FileNotFoundError(
+        f"{name}: {base} lacks {', '.join(missing)}; accepted: the four IDX files, gzip or raw, in "
+        f"{folder / name} or {folder} (download them, e.g. from {_HOME[name]}, or drop the folder and "
+        f'pip install "jaxinit[tfds]")')
+  return list(found.values())
+
+
+def _image_set(name: str, data_dir: str | os.PathLike[str] | None) -> Dataset:
+  folder = data_dir if data_dir is not None else (os.environ.get(ENV_VAR) or None)
+  if folder is not None:
+    paths = _find_idx(name, pathlib.Path(folder))
+    x_tr, y_tr, x_te, y_te = (read_idx(p) for p in paths)
+    _check_split(x_tr, y_tr, paths[:2])
+    _check_split(x_te, y_te, paths[2:])
+  else:
+    try:
+      tfds = importlib.import_module("tensorflow_datasets")
+    except ImportError:
+      raise FileNotFoundError(
+          f"{name}: no data folder is given (set {ENV_VAR} or pass --data-dir / data_dir) and "
+          f"tensorflow_datasets is not installed; accepted: a folder holding {', '.join(IDX_FILES)} "
+          f'(each raw or .gz; download them, e.g. from {_HOME[name]}), or pip install "jaxinit[tfds]"'
+      ) from None
+    splits = tfds.as_numpy(tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True))
+    (x_tr, y_tr), (x_te, y_te) = [(np.asarray(x, np.uint8).reshape(-1, 28, 28), np.asarray(y))
+                                  for x, y in splits]
+    _check_split(x_tr, y_tr, (f"tfds {name} train",) * 2)
+    _check_split(x_te, y_te, (f"tfds {name} test",) * 2)
+  # Exact statistics from the pixel-value histogram; then one float32 affine map per image set.
+  counts, v = np.bincount(x_tr.ravel(), minlength=256), np.arange(256) / 255
+  mean = counts @ v / x_tr.size
+  std = math.sqrt(counts @ (v - mean) ** 2 / x_tr.size) or 1.0  # 1: a constant image set
+  scale, shift = np.float32(1 / (255 * std)), np.float32(-mean / std)
+  x_tr, x_te = (np.add(np.multiply(x, scale, dtype=np.float32), shift)[..., None] for x in (x_tr, x_te))
+  return Dataset(name, x_tr, y_tr.astype(np.int32), x_te, y_te.astype(np.int32), 10,
+                 np.full((1, 1, 1), mean, np.float32), np.full((1, 1, 1), std, np.float32))
+
+
+def mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+  """MNIST digits: 60000 train and 10000 test images.
+
+  Args:
+    data_dir: folder holding the IDX files (``train-images-idx3-ubyte[.gz]``, ...) directly or in
+      its ``mnist/`` subfolder; default ``$JAXINIT_DATA_DIR``; with neither, ``tensorflow_datasets``.
+
+  Returns:
+    A :class:`Dataset`: x float32 ``(N, 28, 28, 1)``, pixels / 255 standardised with the scalar
+    train mean and std (about 0.1307 and 0.3081, float32 ``(1, 1, 1)``); y int32 ``(N,)``;
+    ``num_classes=10``.
+
+  Raises:
+    FileNotFoundError: files missing from the folder, or no folder and no ``tensorflow_datasets``.
+    ValueError: a malformed file (see :func:`read_idx`) or mismatched images and labels.
+  """
+  return _image_set("mnist", data_dir)
+
+
+def fashion_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+  """Fashion-MNIST (Zalando): as :func:`mnist`, with the subfolder ``fashion_mnist/``."""
+  return _image_set("fashion_mnist", data_dir)
+
+
+# ----------------------------------------------------------------------------- registry
+
+LOADERS: dict[str, Callable[[int, Any], Dataset]] = {
+    "moons": lambda seed, data_dir: moons(seed),
+    "circles": lambda seed, data_dir: circles(seed),
+    "mnist": lambda seed, data_dir: mnist(data_dir),
+    "fashion_mnist": lambda seed, data_dir: fashion_mnist(data_dir),
+}
+ALIASES: dict[str, str] = {"fashion-mnist": "fashion_mnist"}
+
+
+def known() -> list[str]:
+  """Returns the canonical dataset names (without aliases), sorted."""
+  return sorted(LOADERS)
+
+
+def load(name: str, *, seed: int = 0, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+  """Loads a dataset by name with its default sizes.
+
+  Args:
+    name: ``moons``, ``circles``, ``mnist``, ``fashion_mnist`` (alias ``fashion-mnist``).
+    seed: the toy sets' seed; the image sets ignore it.
+    data_dir: the image sets' folder (see :func:`mnist`); the toy sets ignore it.
+
+  Returns:
+    The :class:`Dataset`.
+
+  Raises:
+    ValueError: an unknown name (the message lists the known ones), or as the loader raises.
+    FileNotFoundError: as :func:`mnist` raises.
+
+  >>> load("circles", seed=1).num_classes
+  2
+  """
+  canonical = ALIASES.get(name, name) if isinstance(name, str) else None
+  if canonical not in LOADERS:
+    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known())} "
+                     f"(aliases: {', '.join(ALIASES)})")
+  return LOADERS[canonical](seed, data_dir)

@@ -1,0 +1,357 @@
+"""Tests for jaxinit.data: toy sets (balance, determinism, geometry), MNIST against the facts in its
+README, Fashion-MNIST from IDX files written here, and every error a loader reports.
+
+The real-MNIST tests read ``$JAXINIT_DATA_DIR/mnist`` and skip where it is absent, e.g.
+``JAXINIT_DATA_DIR=../shared/datasets python -m pytest tests/test_data.py``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pathlib
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from jaxinit import data
+
+TOYS = {"moons": data.moons, "circles": data.circles}
+
+
+def raw(x: np.ndarray, ds: data.Dataset) -> np.ndarray:
+  """Un-standardised inputs, in float64."""
+  return x.astype(np.float64) * ds.std + ds.mean
+
+
+def sorted_rows(a: np.ndarray) -> np.ndarray:
+  return a[np.lexsort(a.T[::-1])]
+
+
+def ideal_moons(n: int) -> tuple[np.ndarray, np.ndarray]:
+  """sklearn.datasets.make_moons(n, noise=0, shuffle=False) written out from its definition."""
+  t0, t1 = np.linspace(0, np.pi, n // 2), np.linspace(0, np.pi, n - n // 2)
+  return (np.stack([np.cos(t0), np.sin(t0)], 1), np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], 1))
+
+
+def ideal_circles(n: int, factor: float) -> tuple[np.ndarray, np.ndarray]:
+  t0 = 2 * np.pi * np.arange(n // 2) / (n // 2)
+  t1 = 2 * np.pi * np.arange(n - n // 2) / (n - n // 2)
+  return (np.stack([np.cos(t0), np.sin(t0)], 1), factor * np.stack([np.cos(t1), np.sin(t1)], 1))
+
+
+# ----------------------------------------------------------------------------- toy sets
+
+
+@pytest.mark.parametrize("name", TOYS)
+def test_toy_shapes_dtypes_and_exact_balance(name):
+  ds = TOYS[name](seed=0)
+  assert ds.name == name and ds.num_classes == 2 and ds.feature_shape == (2,)
+  assert ds.x_train.shape == (400, 2) and ds.x_test.shape == (100, 2)
+  assert ds.x_train.dtype == ds.x_test.dtype == np.float32
+  assert ds.y_train.dtype == ds.y_test.dtype == np.int32
+  assert ds.mean.shape == ds.std.shape == (2,) and ds.mean.dtype == ds.std.dtype == np.float32
+  assert np.bincount(ds.y_train).tolist() == [200, 200]
+  assert np.bincount(ds.y_test).tolist() == [50, 50]
+  odd = TOYS[name](seed=0, n_train=7, n_test=5)
+  assert np.bincount(odd.y_train).tolist() == [3, 4] and np.bincount(odd.y_test).tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("name", TOYS)
+def test_toy_is_deterministic_and_seeds_and_splits_differ(name):
+  a, b, c = TOYS[name](seed=3), TOYS[name](seed=3), TOYS[name](seed=4)
+  for field in ("x_train", "y_train", "x_test", "y_test", "mean", "std"):
+    np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+  assert not np.array_equal(a.x_train, c.x_train) and not np.array_equal(a.x_test, c.x_test)
+  same_size = TOYS[name](seed=3, n_train=50, n_test=50)  # independent streams: splits differ
+  assert not np.allclose(np.sort(same_size.x_train, 0), np.sort(same_size.x_test, 0))
+  # Shuffled within each split: labels are not in blocks.
+  assert np.count_nonzero(np.diff(a.y_train)) > 10 and np.count_nonzero(np.diff(a.y_test)) > 10
+
+
+@pytest.mark.parametrize("name", TOYS)
+def test_toy_train_is_standardised_and_test_uses_train_statistics(name):
+  ds = TOYS[name](seed=1)
+  np.testing.assert_allclose(ds.x_train.astype(np.float64).mean(0), 0, atol=1e-5)
+  np.testing.assert_allclose(ds.x_train.astype(np.float64).std(0), 1, atol=1e-5)
+  np.testing.assert_allclose(raw(ds.x_train, ds).mean(0), ds.mean, atol=1e-6)
+  assert not np.allclose(ds.x_test.mean(0), 0, atol=1e-5)  # not re-standardised on its own
+
+
+def test_moons_without_noise_are_exactly_the_two_half_circles():
+  ds = data.moons(seed=5, n_train=40, n_test=11, noise=0.0)
+  for x, y, n in ((ds.x_train, ds.y_train, 40), (ds.x_test, ds.y_test, 11)):
+    points = raw(x, ds)
+    outer, inner = points[y == 0], points[y == 1]
+    np.testing.assert_allclose(np.hypot(*outer.T), 1, atol=1e-6)
+    np.testing.assert_allclose(np.hypot(inner[:, 0] - 1, inner[:, 1] - 0.5), 1, atol=1e-6)
+    assert outer[:, 1].min() > -1e-6 and inner[:, 1].max() < 0.5 + 1e-6
+    for got, want in zip((outer, inner), ideal_moons(n), strict=True):
+      np.testing.assert_allclose(sorted_rows(got), sorted_rows(want), atol=1e-6)
+
+
+def test_circles_without_noise_lie_on_radius_one_and_factor():
+  ds = data.circles(seed=2, n_train=40, n_test=10, noise=0.0, factor=0.3)
+  for x, y, n in ((ds.x_train, ds.y_train, 40), (ds.x_test, ds.y_test, 10)):
+    points = raw(x, ds)
+    np.testing.assert_allclose(np.hypot(*points[y == 0].T), 1, atol=1e-6)
+    np.testing.assert_allclose(np.hypot(*points[y == 1].T), 0.3, atol=1e-6)
+    for got, want in zip((points[y == 0], points[y == 1]), ideal_circles(n, 0.3), strict=True):
+      np.testing.assert_allclose(sorted_rows(got), sorted_rows(want), atol=1e-6)
+
+
+def test_noise_has_the_requested_standard_deviation():
+  # Radial deviation of the outer circle ~ N(0, noise^2); 2000 points, so +-10% is > 4 std errors.
+  ds = data.circles(seed=0, n_train=4000, noise=0.1)
+  r = np.hypot(*raw(ds.x_train, ds)[ds.y_train == 0].T)
+  assert 0.09 < (r - 1).std() < 0.11 and abs((r - 1).mean()) < 0.01
+
+
+@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"n_train": 1}, {"n_test": 0}, {"noise": -0.1},
+                                    {"noise": float("nan")}, {"n_train": 2.5}])
+def test_toy_rejects_bad_parameters(kwargs):
+  with pytest.raises(ValueError, match=f"{next(iter(kwargs))}=.*accepted"):
+    data.moons(**kwargs)
+
+
+@pytest.mark.parametrize("factor", [1.0, -0.5])
+def test_circles_rejects_factor_outside_unit_interval(factor):
+  with pytest.raises(ValueError, match=r"factor=.*0 <= factor < 1"):
+    data.circles(factor=factor)
+
+
+def test_subset_takes_leading_examples_and_checks_counts():
+  ds = data.moons(seed=0)
+  sub = ds.subset(10, 3)
+  np.testing.assert_array_equal(sub.x_train, ds.x_train[:10])
+  np.testing.assert_array_equal(sub.y_test, ds.y_test[:3])
+  assert sub.x_test.shape == (3, 2) and sub.mean is ds.mean and sub.name == "moons"
+  for bad in ((401, 3), (0, 3), (10, 101)):
+    with pytest.raises(ValueError, match="1 <= n_train <= 400 and 1 <= n_test <= 100"):
+      ds.subset(*bad)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_known_and_load():
+  assert data.known() == ["circles", "fashion_mnist", "mnist", "moons"]
+  np.testing.assert_array_equal(data.load("moons", seed=7).x_train, data.moons(seed=7).x_train)
+  np.testing.assert_array_equal(data.load("circles", seed=7).x_test, data.circles(seed=7).x_test)
+
+
+def test_unknown_name_lists_the_known_ones():
+  with pytest.raises(ValueError, match="'cifar10'; known: circles, fashion_mnist, mnist, moons"):
+    data.load("cifar10")
+
+
+# ----------------------------------------------------------------------------- real MNIST
+
+
+def _mnist_dir() -> pathlib.Path:
+  folder = os.environ.get(data.ENV_VAR)
+  if not folder:
+    pytest.skip(f"{data.ENV_VAR} is not set; point it at a folder holding mnist/ with the IDX files")
+  path = pathlib.Path(folder) / "mnist"
+  if not all((path / f"{f}.gz").is_file() or (path / f).is_file() for f in data.IDX_FILES):
+    pytest.skip(f"the MNIST IDX files are not in {path}")
+  return path
+
+
+@pytest.fixture(scope="module")
+def mnist_ds() -> data.Dataset:
+  _mnist_dir()
+  return data.load("mnist")  # through the environment variable
+
+
+def test_mnist_shapes_and_statistics_match_the_readme(mnist_ds):
+  ds = mnist_ds
+  assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
+  assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int32 and ds.num_classes == 10
+  assert ds.mean.shape == ds.std.shape == (1, 1, 1)
+  np.testing.assert_allclose(ds.mean.item(), 0.13066, atol=1e-5)
+  np.testing.assert_allclose(ds.std.item(), 0.30811, atol=1e-5)
+  pixel_mean = (ds.x_train.mean(dtype=np.float64) * ds.std.item() + ds.mean.item()) * 255
+  np.testing.assert_allclose(pixel_mean, 33.3184, atol=1e-3)
+  assert np.bincount(ds.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851,
+                                              5949]
+  assert ds.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+  assert len(ds.y_test) == 10000 and set(np.unique(ds.y_test)) == set(range(10))
+
+
+def test_mnist_labels_are_the_published_bytes(mnist_ds):
+  idx = b"\x00\x00\x08\x01" + (60000).to_bytes(4, "big") + mnist_ds.y_train.astype(np.uint8).tobytes()
+  assert hashlib.sha256(idx).hexdigest() == (
+      "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5")
+
+
+def test_mnist_pixels_round_trip_to_the_file(mnist_ds):
+  pixels = data.read_idx(_mnist_dir() / "t10k-images-idx3-ubyte.gz")
+  assert pixels.shape == (10000, 28, 28) and pixels.dtype == np.uint8
+  back = raw(mnist_ds.x_test[..., 0], mnist_ds) * 255
+  np.testing.assert_allclose(back, pixels, atol=1e-3)  # test split uses the train statistics
+
+
+# ----------------------------------------------------------------------------- IDX files written here
+
+
+def write_idx(path: pathlib.Path, array: np.ndarray, header: bytes | None = None,
+              extra: bytes = b"") -> pathlib.Path:
+  array = np.asarray(array, np.uint8)
+  if header is None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+  blob = header + array.tobytes() + extra
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_bytes(gzip.compress(blob) if path.suffix == ".gz" else blob)
+  return path
+
+
+def fake_set(folder: pathlib.Path, gz: bool = True, seed: int = 0) -> dict[str, np.ndarray]:
+  """Writes a 20-train / 10-test image set; returns the arrays by file name."""
+  rng = np.random.default_rng(seed)
+  arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (20, 28, 28)),
+            "train-labels-idx1-ubyte": np.arange(20) % 10,
+            "t10k-images-idx3-ubyte": rng.integers(0, 256, (10, 28, 28)),
+            "t10k-labels-idx1-ubyte": np.arange(10)[::-1]}
+  for name, array in arrays.items():
+    write_idx(folder / (name + (".gz" if gz else "")), array)
+  return arrays
+
+
+def check_round_trip(ds: data.Dataset, arrays: dict[str, np.ndarray]) -> None:
+  train, test = arrays["train-images-idx3-ubyte"], arrays["t10k-images-idx3-ubyte"]
+  assert ds.x_train.shape == (20, 28, 28, 1) and ds.x_test.shape == (10, 28, 28, 1)
+  assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int32
+  np.testing.assert_allclose(ds.x_train[..., 0] * ds.std + ds.mean, train / 255, atol=1e-6)
+  np.testing.assert_allclose(ds.x_test[..., 0] * ds.std + ds.mean, test / 255, atol=1e-6)
+  np.testing.assert_allclose(ds.mean.item(), train.mean() / 255, rtol=1e-6)
+  np.testing.assert_allclose(ds.std.item(), train.std() / 255, rtol=1e-6)
+  np.testing.assert_array_equal(ds.y_train, arrays["train-labels-idx1-ubyte"])
+  np.testing.assert_array_equal(ds.y_test, arrays["t10k-labels-idx1-ubyte"])
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_fashion_mnist_from_subfolder_argument_and_env_var(tmp_path, monkeypatch, gz):
+  arrays = fake_set(tmp_path / "fashion_mnist", gz=gz)
+  ds = data.fashion_mnist(data_dir=tmp_path)
+  assert ds.name == "fashion_mnist" and ds.num_classes == 10 and ds.feature_shape == (28, 28, 1)
+  check_round_trip(ds, arrays)
+  monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+  check_round_trip(data.load("fashion-mnist", seed=123), arrays)
+  with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+    data.mnist()  # the fashion_mnist/ subfolder is not MNIST's
+
+
+def test_files_directly_in_the_folder_and_gzip_preferred(tmp_path):
+  arrays = fake_set(tmp_path, gz=True, seed=1)
+  fake_set(tmp_path, gz=False, seed=2)  # raw files with other pixels beside the .gz ones
+  check_round_trip(data.mnist(data_dir=str(tmp_path)), arrays)
+
+
+def test_tensorflow_datasets_is_used_without_a_folder(monkeypatch):
+  rng = np.random.default_rng(0)
+  x_tr, x_te = rng.integers(0, 256, (20, 28, 28, 1), np.uint8), rng.integers(0, 256, (10, 28, 28, 1))
+  calls = []
+
+  def fake_load(name, **kwargs):
+    calls.append((name, kwargs))
+    return [(x_tr, np.arange(20) % 10), (x_te.astype(np.uint8), np.arange(10))]
+
+  fake = types.ModuleType("tensorflow_datasets")
+  fake.load, fake.as_numpy = fake_load, lambda tree: tree
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+  monkeypatch.delenv(data.ENV_VAR, raising=False)
+  ds = data.fashion_mnist()
+  assert calls == [("fashion_mnist", {"split": ["train", "test"], "batch_size": -1,
+                                      "as_supervised": True})]
+  np.testing.assert_allclose(ds.x_train * ds.std + ds.mean, x_tr / 255, atol=1e-6)
+  assert ds.y_test.dtype == np.int32 and ds.y_test.tolist() == list(range(10))
+
+
+def test_no_folder_and_no_tensorflow_datasets(monkeypatch):
+  monkeypatch.delenv(data.ENV_VAR, raising=False)
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import fails even if installed
+  with pytest.raises(FileNotFoundError) as e:
+    data.load("mnist")
+  msg = str(e.value)
+  for part in ("JAXINIT_DATA_DIR", "--data-dir", 'pip install "jaxinit[tfds]"', *data.IDX_FILES):
+    assert part in msg, part
+
+
+def test_missing_files_are_named_with_both_spellings(tmp_path):
+  fake_set(tmp_path / "mnist")
+  (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+  with pytest.raises(FileNotFoundError) as e:
+    data.mnist(data_dir=tmp_path)
+  msg = str(e.value)
+  assert "t10k-labels-idx1-ubyte.gz (or t10k-labels-idx1-ubyte)" in msg
+  assert str(tmp_path / "mnist") in msg and "train-labels-idx1-ubyte.gz (" not in msg
+  with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte\.gz \(or"):
+    data.mnist(data_dir=tmp_path / "absent")
+
+
+# ----------------------------------------------------------------------------- malformed files
+
+
+IMAGES = np.zeros((3, 28, 28), np.uint8)
+HEADER = b"\x00\x00\x08\x03" + b"\x00\x00\x00\x03" + b"\x00\x00\x00\x1c" * 2  # (3, 28, 28)
+BAD_FILES = {
+    "truncated": (dict(header=HEADER), IMAGES[:, :, :27], "payload has 2268 bytes, expected 2352"),
+    "trailing": (dict(extra=b"\x00\x01"), IMAGES, "payload has 2354 bytes, expected 2352"),
+    "magic": (dict(header=b"\x01" + HEADER[1:]), IMAGES, "two zero bytes"),
+    "type": (dict(header=HEADER[:2] + b"\x0d" + HEADER[3:]), IMAGES,
+             "0x0d is not supported; accepted: 0x08"),
+    "ndim0": (dict(header=b"\x00\x00\x08\x00"), IMAGES, "0 dims"),
+    "ndim5": (dict(header=b"\x00\x00\x08\x05" + b"\x00\x00\x00\x01" * 5), IMAGES[:1, 0, :1], "5 dims"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+@pytest.mark.parametrize("suffix", [".gz", ""])
+def test_read_idx_rejects_malformed_files(tmp_path, case, suffix):
+  kwargs, array, message = BAD_FILES[case]
+  path = write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", array, **kwargs)
+  with pytest.raises(ValueError, match=message) as e:
+    data.read_idx(path)
+  assert str(path) in str(e.value)
+
+
+def test_read_idx_reads_a_valid_file(tmp_path):
+  array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+  out = data.read_idx(write_idx(tmp_path / "x.gz", array))
+  np.testing.assert_array_equal(out, array)
+  assert out.dtype == np.uint8 and out.flags.writeable
+
+
+@pytest.mark.parametrize("blob", [b"not gzip at all", gzip.compress(b"\x00" * 4000)[:25],
+                                  gzip.compress(b"\x00" * 4000)[:10] + b"\xff" * 30])
+def test_corrupt_gzip_is_a_value_error_naming_the_file(tmp_path, blob):
+  path = tmp_path / "train-labels-idx1-ubyte.gz"
+  path.write_bytes(blob)
+  with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte\.gz: corrupt gzip stream"):
+    data.read_idx(path)
+
+
+def test_gzip_without_suffix_gets_a_hint(tmp_path):
+  path = tmp_path / "train-labels-idx1-ubyte"
+  path.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05"))
+  with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: .*without the \.gz suffix"):
+    data.read_idx(path)
+
+
+@pytest.mark.parametrize("file, array, message", [
+    ("train-images-idx3-ubyte.gz", np.zeros((20, 784)), r"images have dims \(20, 784\)"),
+    ("t10k-images-idx3-ubyte.gz", np.zeros((10, 28, 27)), r"images have dims \(10, 28, 27\)"),
+    ("train-labels-idx1-ubyte.gz", np.zeros(19), r"labels have dims \(19,\); accepted: \(20,\)"),
+    ("t10k-labels-idx1-ubyte.gz", np.zeros((10, 1)), r"labels have dims \(10, 1\)"),
+    ("train-labels-idx1-ubyte.gz", np.full(20, 10), "label 10 is out of range; accepted: 0 to 9"),
+])
+def test_loader_checks_images_and_labels(tmp_path, file, array, message):
+  fake_set(tmp_path / "fashion_mnist")
+  write_idx(tmp_path / "fashion_mnist" / file, array)
+  with pytest.raises(ValueError, match=message) as e:
+    data.fashion_mnist(data_dir=tmp_path)
+  assert file in str(e.value)

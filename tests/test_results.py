@@ -1,0 +1,326 @@
+"""Tests of jaxinit.results: the records file, metadata, summaries and the tables printed from them."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import importlib.metadata
+import io
+import json
+import math
+import os
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+from jaxinit import results
+
+NAN = float("nan")
+os_fsync = os.fsync
+
+
+def record(member: int, epoch: int, scheme: str = "he_normal", loss: float = 0.5, acc: float = 0.9,
+           diverged: bool = False, **kw: object) -> dict:
+  row = dict(member=member, scheme=scheme, seed=member, lr=0.1, momentum=0.9, scale=1.0, epoch=epoch,
+             train_loss=loss, train_acc=acc, test_loss=loss + 0.1, test_acc=acc - 0.05,
+             diverged=diverged, diverged_epoch=None)
+  if diverged:
+    row.update(train_loss=NAN, train_acc=NAN, test_loss=NAN, test_acc=NAN, diverged_epoch=epoch)
+  row.update(kw)
+  return row
+
+
+def same(a: dict, b: dict) -> bool:
+  """Equal records, NaN equal to NaN."""
+  nan = lambda v: isinstance(v, float) and math.isnan(v)
+  return a.keys() == b.keys() and all(a[k] == b[k] or (nan(a[k]) and nan(b[k])) for k in a)
+
+
+# ----------------------------------------------------------------------------- records file
+
+
+def test_record_fields_are_the_documented_keys_in_order():
+  assert results.RECORD_FIELDS == (
+      "member", "scheme", "seed", "lr", "momentum", "scale", "epoch", "train_loss", "train_acc",
+      "test_loss", "test_acc", "diverged", "diverged_epoch")
+  assert set(record(0, 1)) == set(results.RECORD_FIELDS)
+
+
+def test_records_round_trip_with_nan_none_numpy_scalars_and_appending(tmp_path, monkeypatch):
+  path = tmp_path / "runs" / "records.jsonl"
+  epoch1 = [record(0, 1, loss=0.1 + 0.2), record(1, 1, diverged=True)]
+  epoch2 = [record(np.int64(0), np.int32(2), loss=np.float64(1 / 3), lr=np.float32(0.25)),
+            record(1, 2, diverged=True, diverged_epoch=1)]
+  synced = []
+  monkeypatch.setattr(results.os, "fsync", lambda fd: synced.append(fd) or os_fsync(fd))
+  with results.RecordWriter(path) as w:
+    assert w.write(epoch1) == 2
+    assert len(synced) == 1 and path.read_text().count("\n") == 2  # on disk before close
+  with results.RecordWriter(path) as w:  # reopening appends
+    w.write(iter(epoch2))
+  lines = path.read_text().splitlines()
+  assert len(lines) == 4 and "NaN" not in path.read_text()
+  assert json.loads(lines[1])["train_loss"] is None and list(json.loads(lines[0])) == list(
+      results.RECORD_FIELDS)
+  back = results.read_records(path)
+  expected = [*epoch1, *epoch2]
+  expected[2] = {**expected[2], "train_loss": 1 / 3, "lr": 0.25, "member": 0, "seed": 0, "epoch": 2}
+  assert all(same(a, b) for a, b in zip(back, expected, strict=True))
+  assert back[0]["train_loss"] == 0.30000000000000004  # repr precision, not rounded
+  assert back[0]["diverged_epoch"] is None and back[3]["diverged_epoch"] == 1
+  assert math.isnan(back[1]["test_acc"]) and back[1]["diverged"] is True
+  assert type(back[2]["member"]) is type(back[2]["epoch"]) is int
+
+
+def test_write_rejects_a_row_with_wrong_keys_and_writes_nothing_of_the_batch(tmp_path):
+  path = tmp_path / "r.jsonl"
+  bad = record(1, 1)
+  del bad["seed"]
+  with results.RecordWriter(path) as w, pytest.raises(ValueError, match=r"lacks keys \['seed'\]"):
+    w.write([record(0, 1), bad])
+  assert path.read_text() == ""
+
+
+def test_partial_last_line_is_ignored_and_dropped_when_reopened(tmp_path):
+  path = tmp_path / "r.jsonl"
+  with results.RecordWriter(path) as w:
+    w.write([record(0, 1), record(1, 1)])
+  full = path.read_text()
+  path.write_text(full + full.splitlines()[0][:37])  # killed mid-write
+  assert [r["member"] for r in results.read_records(path)] == [0, 1]
+  path.write_text(full + full.splitlines()[0])  # a whole object, but no newline yet: not counted
+  assert len(results.read_records(path)) == 2
+  with results.RecordWriter(path) as w:
+    w.write([record(0, 2)])
+  assert [(r["member"], r["epoch"]) for r in results.read_records(path)] == [(0, 1), (1, 1), (0, 2)]
+
+
+def test_malformed_middle_line_raises_naming_file_and_line(tmp_path):
+  path = tmp_path / "r.jsonl"
+  good = json.dumps(results._jsonable(record(0, 1)))
+  path.write_text(f"{good}\n{good[:20]}\n{good}\n")
+  with pytest.raises(ValueError, match=r"r\.jsonl, line 2: "):
+    results.read_records(path)
+  path.write_text(f"{good}\n{good}\n[1, 2]\n{good}\n")  # valid JSON, not an object
+  with pytest.raises(ValueError, match="line 3"):
+    results.read_records(path)
+
+
+def test_truncate_keeps_exactly_the_epochs_up_to_k_atomically(tmp_path):
+  path = tmp_path / "r.jsonl"
+  with results.RecordWriter(path) as w:
+    for epoch in range(1, 6):
+      w.write([record(m, epoch, loss=epoch + m / 10) for m in range(3)])
+  path.write_text(path.read_text() + '{"member": 0, "ep')
+  assert results.truncate_records(path, 3) == 9
+  back = results.read_records(path)
+  assert [(r["epoch"], r["member"]) for r in back] == [(e, m) for e in (1, 2, 3) for m in range(3)]
+  assert back[-1]["train_loss"] == 3.2
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]  # no temporary file left
+  with results.RecordWriter(path) as w:  # resume appends after the kept epochs
+    w.write([record(0, 4)])
+  assert [r["epoch"] for r in results.read_records(path)][-2:] == [3, 4]
+  assert results.truncate_records(path, 0) == 0 and path.read_text() == ""
+
+
+def test_write_json_numpy_values_nan_sorted_and_atomic(tmp_path):
+  path = tmp_path / "sub" / "config.json"
+  obj = {"b": np.float32(0.5), "a": np.int64(7), "c": [np.float64(NAN), math.inf, 1.5],
+         "d": np.arange(3), "e": (np.bool_(True), None), "f": {"z": 1, "y": 2},
+         "g": jnp.float32(0.25), "h": jnp.arange(2)}
+  assert results.write_json(path, obj) == path
+  text = path.read_text()
+  assert json.loads(text) == {"a": 7, "b": 0.5, "c": [None, None, 1.5], "d": [0, 1, 2],
+                              "e": [True, None], "f": {"y": 2, "z": 1},
+                              "g": 0.25, "h": [0, 1]}
+  assert text.index('"a"') < text.index('"b"') and '\n  "a": 7,' in text
+  results.write_json(path, {"x": 1})
+  assert json.loads(path.read_text()) == {"x": 1}
+  assert [p.name for p in path.parent.iterdir()] == ["config.json"]
+
+
+def test_environment_has_versions_git_commit_devices_and_utc_time():
+  env = results.environment()
+  keys = {"python", "jax", "jaxlib", "flax", "optax", "numpy", "jaxinit", "git_commit", "git_dirty",
+          "backend", "device_kinds", "device_count", "process_count", "hostname", "timestamp"}
+  assert keys <= set(env)
+  assert env["numpy"] == np.__version__ and env["jax"] == importlib.metadata.version("jax")
+  assert re.fullmatch(r"[0-9a-f]{40}", env["git_commit"]), env["git_commit"]
+  assert isinstance(env["git_dirty"], bool)
+  assert env["device_count"] == len(env["device_kinds"]) >= 1 and env["process_count"] >= 1
+  assert isinstance(env["backend"], str) and env["backend"]
+  stamp = datetime.datetime.fromisoformat(env["timestamp"])
+  assert stamp.utcoffset() == datetime.timedelta(0)
+  assert abs((datetime.datetime.now(datetime.UTC) - stamp).total_seconds()) < 60
+  json.dumps(env)  # serializable as it is
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def test_t_quantile_matches_scipy_for_df_1_to_200():
+  got = np.array([results.t_quantile(0.975, df) for df in range(1, 201)])
+  np.testing.assert_allclose(got, scipy.stats.t.ppf(0.975, np.arange(1, 201)), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("p", [1e-6, 0.01, 0.3, 0.5, 0.6, 0.95, 0.999])
+@pytest.mark.parametrize("df", [0.5, 1, 2.5, 7, 30, 1000])
+def test_t_quantile_other_levels_and_df(p, df):
+  assert results.t_quantile(p, df) == pytest.approx(scipy.stats.t.ppf(p, df), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(("p", "df"), [(0.0, 3), (1.0, 3), (0.5, 0), (0.9, -1), (0.9, math.inf),
+                                       (NAN, 3)])
+def test_t_quantile_rejects_bad_arguments(p, df):
+  with pytest.raises(ValueError, match="accepted: 0 < p < 1"):
+    results.t_quantile(p, df)
+
+
+def small_sweep() -> list[dict]:
+  """Two epochs; schemes appear zeta first; member 4 diverges at epoch 2."""
+  rows = []
+  for epoch in (1, 2):
+    rows += [record(0, epoch, "zeta_init", loss=0.40 / epoch, acc=0.91),
+             record(1, epoch, "he_normal", loss=0.30 / epoch, acc=0.95),
+             record(2, epoch, "zeta_init", loss=0.50 / epoch, acc=0.89),
+             record(3, epoch, "he_normal", loss=0.20 / epoch, acc=0.97),
+             record(4, epoch, "he_normal", loss=0.25, acc=0.96, diverged=epoch == 2),
+             record(5, epoch, "zeta_init", loss=0.45 / epoch, acc=0.93)]
+  return rows
+
+
+def test_summarize_matches_numpy_and_scipy_ci():
+  table = results.summarize(small_sweep(), epoch=1)
+  assert [row["scheme"] for row in table] == ["zeta_init", "he_normal"]  # first appearance
+  zeta, he = table
+  for row, losses in ((zeta, [0.40, 0.50, 0.45]), (he, [0.30, 0.20, 0.25])):
+    x = np.array(losses)
+    n = len(x)
+    assert row["n"] == row["n_total"] == n and row["n_diverged"] == 0 and row["epoch"] == 1
+    assert row["train_loss_mean"] == pytest.approx(x.mean(), rel=1e-12)
+    assert row["train_loss_std"] == pytest.approx(x.std(ddof=1), rel=1e-12)
+    ci = scipy.stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n)
+    assert row["train_loss_ci95"] == pytest.approx(ci, rel=1e-9)
+    assert row["test_loss_mean"] == pytest.approx(x.mean() + 0.1, rel=1e-12)
+  assert he["test_acc_mean"] == pytest.approx(np.mean([0.95, 0.97, 0.96]) - 0.05, rel=1e-12)
+  assert list(he)[:5] == ["scheme", "epoch", "n", "n_diverged", "n_total"]
+  assert list(he)[5:8] == ["train_loss_mean", "train_loss_std", "train_loss_ci95"]
+
+
+def test_summarize_excludes_and_counts_diverged_members_at_the_last_epoch():
+  table = results.summarize(small_sweep())  # default: each member's last epoch, 2
+  he = table[1]
+  assert (he["epoch"], he["n"], he["n_diverged"], he["n_total"]) == (2, 2, 1, 3)
+  assert he["train_loss_mean"] == pytest.approx(np.mean([0.15, 0.10]), rel=1e-12)
+  assert he["train_acc_std"] == pytest.approx(np.std([0.95, 0.97], ddof=1), rel=1e-12)
+  assert table[0]["n_diverged"] == 0 and table[0]["train_loss_mean"] == pytest.approx(0.225)
+
+
+def test_summarize_default_epoch_is_each_members_last():
+  rows = [r for r in small_sweep() if not (r["member"] == 5 and r["epoch"] == 2)]
+  zeta = results.summarize(rows, metrics=("train_loss",))[0]
+  assert zeta["train_loss_mean"] == pytest.approx(np.mean([0.20, 0.25, 0.45]))
+  assert "train_acc_mean" not in zeta and "test_loss_std" not in zeta
+
+
+def test_summarize_small_groups_give_nan_spread_and_all_diverged_nan_mean():
+  rows = [record(0, 1, "a", loss=0.3), record(1, 1, "b", diverged=True),
+          record(2, 1, "c", loss=0.2), record(3, 1, "c", diverged=True),
+          record(4, 1, "c", loss=9.0, diverged_epoch=1) | {"diverged": True}]  # marked, finite
+  a, b, c = results.summarize(rows)
+  assert a["n"] == 1 and a["train_loss_mean"] == 0.3
+  assert math.isnan(a["train_loss_std"]) and math.isnan(a["train_loss_ci95"])
+  assert b["n"] == 0 and b["n_diverged"] == 1 and math.isnan(b["test_acc_mean"])
+  assert (c["n"], c["n_diverged"], c["n_total"], c["train_loss_mean"]) == (1, 2, 3, 0.2)
+
+
+def test_summarize_groups_by_several_keys():
+  rows = [record(m, 1, "he_normal", lr=lr, loss=m) for m, lr in enumerate([0.1, 0.01, 0.1, 0.01])]
+  table = results.summarize(rows, by=("scheme", "lr"))
+  assert [(t["scheme"], t["lr"], t["train_loss_mean"]) for t in table] == [
+      ("he_normal", 0.1, 1.0), ("he_normal", 0.01, 2.0)]
+
+
+def test_summarize_rejects_a_missing_epoch_and_duplicate_records():
+  with pytest.raises(ValueError, match=r"no record has epoch 7; accepted: .* 1 to 2"):
+    results.summarize(small_sweep(), epoch=7)
+  with pytest.raises(ValueError, match="member 0 has two records at epoch 1"):
+    results.summarize([record(0, 1), record(0, 1)])
+  assert results.summarize([]) == []
+
+
+# ----------------------------------------------------------------------------- tables
+
+PM = re.compile(r"^(-?\d+\.\d+) ± (\d+\.\d+)$")
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+  lines = text.strip().split("\n")
+  assert re.fullmatch(r"\|(:---\|)+(---:\|)+", lines[1]), lines[1]
+  return [[c.strip() for c in line.strip("|").split("|")] for line in [lines[0], *lines[2:]]]
+
+
+def test_markdown_cells_hold_mean_and_ci_with_accuracy_in_percent():
+  table = results.summarize(small_sweep())
+  header, *body = markdown_rows(results.to_markdown(table, ("train_loss", "test_acc")))
+  assert header == ["scheme", "train_loss", "test_acc (%)", "diverged"]
+  assert [r[0] for r in body] == ["zeta_init", "he_normal"] and body[1][3] == "1/3"
+  for cells, row in zip(body, table, strict=True):
+    loss, acc = PM.match(cells[1]), PM.match(cells[2])
+    assert len(loss.group(1).split(".")[1]) == 3 and len(acc.group(1).split(".")[1]) == 1
+    assert float(loss.group(1)) == pytest.approx(row["train_loss_mean"], abs=5e-4)
+    assert float(loss.group(2)) == pytest.approx(row["train_loss_ci95"], abs=5e-4)
+    assert float(acc.group(1)) == pytest.approx(100 * row["test_acc_mean"], abs=0.05)
+    assert float(acc.group(2)) == pytest.approx(100 * row["test_acc_ci95"], abs=0.05)
+  assert body[1][2] == "91.0 ± 12.7"  # 100 * (0.96 -/+ 12.706 * 0.01 / sqrt(2))
+
+
+def test_markdown_std_spread_digits_default_metrics_and_nan_cells():
+  rows = [record(0, 1, "a|b", loss=1.0), record(1, 1, "a|b", loss=2.0),
+          record(2, 1, "c", diverged=True)]
+  table = results.summarize(rows)
+  text = results.to_markdown(table, digits=2, spread="std")
+  header, ab, c = markdown_rows(text.replace(r"\|", "¦"))
+  assert header[1:] == ["train_loss", "train_acc (%)", "test_loss", "test_acc (%)", "diverged"]
+  assert ab[:2] == ["a¦b", "1.50 ± 0.71"] and c[1:] == ["n/a"] * 4 + ["1/1"]
+  with pytest.raises(ValueError, match="spread='sem' is not known; accepted: ci95, std"):
+    results.to_markdown(table, spread="sem")
+
+
+def test_latex_has_booktabs_rules_escapes_and_pm():
+  rows = [record(0, 1, "he_normal(gain=2)", acc=0.9), record(1, 1, "he_normal(gain=2)", acc=0.8),
+          record(2, 1, "50%_&_#1", acc=0.5)]
+  table = results.summarize(rows)
+  tex = results.to_latex(table, ["train_loss", "train_acc"])
+  lines = tex.strip().split("\n")
+  assert lines[0] == r"\begin{tabular}{lrrr}" and lines[-1] == r"\end{tabular}"
+  assert [lines[1], lines[3], lines[-2]] == [r"\toprule", r"\midrule", r"\bottomrule"]
+  assert lines[2] == r"scheme & train\_loss & train\_acc (\%) & diverged \\"
+  cells = [c.strip() for c in lines[4].removesuffix(r"\\").split("&")]
+  assert cells[0] == r"he\_normal(gain=2)" and cells[3] == "0/2"
+  mean, half = map(float, cells[2].split(r" $\pm$ "))
+  assert (mean, half) == (85.0, round(100 * table[0]["train_acc_ci95"], 1))
+  assert lines[5].startswith(r"50\%\_\&\_\#1 & 0.500 & 50.0 & 0/1")
+
+
+def test_csv_has_every_column_at_full_precision():
+  table = results.summarize(small_sweep())
+  back = list(csv.DictReader(io.StringIO(results.to_csv(table))))
+  assert len(back) == 2 and list(back[0]) == list(table[0])
+  for got, row in zip(back, table, strict=True):
+    assert got["scheme"] == row["scheme"] and int(got["n_diverged"]) == row["n_diverged"]
+    for key in ("train_loss_mean", "train_loss_std", "test_acc_ci95"):
+      assert float(got[key]) == row[key]  # repr precision round-trips exactly
+
+
+def test_write_tables_writes_the_three_formats(tmp_path):
+  table = results.summarize(small_sweep())
+  paths = results.write_tables(table, tmp_path / "tables", stem="t1", metrics=("test_acc",))
+  assert {k: p.name for k, p in paths.items()} == {"md": "t1.md", "tex": "t1.tex", "csv": "t1.csv"}
+  assert paths["md"].read_text() == results.to_markdown(table, ("test_acc",))
+  assert paths["tex"].read_text() == results.to_latex(table, ("test_acc",))
+  assert paths["csv"].read_text() == results.to_csv(table)
+  assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["t1.csv", "t1.md", "t1.tex"]
