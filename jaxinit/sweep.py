@@ -258,9 +258,10 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   t0 = time.perf_counter()
   folder = Path(folder)
   members = config.members()
-  _prepare(folder, config, resume, overwrite)
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir)
   data = tr.device_data(dataset)
+  tr.check_data(data, config.train, config.model)
+  _prepare(folder, config, resume, overwrite)
   folder.mkdir(parents=True, exist_ok=True)
   record: dict[str, Any] = {"config": config.to_json(), "environment": results.environment(),
                             "data_dir": data_dir, "members": len(members), "status": "running",

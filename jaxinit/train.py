@@ -41,7 +41,7 @@ from jaxinit import models
 from jaxinit import population as pop
 
 __all__ = ["TrainConfig", "TrainState", "DeviceData", "METRICS", "device_data", "init_state", "run",
-           "train_one", "trace_count", "SHUFFLES"]
+           "train_one", "trace_count", "check_data", "SHUFFLES"]
 
 SHUFFLES = ("shared", "member")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -236,7 +236,8 @@ def _programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any
           jax.jit(jax.vmap(init)))
 
 
-def _check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig) -> None:
+def check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig) -> None:
+  """Raises ValueError if the data does not fit the batch size or the model's outputs."""
   n = data.x_train.shape[0]
   if cfg.batch_size is not None and cfg.batch_size > n:
     raise ValueError(f"batch_size {cfg.batch_size} is larger than the training set ({n} examples); "
@@ -274,7 +275,7 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
     the stacked state after it, and a host array ``(M, 4)`` of :data:`METRICS` (NaN for diverged
     members). The yielded state's buffers are donated to the next epoch: copy what you keep.
   """
-  _check_data(data, cfg, model_cfg)
+  check_data(data, cfg, model_cfg)
   if state is None:
     state = init_state(model_cfg, cfg, members, data.x_train.shape[1:])
   seeds = jnp.asarray([m.seed for m in members], jnp.uint32)
@@ -291,7 +292,7 @@ def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Membe
   Returns:
     The final unbatched :class:`TrainState` and the metrics per epoch, a host array ``(epochs, 4)``.
   """
-  _check_data(data, cfg, model_cfg)
+  check_data(data, cfg, model_cfg)
   stacked = init_state(model_cfg, cfg, [member], data.x_train.shape[1:])
   state = jax.tree.map(lambda x: x[0], stacked)
   epoch_fn = _programs(model_cfg, cfg)[1]

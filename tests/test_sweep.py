@@ -1,0 +1,185 @@
+"""Tests of a sweep on disk and `jaxinit sweep`: files, figures, tables, interrupt + resume, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxinit import cli, results, sweep
+from jaxinit import train as tr
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = sweep.SweepConfig(schemes=("zeros", "he_normal"), seeds=(0, 1, 2),
+                          train=tr.TrainConfig(epochs=6, batch_size=40))
+# The interrupted sweep: 8 members, 400 one-example steps per epoch (~5 ms an epoch here).
+LONG_FLAGS = ["--schemes", "he_normal,glorot_uniform", "--seeds", "4", "--epochs", "300",
+              "--batch-size", "1", "--lr", "0.01", "--quiet", "--no-figures",
+              "--checkpoint-seconds", "0"]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+  folder = tmp_path_factory.mktemp("runs") / "small"
+  return folder, sweep.run(SMALL, folder, quiet=True)
+
+
+def test_default_study_is_the_issue_s_moons_study() -> None:
+  c = sweep.SweepConfig()
+  assert (c.data, c.model.kind, c.model.widths, c.model.activation) == ("moons", "mlp", (12, 6, 1),
+                                                                          "relu")
+  assert c.schemes == ("zeros", "normal(stddev=10.0)", "he_normal") and c.seeds == tuple(range(32))
+  assert c.train.batch_size is None  # full batch: zeros keeps the loss at exactly ln 2
+  img = sweep.default_config("mnist", "mlp")
+  assert img.model.widths == (128, 64, 10) and img.train.batch_size == 128
+  with pytest.raises(ValueError, match="mlp model"):
+    sweep.default_config("moons", "cnn")
+
+
+def test_run_writes_records_tables_figures_and_run_record(small_run: tuple[Path, dict]) -> None:
+  folder, record = small_run
+  names = {p.name for p in folder.iterdir()}
+  assert {"config.json", "members.json", "run.json", "records.jsonl", "checkpoint.msgpack",
+          "table.md", "table.tex", "table.csv", "loss_curves.png", "loss_curves.pdf",
+          "decision_boundary_zeros.png", "decision_boundary_he_normal.png"} <= names
+  rows = results.read_records(folder / "records.jsonl")
+  assert len(rows) == 6 * 6 and {r["epoch"] for r in rows} == set(range(1, 7))
+  run = json.loads((folder / "run.json").read_text())
+  assert run["status"] == "finished" and run["epochs_done"] == 6 and run["members"] == 6
+  assert run["environment"]["jax"] and run["wall_s"]["total"] > 0
+  assert sweep.load_config(json.loads((folder / "config.json").read_text())) == SMALL
+  # The table is the summary of the last epoch's records.
+  last = [r for r in rows if r["epoch"] == 6]
+  he = [r["test_acc"] for r in last if r["scheme"] == "he_normal"]
+  table = {r["scheme"]: r for r in record["table"]}
+  assert table["he_normal"]["test_acc_mean"] == pytest.approx(np.mean(he), abs=1e-12)
+  # Minibatches move the zeros network's output bias a little off 0: ln 2 to 1e-3, not exactly.
+  assert table["zeros"]["train_loss_mean"] == pytest.approx(math.log(2), abs=1e-3)
+  csv_text = (folder / "table.csv").read_text()
+  assert f"{np.mean(he)!r}"[:10] in csv_text
+
+
+def test_loss_curves_draw_the_records(small_run: tuple[Path, dict]) -> None:
+  """The figure's lines are the per-epoch means of the records, one per scheme."""
+  from jaxinit import plots
+  folder, _ = small_run
+  rows = results.read_records(folder / "records.jsonl")
+  fig = plots.loss_curves(rows, folder / "check.png")
+  train_ax = fig.axes[0]
+  assert [ln.get_label() for ln in train_ax.lines] == ["zeros", "he_normal"]
+  for line, scheme in zip(train_ax.lines, ("zeros", "he_normal"), strict=True):
+    expected = [np.mean([r["train_loss"] for r in rows if r["scheme"] == scheme and r["epoch"] == e])
+                for e in range(1, 7)]
+    np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-12)
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 7))
+
+
+def _wait_for_epochs(path: Path, members: int, epochs: int, proc: subprocess.Popen,
+                     timeout: float = 120.0) -> None:
+  end = time.monotonic() + timeout
+  while time.monotonic() < end:
+    if path.exists() and path.read_bytes().count(b"\n") >= members * epochs:
+      return
+    if proc.poll() is not None:
+      raise AssertionError(f"the sweep ended (rc {proc.returncode}) before epoch {epochs}")
+    time.sleep(0.005)
+  raise AssertionError(f"no epoch {epochs} in {path} after {timeout} s")
+
+
+def _start(out: Path, *extra: str) -> subprocess.Popen:
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  return subprocess.Popen([sys.executable, "-m", "jaxinit.cli", "sweep", "--out", str(out),
+                           "--name", "run", *LONG_FLAGS, *extra], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_interrupt_kill_and_resume_reproduce_the_uninterrupted_run(tmp_path: Path) -> None:
+  """Ctrl-C, then kill -9 of the resumed run, then --resume: the same records, bit for bit."""
+  folder = tmp_path / "run"
+  records = folder / "records.jsonl"
+  proc = _start(tmp_path)
+  _wait_for_epochs(records, 8, 20, proc)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=60)
+  assert proc.returncode == 130, err
+  assert "continue with --resume" in err
+  run = json.loads((folder / "run.json").read_text())
+  assert run["status"] == "interrupted" and run["epochs_done"] >= 20
+  kept = results.read_records(records)
+  assert len(kept) >= 8 * 20  # every finished epoch is on disk
+
+  proc = _start(tmp_path, "--resume")
+  _wait_for_epochs(records, 8, run["epochs_done"] + 20, proc)
+  proc.kill()
+  proc.communicate(timeout=60)
+  assert proc.returncode == -signal.SIGKILL
+
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, "--resume"]) == 0
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "ref", *LONG_FLAGS]) == 0
+  resumed = results.read_records(records)
+  reference = results.read_records(tmp_path / "ref" / "records.jsonl")
+  assert len(resumed) == len(reference) == 8 * 300
+  key = lambda r: (r["epoch"], r["member"])
+  for a, b in zip(sorted(resumed, key=key), sorted(reference, key=key), strict=True):
+    assert a == b
+  assert json.loads((folder / "run.json").read_text())["status"] == "finished"
+
+
+def test_cli_sweep_prints_the_accuracy_table(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+  code = cli.main(["sweep", "--out", str(tmp_path), "--schemes", "zeros,uniform(low=-1, high=1)",
+                   "--seeds", "2", "--epochs", "3", "--quiet", "--lr", "0.1,0.05"])
+  out, err = capsys.readouterr()
+  assert code == 0, err
+  assert "| scheme | lr | train_acc (%) | test_acc (%) | diverged |" in out
+  assert "| zeros | 0.1 | 50.0 ± 0.0 | 50.0 ± 0.0 | 0/2 |" in out
+  assert "uniform(low=-1.0, high=1.0)" in out
+  assert (tmp_path / "moons-mlp" / "table.md").exists()
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--schemes", "he_normall"], "unknown initializer 'he_normall'"),
+    (["--activation", "tanhh"], "unknown activation 'tanhh'"),
+    (["--data", "cifar"], "unknown dataset 'cifar'"),
+    (["--widths", "12,x,1"], "--widths must be comma-separated positive ints"),
+    (["--widths", "12,0,1"], "widths must be positive ints"),
+    (["--lr", "0"], "lr=0.0 is out of range"),
+    (["--lr", "fast"], "--lr must be comma-separated numbers"),
+    (["--seeds", "a:b"], "--seeds takes a count N"),
+    (["--batch-size", "100000"], "larger than the training set"),
+    (["--schemes", "normal(stddev=1"], "unbalanced parentheses"),
+])
+def test_cli_sweep_bad_input_is_a_clear_error(argv: list[str], match: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+  code = cli.main(["sweep", "--out", str(tmp_path), "--epochs", "1", "--seeds", "1", "--quiet",
+                   *argv])
+  _, err = capsys.readouterr()
+  assert code == 2 and match in err, err
+
+
+def test_existing_folder_is_not_overwritten(small_run: tuple[Path, dict],
+                                            capsys: pytest.CaptureFixture) -> None:
+  folder, _ = small_run
+  before = {p.name: p.read_bytes() for p in folder.iterdir()}
+  argv = ["sweep", "--out", str(folder.parent), "--name", folder.name, "--epochs", "1", "--quiet"]
+  assert cli.main(argv) == 2
+  assert "already holds a run; pass --resume" in capsys.readouterr().err
+  assert cli.main([*argv, "--resume"]) == 2  # a different config cannot be resumed
+  assert "different config (differs in schemes, seeds, train)" in capsys.readouterr().err
+  assert cli.main([*argv, "--resume", "--overwrite"]) == 2
+  assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+  (tmp_path / "mine").mkdir()
+  (tmp_path / "mine" / "thesis.tex").write_text("precious")
+  with pytest.raises(ValueError, match="not a jaxinit run folder"):
+    sweep.run(SMALL, tmp_path / "mine", overwrite=True, quiet=True)
+  assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
