@@ -7,7 +7,19 @@ Public API::
   w = init(jax.random.key(0), (784, 128))           # the jax.nn.initializers convention
 """
 
-from jaxinit import activations, gains, initializers, names, theory
+from jaxinit import (
+    activations,
+    data,
+    gains,
+    initializers,
+    models,
+    names,
+    population,
+    results,
+    sweep,
+    theory,
+    train,
+)
 from jaxinit.activations import Activation
 from jaxinit.gains import torch_gain, variance_preserving_gain
 from jaxinit.initializers import Initializer, fans
@@ -15,6 +27,7 @@ from jaxinit.initializers import Initializer, fans
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "Initializer", "activations", "fans", "gains", "initializers", "names",
-    "theory", "torch_gain", "variance_preserving_gain",
+    "Activation", "Initializer", "activations", "data", "fans", "gains", "initializers", "models",
+    "names", "population", "results", "sweep", "theory", "torch_gain", "train",
+    "variance_preserving_gain",
 ]

@@ -7,19 +7,22 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-def test_readme_tour_runs():
-  tour = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+def test_readme_python_examples_run():
+  tour, population = re.findall(r"```python\n(.*?)```", README, re.S)
   namespace: dict = {}
   exec(compile(tour, "README.md", "exec"), namespace)
   assert namespace["init"].name == "he_normal"
   assert namespace["ws"].shape == (3, 784, 128)
+  namespace = {}
+  exec(compile(population, "README.md", "exec"), namespace)
+  assert namespace["epoch"] == 3 and namespace["metrics_M4"].shape == (16, 4)
 
 
 def test_readme_opens_with_two_commands_and_ci_runs_the_test_command():
   blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
   install_and_run, install_and_test = blocks[0].strip(), blocks[1].strip()
   assert README.index("```bash") < README.index("jaxinit is")
-  assert "pip install ." in install_and_run and "jaxinit sample" in install_and_run
+  assert "pip install ." in install_and_run and install_and_run.endswith("jaxinit sweep")
   test_command = install_and_test.split("&& ")[-1]
   assert test_command.startswith("python -m pytest")
   assert test_command in (ROOT / ".ci" / "run").read_text()
