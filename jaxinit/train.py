@@ -205,9 +205,16 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
   return epoch
 
 
-@functools.lru_cache(maxsize=32)
 def _programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any, Any]:
-  """The compiled (population epoch, single-member epoch, population init) for one architecture."""
+  """The compiled (population epoch, single-member epoch, population init) for one architecture.
+
+  The number of epochs is not part of the program, so runs of different lengths share it.
+  """
+  return _compiled(model_cfg, dataclasses.replace(cfg, epochs=1))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any, Any]:
   member_epoch = _member_epoch(model_cfg, cfg)
 
   def population_epoch(states: TrainState, seeds: jax.Array, data: DeviceData, epoch: jax.Array
@@ -301,6 +308,6 @@ def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Membe
   for epoch in range(1, cfg.epochs + 1):
     state, metrics = epoch_fn(state, seed, data, jnp.int32(epoch))
     rows.append(metrics)
-  return state, np.asarray(jnp.stack(rows))
+  return state, np.stack([np.asarray(m) for m in rows])
 
 

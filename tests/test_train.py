@@ -7,6 +7,7 @@ steps on moons). We assert 1e-5 on parameters and metrics after 3-5 epochs.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -71,7 +72,7 @@ def test_member_result_does_not_depend_on_the_others() -> None:
 
 
 def test_second_sweep_does_not_recompile() -> None:
-  """Other seeds, schemes, scales, lrs, momenta and data values: the same compiled epoch."""
+  """Other seeds, schemes, scales, lrs, momenta, epochs and data values: the same compiled epoch."""
   cfg = tr.TrainConfig(epochs=2, batch_size=50, order_seed=3)
   first = pop.grid(["he_normal", "zeros"], [0, 1], lrs=(0.1,), scales=(1.0,))
   second = pop.grid(["orthogonal", "normal(stddev=0.5)"], [7, 8], lrs=(0.01,), momenta=(0.5,),
@@ -79,7 +80,8 @@ def test_second_sweep_does_not_recompile() -> None:
   final(MLP, cfg, list(first))
   epochs, inits = tr.trace_count("epoch"), tr.trace_count("init")
   other_data = tr.device_data(data.moons(seed=5))
-  _, metrics = final(MLP, cfg, list(second), other_data)
+  _, metrics = final(MLP, dataclasses.replace(cfg, epochs=3), list(second), other_data)
+  assert metrics.shape == (3, 4, 4)
   assert np.all(np.isfinite(metrics))
   assert tr.trace_count("epoch") == epochs and tr.trace_count("init") == inits
 
