@@ -192,8 +192,6 @@ def _progress(total: int, done: int, quiet: bool) -> Callable[[int, np.ndarray],
     text = (f"train loss best {alive.min():.4g} worst {alive.max():.4g}" if alive.size
             else "all members diverged")
     bar.update(task, completed=epoch, description=text)
-    if epoch == total:
-      bar.stop()
 
   update.stop = bar.stop  # type: ignore[attr-defined]
   return update
@@ -287,6 +285,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
     with results.RecordWriter(folder / RECORDS) as writer:
       for epoch, state, metrics in tr.run(config.model, config.train, members, data, initial,
                                           start):
+        metrics = np.asarray(metrics)
         writer.write(_records(members, epoch, metrics, np.asarray(state.diverged_epoch)))
         final = epoch == config.train.epochs
         if final or time.perf_counter() - last_save >= checkpoint_seconds:
@@ -296,13 +295,14 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
           record["wall_s"]["first_epoch_with_compile"] = time.perf_counter() - t_train
         progress(epoch, metrics)
   except KeyboardInterrupt:
-    getattr(progress, "stop", lambda: None)()
     record.update(status="interrupted", epochs_done=epoch)
     record["wall_s"]["total"] = time.perf_counter() - t0
     results.write_json(folder / "run.json", record)
     print(f"interrupted after epoch {epoch}; every finished epoch is in {folder / RECORDS}; "
           "continue with --resume", file=sys.stderr)
     raise
+  finally:
+    getattr(progress, "stop", lambda: None)()
   record["wall_s"]["train"] = time.perf_counter() - t_train
   rows = results.read_records(folder / RECORDS)
   table = results.summarize(rows, by=group_keys(config))

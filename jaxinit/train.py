@@ -279,8 +279,9 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
 
   Yields:
     ``(epoch, state, metrics_M4)`` for ``epoch = start_epoch + 1 .. cfg.epochs``: the 1-based epoch,
-    the stacked state after it, and a host array ``(M, 4)`` of :data:`METRICS` (NaN for diverged
-    members). The yielded state's buffers are donated to the next epoch: copy what you keep.
+    the stacked state after it, and a device array ``(M, 4)`` of :data:`METRICS` (NaN for diverged
+    members; ``np.asarray`` it to wait for the epoch). The yielded state's buffers are donated to
+    the next epoch: copy what you keep.
   """
   check_data(data, cfg, model_cfg)
   if state is None:
@@ -289,7 +290,7 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
   epoch_fn = _programs(model_cfg, cfg)[0]
   for epoch in range(start_epoch + 1, cfg.epochs + 1):
     state, metrics = epoch_fn(state, seeds, data, jnp.int32(epoch))
-    yield epoch, state, np.asarray(metrics)
+    yield epoch, state, metrics
 
 
 def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Member, data: DeviceData

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -183,3 +184,51 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
   with pytest.raises(ValueError, match="not a jaxinit run folder"):
     sweep.run(SMALL, tmp_path / "mine", overwrite=True, quiet=True)
   assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_image_sweep_through_idx_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+  """fashion_mnist from IDX files the test writes, through --data-dir, with the CNN."""
+  import gzip
+  rng = np.random.default_rng(0)
+  folder = tmp_path / "idx" / "fashion_mnist"
+  folder.mkdir(parents=True)
+  for split, n in (("train", 40), ("t10k", 20)):
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+      header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+      (folder / f"{split}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
+  code = cli.main(["sweep", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "idx"),
+                   "--model", "cnn", "--channels", "2", "--widths", "10", "--seeds", "2",
+                   "--epochs", "2", "--batch-size", "10", "--out", str(tmp_path), "--quiet"])
+  _, err = capsys.readouterr()
+  assert code == 0, err
+  rows = results.read_records(tmp_path / "fashion_mnist-cnn" / "records.jsonl")
+  assert len(rows) == 3 * 2 * 2  # 3 default schemes x 2 seeds x 2 epochs
+  # Accuracy is a count over the 20 test images.
+  assert all(abs(r["test_acc"] * 20 - round(r["test_acc"] * 20)) < 1e-4 for r in rows)
+  assert not (tmp_path / "fashion_mnist-cnn" / "decision_boundary_zeros.png").exists()
+  assert (tmp_path / "fashion_mnist-cnn" / "loss_curves.png").exists()
+
+
+def test_default_sweep_reproduces_the_readme_table(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+  """`jaxinit sweep` with no flags: the README's table, to 1 percentage point across CPUs."""
+  readme = (ROOT / "README.md").read_text()
+  expected = {}
+  for scheme, train_acc, test_acc in re.findall(
+      r"^\| (\S+) \| ([\d.]+) ± [\d.]+ \| ([\d.]+) ± [\d.]+ \| 0/32 \|$", readme, re.M):
+    expected[scheme] = (float(train_acc), float(test_acc))
+  assert list(expected) == ["zeros", "normal(stddev=10.0)", "he_normal"]
+  os.chdir(tmp_path)  # the default output folder is ./runs
+  try:
+    assert cli.main(["sweep", "--quiet"]) == 0
+  finally:
+    os.chdir(ROOT)
+  table = {r["scheme"]: r for r in json.loads(
+      (tmp_path / "runs" / "moons-mlp" / "run.json").read_text())["table"]}
+  for scheme, (train_acc, test_acc) in expected.items():
+    assert 100 * table[scheme]["train_acc_mean"] == pytest.approx(train_acc, abs=1.0)
+    assert 100 * table[scheme]["test_acc_mean"] == pytest.approx(test_acc, abs=1.0)
+  assert table["zeros"]["train_loss_mean"] == pytest.approx(math.log(2), abs=1e-6)
+  assert "| he_normal |" in capsys.readouterr().out
