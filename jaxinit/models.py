@@ -46,7 +46,16 @@ def _layer_inits(init: Init | Sequence[Init], count: int, what: str) -> tuple[In
 
 
 class _Layers(nn.Module):
-  """Shared tail of both models: hidden layers with optional BatchNorm, then the output layer."""
+  """What both models share: per-layer initializers, and a hidden layer's BatchNorm and nonlinearity.
+
+  Subclasses declare ``activation``, ``kernel_init``, ``bias_init`` and ``batch_norm``.
+  """
+
+  def layer_setup(self, count: int) -> tuple[activations.Activation, tuple[Init, ...],
+                                              tuple[Init, ...]]:
+    """The activation and one kernel and one bias initializer for each of ``count`` layers."""
+    return (activations.get(self.activation), _layer_inits(self.kernel_init, count, "kernel_init"),
+            _layer_inits(self.bias_init, count, "bias_init"))
 
   def hidden(self, z: jax.Array, i: int, act: activations.Activation, batch_norm: bool,
              train: bool) -> jax.Array:
@@ -81,10 +90,8 @@ class MLP(_Layers):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    act = activations.get(self.activation)
     n = len(self.widths)
-    k_inits = _layer_inits(self.kernel_init, n, "kernel_init")
-    b_inits = _layer_inits(self.bias_init, n, "bias_init")
+    act, k_inits, b_inits = self.layer_setup(n)
     h = x.reshape(x.shape[0], -1)
     for i, width in enumerate(self.widths):
       z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], name=f"layer_{i}")(h)
@@ -118,10 +125,7 @@ class CNN(_Layers):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    act = activations.get(self.activation)
-    n = len(self.channels) + len(self.widths)
-    k_inits = _layer_inits(self.kernel_init, n, "kernel_init")
-    b_inits = _layer_inits(self.bias_init, n, "bias_init")
+    act, k_inits, b_inits = self.layer_setup(len(self.channels) + len(self.widths))
     if x.ndim != 4:
       raise ValueError(f"CNN input must have shape (B, H, W, C); got shape {x.shape}")
     h, i = x, 0
