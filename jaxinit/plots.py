@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from jaxinit import initializers
 
-__all__ = ["STYLE", "sample_histogram", "loss_curves", "decision_boundary"]
+__all__ = ["STYLE", "sample_histogram", "loss_curves", "decision_boundary", "histogram_grid",
+           "depth_profile", "phase_diagram", "jacobian_spectrum"]
 
 STYLE: dict[str, object] = {
     "font.size": 11,
@@ -191,5 +192,170 @@ def decision_boundary(gx: np.ndarray, gy: np.ndarray, prob: np.ndarray, x: np.nd
     ax.set_xlabel("$x_1$ (standardised)")
     ax.set_ylabel("$x_2$ (standardised)")
     ax.legend(loc="upper right")
+  _save(fig, path)
+  return fig
+
+
+def histogram_grid(edges: np.ndarray, counts_LB: np.ndarray, path: str | Path, title: str = "",
+                   xlabel: str = "value", labels: Sequence[str] | None = None,
+                   columns: int = 5) -> Figure:
+  """Draws one histogram panel per layer on shared bin edges, and saves it.
+
+  The figure of the constant-init post and of the deep-network lecture notes: how a quantity's
+  distribution changes through depth.
+
+  Args:
+    edges: bin edges ``(B + 1,)``, shared by all panels.
+    counts_LB: counts per layer and bin ``(L, B)``, e.g. from
+      :func:`jaxinit.diagnostics.histograms`.
+    path: where to save (``.png``, ``.pdf`` or ``.svg``).
+    title: the figure's title.
+    xlabel: the x label of the bottom row.
+    labels: one panel title per layer (default ``layer 1`` ...).
+    columns: panels per row.
+
+  Returns:
+    The figure: ``fig.axes[l]`` is layer ``l + 1``'s panel; its ``patches`` are the ``B`` bars,
+    whose heights are ``counts_LB[l]``.
+  """
+  path = check_path(path)
+  edges, counts_LB = np.asarray(edges, np.float64), np.asarray(counts_LB)
+  if counts_LB.ndim != 2 or counts_LB.shape[1] != edges.size - 1:
+    raise ValueError(f"counts_LB must have shape (layers, {edges.size - 1}) for {edges.size} edges; "
+                     f"got {counts_LB.shape}")
+  layers = counts_LB.shape[0]
+  labels = list(labels) if labels is not None else [f"layer {i + 1}" for i in range(layers)]
+  cols = min(columns, layers)
+  rows = -(-layers // cols)
+  with mpl.rc_context(STYLE):
+    fig = Figure(figsize=(2.4 * cols, 1.9 * rows + 0.4), layout="constrained")
+    for i in range(layers):
+      ax = fig.add_subplot(rows, cols, i + 1)
+      ax.bar(edges[:-1], counts_LB[i], width=np.diff(edges), align="edge", color="0.45", lw=0)
+      ax.set_title(labels[i], fontsize=10)
+      ax.set_yticks([])
+      ax.tick_params(labelsize=8)
+      if i >= layers - cols:
+        ax.set_xlabel(xlabel, fontsize=9)
+    if title:
+      fig.suptitle(title)
+  _save(fig, path)
+  return fig
+
+
+def depth_profile(theory_L: np.ndarray | None, samples_SL: np.ndarray, path: str | Path,
+                  ylabel: str, title: str = "", log: bool = False) -> Figure:
+  """Draws a quantity against depth: the theory curve and the Monte-Carlo mean +- 1 std band.
+
+  Args:
+    theory_L: the prediction at layers ``1..L`` ``(L,)``, or None.
+    samples_SL: the measured quantity for ``S`` networks (seeds) at each layer ``(S, L)``.
+    path: where to save (``.png``, ``.pdf`` or ``.svg``).
+    ylabel: what is drawn, e.g. ``"K(l) = mean z^2"``.
+    title: the axes title.
+    log: log-scaled y axis.
+
+  Returns:
+    The figure; ``fig.axes[0].lines[0]`` is the Monte-Carlo mean, ``lines[1]`` the theory curve
+    (when given), ``collections[0]`` the band.
+  """
+  path = check_path(path)
+  samples_SL = np.asarray(samples_SL, np.float64)
+  if samples_SL.ndim != 2:
+    raise ValueError(f"samples_SL must have shape (seeds, layers); got {samples_SL.shape}")
+  depth = np.arange(1, samples_SL.shape[1] + 1)
+  mean, std = samples_SL.mean(0), samples_SL.std(0)
+  with mpl.rc_context(STYLE):
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(depth, mean, "o", ms=3.5, color="C0",
+            label=f"Monte Carlo, mean of {samples_SL.shape[0]} networks")
+    if theory_L is not None:
+      ax.plot(depth, np.asarray(theory_L, np.float64), "-", color="C3", lw=1.6, label="theory")
+    ax.fill_between(depth, mean - std, mean + std, color="C0", alpha=0.2, lw=0, label="± 1 std")
+    if log:
+      ax.set_yscale("log")
+    ax.set_xlabel("layer l")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+  _save(fig, path)
+  return fig
+
+
+def phase_diagram(C_W: np.ndarray, C_b: np.ndarray, chi_perp_BW: np.ndarray, path: str | Path,
+                  title: str = "") -> Figure:
+  """Draws log chi_perp(K*) over a (C_W, C_b) grid with the order-to-chaos line chi_perp = 1.
+
+  Args:
+    C_W: weight variances ``(W,)`` (x axis); C_b: bias variances ``(B,)`` (y axis).
+    chi_perp_BW: chi_perp at the fixed point for each (C_b, C_W), shape ``(B, W)``
+      (``jax.vmap(jax.vmap(theory.phase))``).
+    path: where to save (``.png``, ``.pdf`` or ``.svg``).
+    title: the axes title, e.g. the activation.
+
+  Returns:
+    The figure; ``fig.axes[0].collections[0]`` is the colour mesh (its array is log chi_perp) and
+    the contour at 0 is the edge of chaos.
+  """
+  path = check_path(path)
+  chi = np.asarray(chi_perp_BW, np.float64)
+  if chi.shape != (len(C_b), len(C_W)):
+    raise ValueError(f"chi_perp_BW must have shape (len(C_b), len(C_W)) = ({len(C_b)}, {len(C_W)});"
+                     f" got {chi.shape}")
+  with np.errstate(divide="ignore", invalid="ignore"):
+    log_chi = np.log(chi)
+  bound = np.nanmax(np.abs(log_chi[np.isfinite(log_chi)])) if np.isfinite(log_chi).any() else 1.0
+  with mpl.rc_context(STYLE):
+    fig = Figure(figsize=(5.0, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    mesh = ax.pcolormesh(C_W, C_b, log_chi, cmap="RdBu_r", vmin=-bound, vmax=bound, shading="auto")
+    fig.colorbar(mesh, ax=ax, label=r"$\log \chi_\perp(K^*)$")
+    if np.nanmin(log_chi) < 0 < np.nanmax(log_chi):
+      ax.contour(C_W, C_b, log_chi, levels=[0.0], colors="k", linewidths=1.5)
+    ax.text(0.03, 0.95, "ordered", transform=ax.transAxes, va="top", color="k")
+    ax.text(0.97, 0.05, "chaotic", transform=ax.transAxes, ha="right", color="k")
+    ax.set_xlabel(r"$C_W$")
+    ax.set_ylabel(r"$C_b$")
+    ax.set_title(title)
+  _save(fig, path)
+  return fig
+
+
+def jacobian_spectrum(eigenvalues: dict[str, np.ndarray], path: str | Path, title: str = "",
+                      bins: int = 60) -> Figure:
+  """Draws the density of the eigenvalues of J J^T (squared singular values of the input-output
+  Jacobian), one histogram per label on shared log-spaced bins, and saves it.
+
+  Args:
+    eigenvalues: label -> eigenvalues (any shape, flattened; > 0), e.g. ``{"orthogonal": ...,
+      "gaussian": ...}``.
+    path: where to save (``.png``, ``.pdf`` or ``.svg``).
+    title: the axes title.
+    bins: number of bins.
+
+  Returns:
+    The figure; ``fig.axes[0].patches`` hold the histograms in label order.
+  """
+  path = check_path(path)
+  values = {k: np.asarray(v, np.float64).ravel() for k, v in eigenvalues.items()}
+  positive = np.concatenate([v[v > 0] for v in values.values()]) if values else np.array([])
+  if positive.size == 0:
+    raise ValueError("no positive eigenvalues to draw; accepted: a dict of non-empty arrays")
+  lo, hi = positive.min(), positive.max()
+  edges = np.geomspace(lo * 0.9, hi * 1.1, bins + 1) if hi > lo * 1.01 else np.linspace(
+      lo - 0.05, hi + 0.05, bins + 1)
+  with mpl.rc_context(STYLE):
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (label, v) in enumerate(values.items()):
+      ax.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=f"C{i}",
+              label=f"{label} (mean {v.mean():.3g}, var {v.var():.3g})")
+    if hi > lo * 1.01:
+      ax.set_xscale("log")
+    ax.set_xlabel(r"eigenvalue of $J J^\top$")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend()
   _save(fig, path)
   return fig

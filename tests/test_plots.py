@@ -126,3 +126,54 @@ def test_bad_input_raises_value_error(tmp_path, values, path, message):
   with pytest.raises(ValueError, match=re.escape(message)):
     plots.sample_histogram(values, None, "t", tmp_path / path)
   assert not (tmp_path / path).exists()
+
+
+# ------------------------------------------------------------------- theory and diagnostics figures
+
+
+def test_histogram_grid_draws_one_panel_per_layer_with_the_given_counts(tmp_path) -> None:
+  rng = np.random.default_rng(0)
+  edges = np.linspace(-3, 3, 31)
+  counts = np.stack([np.histogram(rng.normal(size=500) * s, edges)[0] for s in (1, .7, .5, .3, .1,
+                                                                                  .05, .02)])
+  fig = plots.histogram_grid(edges, counts, tmp_path / "grid.png", title="preact")
+  assert len(fig.axes) == 7
+  for layer, ax in enumerate(fig.axes):
+    np.testing.assert_array_equal([p.get_height() for p in ax.patches], counts[layer])
+    np.testing.assert_allclose([p.get_x() for p in ax.patches], edges[:-1])
+    assert ax.get_title() == f"layer {layer + 1}"
+  assert (tmp_path / "grid.png").read_bytes()[:8] == PNG_MAGIC
+  with pytest.raises(ValueError, match="must have shape"):
+    plots.histogram_grid(edges, counts[:, :-1], tmp_path / "bad.png")
+
+
+def test_depth_profile_draws_the_mean_band_and_theory(tmp_path) -> None:
+  samples = 1 + np.random.default_rng(1).normal(size=(6, 12)) * 0.1
+  theory = np.linspace(1, 2, 12)
+  fig = plots.depth_profile(theory, samples, tmp_path / "depth.pdf", "K(l)", log=True)
+  ax = fig.axes[0]
+  np.testing.assert_allclose(ax.lines[0].get_ydata(), samples.mean(0))
+  np.testing.assert_allclose(ax.lines[1].get_ydata(), theory)
+  np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(1, 13))
+  assert ax.get_yscale() == "log" and (tmp_path / "depth.pdf").stat().st_size > 0
+
+
+def test_phase_diagram_draws_log_chi_and_the_edge_of_chaos(tmp_path) -> None:
+  C_W, C_b = np.linspace(0.5, 3, 26), np.linspace(0, 0.5, 11)
+  chi = np.outer(1 / (1 + C_b), C_W)  # chi = 1 on the line C_W = 1 + C_b
+  fig = plots.phase_diagram(C_W, C_b, chi, tmp_path / "phase.png", "toy")
+  ax = fig.axes[0]
+  np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(11, 26),
+                             np.log(chi))
+  edge = ax.collections[1].get_paths()[0].vertices  # the chi = 1 contour
+  np.testing.assert_allclose(edge[:, 0], 1 + edge[:, 1], atol=0.02)
+
+
+def test_jacobian_spectrum_draws_each_set(tmp_path) -> None:
+  rng = np.random.default_rng(2)
+  fig = plots.jacobian_spectrum({"gaussian": rng.exponential(size=400), "orthogonal": np.ones(64)},
+                                tmp_path / "spec.png")
+  labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+  assert labels[1] == "orthogonal (mean 1, var 0)" and labels[0].startswith("gaussian (mean ")
+  with pytest.raises(ValueError, match="no positive eigenvalues"):
+    plots.jacobian_spectrum({"zero": np.zeros(3)}, tmp_path / "x.png")
