@@ -150,8 +150,11 @@ def _seeds(text: str) -> tuple[int, ...]:
   return seeds
 
 
-def _sweep_config(args: argparse.Namespace) -> Any:
-  """The sweep's config: the dataset/model defaults, overridden by the flags given."""
+def _population_config(args: argparse.Namespace) -> Any:
+  """The sweep config of the data/model/population flags, over the defaults of --data and --model.
+
+  Shared by ``sweep`` and ``diagnose``; the training flags are applied by :func:`_sweep_config`.
+  """
   from jaxinit import models, sweep
 
   base = sweep.default_config(args.data, args.model)
@@ -162,24 +165,30 @@ def _sweep_config(args: argparse.Namespace) -> Any:
         widths=_ints(args.widths, "--widths") if args.widths is not None else model.widths,
         activation=args.activation or model.activation, batch_norm=args.batch_norm,
         channels=_ints(args.channels, "--channels") if args.channels is not None else model.channels)
-  train = base.train
-  changes: dict[str, Any] = {k: v for k, v in (("epochs", args.epochs), ("shuffle", args.shuffle),
-                                                ("order_seed", args.order_seed)) if v is not None}
-  if args.batch_size is not None:
-    changes["batch_size"] = None if args.batch_size == "full" else _ints(args.batch_size,
-                                                                        "--batch-size")[0]
-  train = dataclasses.replace(train, **changes)
   grid: dict[str, Any] = {}
   if args.schemes is not None:
     grid["schemes"] = tuple(names.split_list(args.schemes, "--schemes"))
   if args.seeds is not None:
     grid["seeds"] = _seeds(args.seeds)
-  for flag, field in (("lr", "lrs"), ("momentum", "momenta"), ("scales", "scales")):
-    if getattr(args, flag) is not None:
-      grid[field] = _floats(getattr(args, flag), f"--{flag}")
+  if args.scales is not None:
+    grid["scales"] = _floats(args.scales, "--scales")
   if args.data_seed is not None:
     grid["data_seed"] = args.data_seed
-  return dataclasses.replace(base, model=model, train=train, **grid)
+  return dataclasses.replace(base, model=model, **grid)
+
+
+def _sweep_config(args: argparse.Namespace) -> Any:
+  """The sweep's config: the dataset/model defaults, overridden by the flags given."""
+  base = _population_config(args)
+  changes: dict[str, Any] = {k: v for k, v in (("epochs", args.epochs), ("shuffle", args.shuffle),
+                                                ("order_seed", args.order_seed)) if v is not None}
+  if args.batch_size is not None:
+    changes["batch_size"] = None if args.batch_size == "full" else _ints(args.batch_size,
+                                                                        "--batch-size")[0]
+  grid = {field: _floats(getattr(args, flag), f"--{flag}")
+          for flag, field in (("lr", "lrs"), ("momentum", "momenta"))
+          if getattr(args, flag) is not None}
+  return dataclasses.replace(base, train=dataclasses.replace(base.train, **changes), **grid)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -207,6 +216,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
   return 0
 
 
+def _add_population_flags(p: argparse.ArgumentParser) -> None:
+  """The data, model and population flags shared by ``sweep`` and ``diagnose``."""
+  p.add_argument("--data", default="moons", help="moons (default), circles, mnist, fashion_mnist")
+  p.add_argument("--data-dir", help="folder of the IDX files for mnist/fashion_mnist "
+                 "(default: $JAXINIT_DATA_DIR, else tensorflow-datasets)")
+  p.add_argument("--data-seed", type=int, help="seed of the toy datasets (default 0)")
+  p.add_argument("--model", default="mlp", choices=("mlp", "cnn"), help="mlp (default) or cnn")
+  p.add_argument("--widths", help="dense widths, the last = number of logits (1 = binary), "
+                 "e.g. 12,6,1")
+  p.add_argument("--channels", help="cnn convolution channels, e.g. 16,32")
+  p.add_argument("--activation", help="hidden activation, e.g. relu, tanh, 'leaky_relu(0.2)'")
+  p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every hidden layer")
+  p.add_argument("--schemes", help="comma-separated initializer names, e.g. "
+                 "'zeros,normal(stddev=10),he_normal'")
+  p.add_argument("--seeds", help="a count N (seeds 0..N-1, default 32), a range A:B or a list 1,4,9")
+  p.add_argument("--scales", help="init scale(s) multiplying every kernel (default 1.0)")
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="jaxinit", description="Weight initialization schemes in JAX/Flax.")
@@ -231,25 +258,12 @@ def _parser() -> argparse.ArgumentParser:
       description="With no flags: the moons study (2-12-6-1 ReLU MLP, sigmoid output; zeros, "
       "normal(stddev=10), he_normal x 32 seeds; full-batch SGD + momentum). Flags left out take the "
       "defaults of the chosen --data and --model.")
-  p.add_argument("--data", default="moons", help="moons (default), circles, mnist, fashion_mnist")
-  p.add_argument("--data-dir", help="folder of the IDX files for mnist/fashion_mnist "
-                 "(default: $JAXINIT_DATA_DIR, else tensorflow-datasets)")
-  p.add_argument("--data-seed", type=int, help="seed of the toy datasets (default 0)")
-  p.add_argument("--model", default="mlp", choices=("mlp", "cnn"), help="mlp (default) or cnn")
-  p.add_argument("--widths", help="dense widths, the last = number of logits (1 = binary), "
-                 "e.g. 12,6,1")
-  p.add_argument("--channels", help="cnn convolution channels, e.g. 16,32")
-  p.add_argument("--activation", help="hidden activation, e.g. relu, tanh, 'leaky_relu(0.2)'")
-  p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every hidden layer")
-  p.add_argument("--schemes", help="comma-separated initializer names, e.g. "
-                 "'zeros,normal(stddev=10),he_normal'")
-  p.add_argument("--seeds", help="a count N (seeds 0..N-1, default 32), a range A:B or a list 1,4,9")
+  _add_population_flags(p)
   p.add_argument("--epochs", type=int, help="epochs (default 300 for toy sets, 5 for images)")
   p.add_argument("--batch-size", help="examples per step, or 'full' (default: full for toy sets, "
                  "128 for images)")
   p.add_argument("--lr", help="learning rate(s), comma-separated (default 0.1 toy, 0.01 images)")
   p.add_argument("--momentum", help="SGD momentum value(s), comma-separated (default 0.9)")
-  p.add_argument("--scales", help="init scale(s) multiplying every kernel (default 1.0)")
   p.add_argument("--shuffle", choices=("shared", "member"),
                  help="minibatch order: shared by all members (default) or per member seed")
   p.add_argument("--order-seed", type=int, help="seed of the shared minibatch order (default 0)")
