@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxinit import activations, initializers, names
 
@@ -216,6 +217,146 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
   return 0
 
 
+def _cmd_theory(args: argparse.Namespace) -> int:
+  from jaxinit import theory
+
+  act = activations.get(args.activation)
+  depths = _ints(args.depths, "--depths")
+  if (args.C_b is None) != (args.C_W is None):
+    raise ValueError("give both --C-b and --C-W, or neither (then the critical point is used)")
+  try:
+    crit, reason = theory.critical_point(act), ""
+  except ValueError as e:
+    crit, reason = None, str(e)
+  print(f"activation      {act.name}")
+  if crit is None:
+    print(f"critical point  none: {reason}")
+    if args.C_b is None:
+      raise ValueError(f"{act.name} has no critical point; give --C-b and --C-W to study a point "
+                       "of your choice")
+  else:
+    k_star = "any (K(l) = K(1))" if crit.kind == "scale_invariant" else f"{crit.K_star:.6g}"
+    print(f"critical point  C_b = {crit.C_b:.6g}, C_W = {crit.C_W:.6g}, K* = {k_star} "
+          f"({crit.kind.replace('_', ' ')})")
+  at_critical = args.C_b is None
+  C_b, C_W = (crit.C_b, crit.C_W) if at_critical else (args.C_b, args.C_W)
+  names.check_number("C_b", "theory", C_b, 0.0)
+  names.check_number("C_W", "theory", C_W, 0.0, strict=True)
+  names.check_number("K1", "theory", args.K1, 0.0, strict=True)
+  if at_critical and crit.kind != "scale_invariant":
+    K_star = crit.K_star
+  else:
+    K_star = float(theory.fixed_point(act, C_b, C_W, K0=args.K1))
+  chi_par = float(theory.chi_parallel(act, C_W, K_star))
+  chi_perp = float(theory.chi_perp(act, C_W, K_star))
+  with np.errstate(divide="ignore"):
+    xi_q, xi_c = (float(-1 / np.log(np.float64(c))) for c in (chi_par, chi_perp))
+  phase = ("critical (edge of chaos)" if abs(chi_perp - 1) < 1e-6 else
+           "ordered" if chi_perp < 1 else "chaotic")
+  rows = [("at", f"C_b = {C_b:.6g}, C_W = {C_W:.6g}"), ("K*", f"{K_star:.6g}"),
+          ("chi_par(K*)", f"{chi_par:.6g}"), ("chi_perp(K*)", f"{chi_perp:.6g}"),
+          ("phase", phase), ("xi_q", f"{xi_q:.6g}"), ("xi_c", f"{xi_c:.6g}")]
+  print("\n".join(_table(rows, indent="")))
+  Ks = np.asarray(theory.kernel_recursion(act, C_b, C_W, args.K1, max(depths)))
+  print(f"\nkernel K(l) from K(1) = {args.K1:g}, and chi_perp(K(l)):")
+  table = [("l", "K(l)", "chi_perp")] + [
+      (str(d), f"{Ks[d - 1]:.6g}", f"{float(theory.chi_perp(act, C_W, Ks[d - 1])):.6g}")
+      for d in depths]
+  print("\n".join(_table(table)))
+  if args.phase_diagram is not None:
+    from jaxinit import plots
+
+    path = plots.check_path(args.phase_diagram)
+    C_W_grid = np.linspace(0.25 * C_W, 2.5 * C_W, 91)
+    C_b_grid = np.linspace(0.0, max(0.5, 3 * C_b), 41)
+    chi = jax.jit(jax.vmap(jax.vmap(lambda b, w: theory.phase(act, b, w), (None, 0)), (0, None)))(
+        jnp.asarray(C_b_grid), jnp.asarray(C_W_grid))
+    plots.phase_diagram(C_W_grid, C_b_grid, np.asarray(chi), path, title=act.name)
+    print(f"\nphase diagram written to {path}")
+  return 0
+
+
+def _mean_by(rows: list[dict], keys: tuple[str, ...], field: str) -> dict[tuple, float]:
+  """Mean of ``field`` over the rows sharing ``keys`` (NaN where every value is NaN)."""
+  groups: dict[tuple, list[float]] = {}
+  for r in rows:
+    groups.setdefault(tuple(r[k] for k in keys), []).append(r[field])
+  return {k: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for k, v in groups.items()}
+
+
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+  import shutil
+
+  from jaxinit import data, diagnostics, plots, population, results, sweep
+
+  config = _population_config(args)
+  members = population.grid(config.schemes, config.seeds, scales=config.scales)
+  dataset = data.load(config.data, seed=config.data_seed, data_dir=args.data_dir)
+  if args.examples < 1:
+    raise ValueError(f"--examples must be >= 1; got {args.examples}")
+  n = min(args.examples, len(dataset.y_train))
+  folder = Path(args.out) / (args.name or f"diagnose-{config.data}-{config.model.kind}")
+  if folder.exists() and any(folder.iterdir()):
+    if not args.overwrite:
+      raise ValueError(f"output folder {folder} is not empty; pass --overwrite to replace it, or "
+                       "choose another --name")
+    if not (folder / "diagnostics.json").exists():
+      raise ValueError(f"refusing to overwrite {folder}: it holds no diagnostics.json")
+    shutil.rmtree(folder)
+  variables = population.init_params(config.model, members, dataset.feature_shape)
+  diag = diagnostics.diagnose(config.model, members, variables, dataset.x_train[:n],
+                              dataset.y_train[:n], bins=args.bins)
+  sv = np.asarray(diagnostics.jacobian_singular_values(config.model, variables,
+                                                       dataset.x_train[:1]))
+  rows = diagnostics.to_rows(diag)
+  folder.mkdir(parents=True, exist_ok=True)
+  results.write_json(folder / "diagnostics.json", {
+      "config": {"data": config.data, "model": dataclasses.asdict(config.model), "examples": n,
+                 "bins": args.bins},
+      "edges": {q: np.asarray(e).tolist() for q, e in diag.edges.items()},
+      "records": diag.records, "jacobian_singular_values": sv.tolist(),
+      "environment": results.environment()})
+  (folder / "diagnostics.csv").write_text(results.to_csv(rows))
+  figures = []
+  for scheme in dict.fromkeys(m.scheme for m in members):
+    k = next(i for i, m in enumerate(members) if m.scheme == scheme)
+    slug = sweep.slug(scheme)
+    for quantity in ("preact", "act", "grad_preact"):
+      edges, counts = diagnostics.histograms(diag, k, quantity)
+      figures.append(folder / f"hist_{slug}_{quantity}.png")
+      plots.histogram_grid(edges, counts, figures[-1], xlabel=quantity.replace("_", " "),
+                           title=f"{scheme}, seed {members[k].seed}: {quantity} per layer",
+                           labels=[f"layer {r}" for r in sorted(
+                               {r["layer"] for r in rows if r["quantity"] == quantity})])
+    idx = [i for i, m in enumerate(members) if m.scheme == scheme]
+    kernel = np.array([[r["kernel"] for r in rows if r["member"] == i and r["quantity"] == "preact"]
+                       for i in idx])
+    figures.append(folder / f"kernel_{slug}.png")
+    plots.depth_profile(None, kernel, figures[-1], "G(l) = mean z(l)^2", title=scheme,
+                        log=bool(np.all(kernel > 0)))
+  eig = {scheme: sv[[i for i, m in enumerate(members) if m.scheme == scheme]] ** 2
+         for scheme in dict.fromkeys(m.scheme for m in members)}
+  if any(np.any(v > 0) for v in eig.values()):
+    figures.append(folder / "jacobian_spectrum.png")
+    plots.jacobian_spectrum({k: v for k, v in eig.items() if np.any(v > 0)}, figures[-1],
+                            title="input-output Jacobian at one input")
+  keys = ("scheme", "layer")
+  pre = [r for r in rows if r["quantity"] == "preact"]
+  kernel, std = _mean_by(pre, keys, "kernel"), _mean_by(pre, keys, "std")
+  grad = _mean_by([r for r in rows if r["quantity"] == "grad_preact"], keys, "grad_norm")
+  acts = [r for r in rows if r["quantity"] == "act"]
+  dead, sat = _mean_by(acts, keys, "dead_frac"), _mean_by(acts, keys, "saturated_frac")
+  print("| scheme | layer | G(l) = mean z^2 | std z | E ||dL/dz||^2 | dead | saturated |")
+  print("|:---|---:|---:|---:|---:|---:|---:|")
+  for key in kernel:
+    cells = [f"{kernel[key]:.4g}", f"{std[key]:.4g}", f"{grad.get(key, math.nan):.4g}",
+             f"{dead.get(key, math.nan):.2f}", f"{sat.get(key, math.nan):.2f}"]
+    print(f"| {key[0]} | {key[1]} | " + " | ".join(c.replace("nan", "-") for c in cells) + " |")
+  print(f"\nmeans over {len(config.seeds)} seeds at init, on {n} {config.data} examples; "
+        f"diagnostics.json, diagnostics.csv and {len(figures)} figures in {folder}")
+  return 0
+
+
 def _add_population_flags(p: argparse.ArgumentParser) -> None:
   """The data, model and population flags shared by ``sweep`` and ``diagnose``."""
   p.add_argument("--data", default="moons", help="moons (default), circles, mnist, fashion_mnist")
@@ -252,6 +393,31 @@ def _parser() -> argparse.ArgumentParser:
                  help="float32 (default), float64, float16 or bfloat16")
   p.add_argument("--plot", metavar="FILE", help="write a histogram (.png, .pdf or .svg)")
   p.set_defaults(func=_cmd_sample)
+
+  p = sub.add_parser("theory", help="critical point, depth scales and kernel of an activation",
+                     description="Infinite-width signal propagation (PDLT ch. 4-5): the critical "
+                     "initialization (C_b, C_W), the fixed point K*, chi_par, chi_perp, the depth "
+                     "scales and the kernel K(l) through depth, at criticality or at --C-b/--C-W.")
+  p.add_argument("activation", help="activation name, e.g. tanh, relu, gelu, 'leaky_relu(0.2)'")
+  p.add_argument("--C-b", dest="C_b", type=float, help="bias variance (default: critical)")
+  p.add_argument("--C-W", dest="C_W", type=float, help="weight variance x fan_in (default: critical)")
+  p.add_argument("--K1", type=float, default=1.0, help="first layer's kernel K(1) (default 1)")
+  p.add_argument("--depths", default="1,2,5,10,20,50", help="layers to print K(l) at")
+  p.add_argument("--phase-diagram", metavar="FILE", help="write the (C_W, C_b) phase diagram")
+  p.set_defaults(func=_cmd_theory)
+
+  p = sub.add_parser(
+      "diagnose", help="per-layer statistics and histograms of a population at initialization",
+      description="Weights, preactivations, activations and gradients of every layer of every "
+      "member (schemes x seeds x scales) at initialization, on a batch of the data: a table, "
+      "diagnostics.json/csv and histogram, kernel and Jacobian-spectrum figures.")
+  _add_population_flags(p)
+  p.add_argument("--examples", type=int, default=256, help="training examples used (default 256)")
+  p.add_argument("--bins", type=int, default=50, help="histogram bins (default 50)")
+  p.add_argument("--out", default="runs", help="parent folder of the output folder (default runs)")
+  p.add_argument("--name", help="output folder name (default diagnose-<data>-<model>)")
+  p.add_argument("--overwrite", action="store_true", help="replace the output folder")
+  p.set_defaults(func=_cmd_diagnose)
 
   p = sub.add_parser(
       "sweep", help="train a population (schemes x seeds x lr x momentum x scale) in one program",

@@ -112,7 +112,8 @@ def group_keys(config: SweepConfig) -> tuple[str, ...]:
   return ("scheme", *varied)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+  """A file-name-safe form of a scheme name."""
   return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
 
 
@@ -221,7 +222,7 @@ def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
     idx = [k for k, m in enumerate(members) if m.scheme == scheme]
     alive = [k for k in idx if int(state.diverged_epoch[k]) == 0]
     prob = prob_M[alive].mean(0) if alive else np.full(gx.shape, np.nan)
-    paths.append(folder / f"decision_boundary_{_slug(scheme)}.png")
+    paths.append(folder / f"decision_boundary_{slug(scheme)}.png")
     plots.decision_boundary(gx, gy, prob, dataset.x_test, dataset.y_test,
                             title=f"{scheme}: mean p(class 1) over {len(alive)} members",
                             path=paths[-1])
