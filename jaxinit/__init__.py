@@ -10,6 +10,7 @@ Public API::
 from jaxinit import (
     activations,
     data,
+    diagnostics,
     gains,
     initializers,
     models,
@@ -27,7 +28,7 @@ from jaxinit.initializers import Initializer, fans
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "Initializer", "activations", "data", "fans", "gains", "initializers", "models",
-    "names", "population", "results", "sweep", "theory", "torch_gain", "train",
-    "variance_preserving_gain",
+    "Activation", "Initializer", "activations", "data", "diagnostics", "fans", "gains",
+    "initializers", "models", "names", "population", "results", "sweep", "theory", "torch_gain",
+    "train", "variance_preserving_gain",
 ]

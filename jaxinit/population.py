@@ -99,7 +99,7 @@ def hyperparameters(members: Sequence[Member]) -> dict[str, jax.Array]:
 
 @functools.lru_cache(maxsize=64)
 def _init_fn(config: models.ModelConfig, scheme: str, input_shape: tuple[int, ...]) -> Any:
-  """``jit(vmap(init))`` for one (architecture, scheme): seeds ``(G,)`` and scales ``(G,)``."""
+  """``jit(map(init))`` for one (architecture, scheme): seeds ``(G,)`` and scales ``(G,)``."""
   model = models.build(config, kernel_init=initializers.get(scheme))
   x = jnp.zeros((1, *input_shape), jnp.float32)
 
@@ -107,7 +107,10 @@ def _init_fn(config: models.ModelConfig, scheme: str, input_shape: tuple[int, ..
     variables = model.init(jax.random.key(seed), x)
     return {**variables, "params": _scale_kernels(variables["params"], scale)}
 
-  return jax.jit(jax.vmap(one))
+  # lax.map, not vmap: members are drawn one after another by the unbatched program, so a member's
+  # draw is the very computation it gets alone. (It also avoids an XLA CPU hang seen with jax
+  # 0.10.2: jit(vmap) of six or more QR decompositions, as in a deep orthogonal MLP, never returns.)
+  return jax.jit(lambda seeds, scales: jax.lax.map(lambda a: one(*a), (seeds, scales)))
 
 
 def _scale_kernels(params: dict, scale: jax.Array) -> dict:
@@ -120,8 +123,8 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
                 input_shape: Sequence[int]) -> dict:
   """Initial variables of every member, stacked with the model axis first.
 
-  Each scheme's members are initialized by one ``jit(vmap(model.init))`` call (compiled once per
-  architecture and scheme, and cached), then put back in member order.
+  Each scheme's members are initialized by one compiled ``lax.map`` of ``model.init`` over their
+  seeds (compiled once per architecture and scheme, and cached), then put back in member order.
 
   Args:
     config: the architecture.

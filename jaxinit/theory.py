@@ -7,12 +7,20 @@ Notation of Roberts, Yaida & Hanin, *The Principles of Deep Learning Theory* (PD
 Gauss-Hermite quadrature for any registered activation. Everything is pure JAX: ``C_b``, ``C_W``
 and ``K`` may be traced, so ``jax.vmap`` over a grid of ``(C_b, C_W)`` computes a phase diagram in
 one call; the activation is a static (Python) argument.
+
+On top: the order-to-chaos :func:`phase` (``chi_perp`` at the fixed point), the correlation map
+(:func:`correlation_recursion`, :func:`correlation_fixed_point`, :func:`chi_c`; Schoenholz et al.,
+*Deep Information Propagation*, ICLR 2017), backward gradient growth (:func:`gradient_norm_ratio`)
+and :func:`critical_point`, the ``(C_b, C_W)`` for ``variance_scaling(scale=C_W, mode="fan_in")``
+kernels and ``normal(stddev=sqrt(C_b))`` biases.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +31,9 @@ from jaxinit import activations
 __all__ = [
     "DEFAULT_NODES", "gaussian_expectation", "bivariate_expectation", "second_moment",
     "derivative_moment", "chi_parallel", "chi_perp", "kernel_recursion", "fixed_point",
-    "depth_scales", "correlation_step", "relu_arccos_kernel",
+    "depth_scales", "correlation_step", "relu_arccos_kernel", "phase_point", "phase",
+    "correlation_recursion", "correlation_fixed_point", "chi_c", "gradient_norm_ratio", "Critical",
+    "critical_point",
 ]
 
 Act = str | activations.Activation
@@ -233,3 +243,207 @@ def correlation_step(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K11: Array
     cross = bivariate_expectation(lambda a, b: act(a) * act(b), K11, K12, K22)
   return (C_b + C_W * second_moment(act, K11), C_b + C_W * cross,
           C_b + C_W * second_moment(act, K22))
+
+
+def phase_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
+                iterations: int = 2000) -> tuple[jax.Array, jax.Array]:
+  """``(K*, chi_perp(K*))`` together, two scalars; arguments as for :func:`phase`."""
+  K_star = fixed_point(activation, C_b, C_W, K0, iterations)
+  return K_star, chi_perp(activation, C_W, K_star)
+
+
+def phase(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
+          iterations: int = 2000) -> jax.Array:
+  r"""The order parameter of the phase diagram, :math:`\chi_\perp(K^*)`: ``> 1`` chaotic (nearby
+  inputs and gradients grow with depth), ``< 1`` ordered (they shrink), ``= 1`` the edge of chaos;
+  ``jax.vmap(jax.vmap(lambda cw, cb: phase("tanh", cb, cw), (None, 0)), (0, None))(C_W, C_b)`` is
+  the whole diagram on a ``(len(C_W), len(C_b))`` grid in one call.
+
+  Args:
+    activation: name or :class:`~jaxinit.activations.Activation` (static).
+    C_b, C_W: bias and weight variances (scalars, may be traced).
+    K0, iterations: as for :func:`fixed_point` (``K* = inf`` where the kernel diverges).
+
+  Returns:
+    A scalar.
+
+  References:
+    Schoenholz, Gilmer, Ganguli & Sohl-Dickstein, *Deep Information Propagation*, ICLR 2017.
+  """
+  return phase_point(activation, C_b, C_W, K0, iterations)[1]
+
+
+def correlation_recursion(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K11: ArrayLike,
+                          K12: ArrayLike, K22: ArrayLike, depth: int) -> jax.Array:
+  r"""The correlation of two inputs through depth, a ``lax.scan`` of :func:`correlation_step`.
+
+  Args:
+    activation, C_b, C_W, depth: as for :func:`kernel_recursion`.
+    K11, K12, K22: the first layer's two-input kernel, ``C_b + C_W x_a . x_b / n0``.
+
+  Returns:
+    Shape ``(depth,)``: ``c[l - 1] = K12(l) / sqrt(K11(l) K22(l))``, so ``c[0]`` is the input's.
+  """
+  C_b, C_W = _float(C_b), _float(C_W)
+
+  def step(K, _):
+    return correlation_step(activation, C_b, C_W, *K), K[1] / jnp.sqrt(K[0] * K[2])
+
+  _, c = jax.lax.scan(step, (_float(K11), _float(K12), _float(K22)), None, length=depth)
+  return c
+
+
+def correlation_fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, c0: ArrayLike = 0.5,
+                            iterations: int = 500, K0: ArrayLike = 1.0) -> jax.Array:
+  r"""The fixed point :math:`c^*` (a scalar) of the correlation map at the single-input fixed point,
+  :math:`c \mapsto (C_b + C_W E[s(z_1) s(z_2)]) / K^*`, :math:`\mathrm{Var}\, z_a = K^*`,
+  :math:`\mathrm{Cov} = c K^*`, iterated from ``c0``: 1 in the ordered phase, < 1 in the chaotic
+  one; ``nan`` where :math:`K^* = 0` (tanh ordered at ``C_b = 0``). The approach is geometric at the
+  rate ``dc'/dc`` at :math:`c^*`, slow near the edge of chaos: raise ``iterations`` there.
+  Schoenholz et al. (2017), the c-map.
+  """
+  K_star = fixed_point(activation, C_b, C_W, K0)
+
+  def step(_, c):
+    K11, K12, _ = correlation_step(activation, C_b, C_W, K_star, c * K_star, K_star)
+    return K12 / K11
+
+  return jax.lax.fori_loop(0, iterations, step, _float(c0))
+
+
+def chi_c(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
+          iterations: int = 2000) -> jax.Array:
+  r"""The slope of the correlation map at :math:`c = 1` (a scalar), :math:`\chi_1` of Schoenholz et
+  al. (2017). By Price's theorem :math:`\partial E[s(z_1)s(z_2)] / \partial K_{12} =
+  E[s'(z_1) s'(z_2)]`, so :math:`dc'/dc = C_W E[s'(z_1) s'(z_2)]`, at :math:`c = 1`
+  :math:`C_W\langle s'^2 \rangle_{K^*} = \chi_\perp(K^*)`: the same number as :func:`phase`."""
+  return phase(activation, C_b, C_W, K0, iterations)
+
+
+def gradient_norm_ratio(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K1: ArrayLike,
+                        depth: int) -> jax.Array:
+  r"""Predicted :math:`E\|\partial L/\partial z(l)\|^2 / E\|\partial L/\partial z(L)\|^2`.
+
+  Backpropagation is :math:`g(l) = D_l W(l+1)^T g(l+1)`, :math:`D_l = \mathrm{diag}\, s'(z(l))`. At
+  infinite width :math:`(W^T g)_i` has variance :math:`(C_W / n_l) \|g\|^2` independently of
+  :math:`z_i(l) \sim N(0, K(l))`, so summing over the :math:`n_l` units :math:`E\|g(l)\|^2 =
+  \chi_\perp(K(l))\, E\|g(l+1)\|^2`: the kernel of layer ``l`` (whose :math:`D_l` enters), not
+  ``l + 1``. Hence :math:`\prod_{k=l}^{L-1} \chi_\perp(K(k))` for any widths, and
+  :math:`\chi_\perp(K^*)^{L-l}` at a fixed point.
+
+  Args:
+    activation, C_b, C_W, K1, depth: as for :func:`kernel_recursion`.
+
+  Returns:
+    Shape ``(depth,)``: entry ``l - 1`` is the ratio for layer ``l``; the last entry is 1.
+
+  References:
+    Schoenholz et al., *Deep Information Propagation*, ICLR 2017, backpropagation of gradients.
+  """
+  chis = jax.vmap(lambda K: chi_perp(activation, C_W, K))(
+      kernel_recursion(activation, C_b, C_W, K1, depth))
+  return jnp.append(jnp.cumprod(chis[:-1][::-1])[::-1], 1.0)  # tail products, then layer L
+
+
+class Critical(NamedTuple):
+  """A critical initialization: ``chi_par = chi_perp = 1`` at the fixed point ``K_star``.
+
+  Attributes:
+    C_b, C_W: the bias and weight variances.
+    K_star: 0.0 for ``K* = 0``; ``nan`` if scale-invariant: every kernel is fixed, K(l) = K(1).
+    kind: ``"scale_invariant"``, ``"k_star_zero"`` or ``"numerical"``.
+  """
+
+  C_b: float
+  C_W: float
+  K_star: float
+  kind: str
+
+
+CRITICAL_RANGE = (1e-4, 1e4)  # where critical_point searches for a nonzero K*
+
+
+@functools.cache
+def _fine_rule(panels: int = 40, order: int = 16) -> tuple[np.ndarray, np.ndarray]:
+  """E[f(x)], x ~ N(0, 1): Gauss-Legendre on geometric panels of [0, 10] each side of 0; 1e-15 for a
+  kink at 0 and scales 1e-4..10 (Gauss-Hermite, <= ~300 nodes, errs 1e-4 for gelu at K = 18)."""
+  edges = np.concatenate([[0.0], np.geomspace(1e-4, 10.0, panels + 1)])
+  g, gw = np.polynomial.legendre.leggauss(order)
+  half = (edges[1:] - edges[:-1])[:, None] / 2
+  x = (half * g + (edges[1:] + edges[:-1])[:, None] / 2).ravel()
+  w = (half * gw).ravel() * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+  return np.concatenate([-x[::-1], x]), np.concatenate([w[::-1], w])
+
+
+def _fine_expectation(f: Callable[[jax.Array], jax.Array], K: jax.Array) -> jax.Array:
+  x, w = _fine_rule()
+  return jnp.sum(jnp.asarray(w, K.dtype) * f(jnp.sqrt(K) * jnp.asarray(x, K.dtype)))
+
+
+def critical_point(activation: Act) -> Critical:
+  r"""Solves :math:`\chi_\parallel(K^*) = \chi_\perp(K^*) = 1`; three classes, in order, in float64:
+
+  * scale-invariant (:math:`s(tz) = t s(z)` for :math:`t > 0`: relu, leaky relu, linear):
+    ``C_b = 0``, ``C_W = 1 / A2``, :math:`A_2 = (a_+^2 + a_-^2)/2`; ``K_star = nan`` (any kernel).
+  * ``K* = 0`` (:math:`s(0) = 0`, :math:`s'(0) \ne 0`, and the kernel flows into 0, i.e.
+    :math:`C_W \langle s^2\rangle_K < K` at ``K = 1e-3``: tanh, erf, sin, elu, selu): ``C_b = 0``,
+    ``C_W = 1 / s'(0)^2`` (the mean of the two one-sided squared slopes at a kink).
+  * numerical (gelu, silu): :math:`C_W = 1/\langle s'^2\rangle_{K^*}` makes :math:`\chi_\perp = 1`;
+    by Stein's lemma :math:`\chi_\parallel = C_W\langle s'^2 + s s''\rangle_K`, so
+    :math:`\chi_\parallel = 1` iff :math:`\langle s s''\rangle_{K^*} = 0`. Roots are bracketed by
+    a 161-point scan of :math:`\log K` over ``CRITICAL_RANGE`` and bisected (60 halvings reach
+    float64 precision, so no Newton polish); the first with :math:`C_b = K^* - C_W \langle s^2
+    \rangle_{K^*} \ge 0` is returned. Expectations use a panelled Gauss-Legendre rule (1e-15).
+
+  Args:
+    activation: a registered activation name or :class:`~jaxinit.activations.Activation`; results
+      are cached per canonical name. Not traceable: call it outside ``jit``.
+
+  Returns:
+    :class:`Critical` of Python floats.
+
+  Raises:
+    ValueError: the activation has no critical point in these classes (sigmoid, softplus).
+
+  References:
+    PDLT ch. 5 (criticality, universality classes, the gelu and swish solutions).
+  """
+  return _critical(activations.get(activation).name)
+
+
+@functools.cache
+def _critical(name: str) -> Critical:
+  act = activations.get(name)
+  with jax.enable_x64(True):
+    s, slope, curve = act.fn, jax.grad(act.fn), jnp.vectorize(jax.grad(jax.grad(act.fn)))
+    x = jnp.array([-2.5, -1.0, -0.3, 0.7, 1.9])
+    slope2 = float(slope(-1e-30) ** 2 + slope(1e-30) ** 2) / 2  # mean of one-sided slopes^2 at 0
+    if all(np.allclose(s(t * x), t * s(x), rtol=1e-12, atol=0) for t in (0.5, 3.0)):
+      return Critical(0.0, 1 / slope2, math.nan, "scale_invariant")
+    s0, small = float(s(0.0)), float(_fine_expectation(lambda z: s(z) ** 2, jnp.float64(1e-3)))
+    if s0 == 0 and slope2 > 0 and small < slope2 * 1e-3:  # the kernel flows into K* = 0
+      return Critical(0.0, 1 / slope2, 0.0, "k_star_zero")
+    gap = jax.jit(jax.vmap(lambda t: _fine_expectation(lambda z: s(z) * curve(z), jnp.exp(t))))
+    t = jnp.linspace(*np.log(CRITICAL_RANGE), 161)
+    signs = np.sign(np.asarray(gap(t)))
+    at = np.nonzero(signs[:-1] * signs[1:] < 0)[0]
+
+    def bisect(lo, hi, sign_lo):
+      def halve(_, b):
+        mid = (b[0] + b[1]) / 2
+        left = jnp.sign(gap(mid[None])[0]) == sign_lo
+        return jnp.where(left, mid, b[0]), jnp.where(left, b[1], mid)
+      return jnp.exp(sum(jax.lax.fori_loop(0, 60, halve, (lo, hi))) / 2)
+
+    for K in jax.vmap(bisect)(t[at], t[at + 1], jnp.asarray(signs[at])):
+      C_W = 1 / float(_fine_expectation(lambda z: jnp.vectorize(slope)(z) ** 2, K))
+      C_b = float(K) - C_W * float(_fine_expectation(lambda z: s(z) ** 2, K))
+      if C_b >= -1e-12:
+        return Critical(max(C_b, 0.0), C_W, float(K), "numerical")
+  why = (f"s(0) = {s0:.4g} != 0 so K* = 0 is not a fixed point" if s0 != 0 else
+         "s'(0) = 0 so chi_perp(0) = 0" if slope2 == 0 else "the kernel flows away from K* = 0")
+  raise ValueError(
+      f"{name} has no critical point: {why}, and chi_par = chi_perp = 1 has no solution with "
+      f"C_b >= 0 for K* in [{CRITICAL_RANGE[0]:g}, {CRITICAL_RANGE[1]:g}]; accepted: scale-invariant "
+      "activations (relu, leaky_relu, linear), ones with s(0) = 0 and s'(0) != 0 whose kernel "
+      "flows into K* = 0 (tanh, erf, sin), and ones with such a solution (gelu, silu)")

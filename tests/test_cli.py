@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
-from jaxinit import activations, cli, initializers
+from jaxinit import activations, cli, initializers, plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -201,3 +203,79 @@ def test_module_entry_point():
                         text=True, timeout=120, check=False)
   assert proc.returncode == 2 and proc.stdout == ""
   assert proc.stderr.startswith("jaxinit: error: unknown initializer") and "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------- theory and diagnose
+
+
+def test_theory_tanh_critical_point_and_kernel(capsys: pytest.CaptureFixture[str]) -> None:
+  code, out, err = run(capsys, "theory", "tanh", "--depths", "1,10")
+  assert code == 0, err
+  assert "C_b = 0, C_W = 1, K* = 0 (k star zero)" in out
+  assert re.search(r"^\s+10\s+0\.05801", out, re.MULTILINE), out  # theory.md: K(10) = 0.058012
+  assert field(out, "phase") == "critical (edge of chaos)"
+
+
+def test_theory_at_a_chosen_point(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+  code, out, err = run(capsys, "theory", "tanh", "--C-b", "0", "--C-W", "1.5",
+                       "--phase-diagram", str(tmp_path / "phase.png"))
+  assert code == 0, err
+  assert field(out, "K\\*").startswith("0.2868")  # theory.md: K* = 0.28689, chi_perp = 1.0406
+  assert field(out, "chi_perp\\(K\\*\\)").startswith("1.040")
+  assert field(out, "phase") == "chaotic"
+  assert (tmp_path / "phase.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_theory_relu_is_scale_invariant(capsys: pytest.CaptureFixture[str]) -> None:
+  code, out, _ = run(capsys, "theory", "relu", "--K1", "2.5", "--depths", "50")
+  assert code == 0
+  assert "C_b = 0, C_W = 2, K* = any (K(l) = K(1))" in out
+  assert re.search(r"^\s+50\s+2\.5\s", out, re.MULTILINE), out
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["sigmoid"], "sigmoid has no critical point"),
+    (["tanh", "--C-b", "0.1"], "give both --C-b and --C-W"),
+    (["tanh", "--C-b", "0", "--C-W", "-1"], "C_W=-1.0 is out of range"),
+    (["tanhh"], "unknown activation 'tanhh'"),
+])
+def test_theory_bad_input(argv: list[str], match: str, capsys: pytest.CaptureFixture[str]) -> None:
+  code, _, err = run(capsys, "theory", *argv)
+  assert code == 2 and match in err, err
+
+
+def test_diagnose_writes_table_json_and_figures_that_agree(capsys: pytest.CaptureFixture[str],
+                                                           tmp_path) -> None:
+  from jaxinit import diagnostics
+
+  code, out, err = run(capsys, "diagnose", "--schemes", "zeros,he_normal", "--seeds", "3",
+                       "--widths", "32,32,1", "--activation", "tanh", "--examples", "64",
+                       "--out", str(tmp_path), "--name", "d")
+  assert code == 0, err
+  folder = tmp_path / "d"
+  saved = json.loads((folder / "diagnostics.json").read_text())
+  records = saved["records"]
+  assert {r["quantity"] for r in records} >= {"weight", "preact", "act", "grad_preact"}
+  # The printed table is the mean over seeds of the records.
+  he = [r["kernel"] for r in records if r["scheme"] == "he_normal" and r["layer"] == 2
+        and r["quantity"] == "preact"]
+  assert len(he) == 3
+  row = re.search(r"^\| he_normal \| 2 \| (\S+) \|", out, re.MULTILINE)
+  assert row and float(row.group(1)) == pytest.approx(np.mean(he), rel=1e-3)
+  assert re.search(r"^\| zeros \| 1 \| 0 \|", out, re.MULTILINE), out  # zeros: z = 0 exactly
+  # The histogram grid has one panel per layer and draws the records' counts.
+  member = next(r["member"] for r in records if r["scheme"] == "he_normal")
+  from_disk = diagnostics.Diagnostics(records, {q: np.asarray(e) for q, e in saved["edges"].items()},
+                                      kernel_MLB=None)
+  edges, counts = diagnostics.histograms(from_disk, member, "preact")
+  fig = plots.histogram_grid(edges, counts, tmp_path / "check.png")
+  table = sorted((r["layer"], r["hist"]) for r in records
+                 if r["member"] == member and r["quantity"] == "preact")
+  assert len(fig.axes) == len(table) == 3
+  for ax, (_, hist) in zip(fig.axes, table, strict=True):
+    np.testing.assert_array_equal([p.get_height() for p in ax.patches], hist)
+  names_ = {p.name for p in folder.iterdir()}
+  assert {"diagnostics.csv", "hist_he_normal_preact.png", "hist_zeros_grad_preact.png",
+          "kernel_he_normal.png", "jacobian_spectrum.png"} <= names_
+  code, _, err = run(capsys, "diagnose", "--seeds", "1", "--out", str(tmp_path), "--name", "d")
+  assert code == 2 and "not empty; pass --overwrite" in err
