@@ -8,7 +8,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_readme_python_examples_run():
-  tour, population = re.findall(r"```python\n(.*?)```", README, re.S)
+  tour, population, theory = re.findall(r"```python\n(.*?)```", README, re.S)
   namespace: dict = {}
   exec(compile(tour, "README.md", "exec"), namespace)
   assert namespace["init"].name == "he_normal"
@@ -16,6 +16,14 @@ def test_readme_python_examples_run():
   namespace = {}
   exec(compile(population, "README.md", "exec"), namespace)
   assert namespace["epoch"] == 3 and namespace["metrics_M4"].shape == (16, 4)
+  lines = theory.strip().splitlines()
+  namespace = {}
+  exec(compile(lines[0], "README.md", "exec"), namespace)
+  for line in lines[1:]:  # each line: an expression and, after '#', what it prints
+    expr, comment = line.split("#", 1)
+    value = eval(expr, namespace)
+    for number in re.findall(r"\d+\.\d+", comment):
+      assert number.rstrip(".") in repr(float(value) if not hasattr(value, "_fields") else value)
 
 
 def test_readme_opens_with_two_commands_and_ci_runs_the_test_command():
