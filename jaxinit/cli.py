@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit import activations, initializers, names
+from jaxinit import schemes as scheme_registry
 
 __all__ = ["main"]
 
@@ -52,6 +53,10 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
   print("\n".join(_table(schemes)))
   print(f"\ninitializer aliases ({len(initializers.ALIASES)}): alias -> canonical")
   print("\n".join(f"  {a} -> {c}" for a, c in sorted(initializers.ALIASES.items())))
+  whole = [(n, _signature(scheme_registry.FACTORIES[n])) for n in sorted(scheme_registry.FACTORIES)]
+  print(f"\nwhole-network schemes ({len(whole)}, for sweep/diagnose --schemes): name, parameters "
+        "with defaults")
+  print("\n".join(_table(whole)))
   print(f"\nactivations ({len(acts)}): name, parameters with defaults")
   print("\n".join(_table(acts)))
   print(f"\nactivation aliases ({len(activations.ALIASES)}): alias -> canonical")
@@ -303,7 +308,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     if not (folder / "diagnostics.json").exists():
       raise ValueError(f"refusing to overwrite {folder}: it holds no diagnostics.json")
     shutil.rmtree(folder)
-  variables = population.init_params(config.model, members, dataset.feature_shape)
+  variables = population.init_params(config.model, members, dataset.feature_shape,
+                                     population.init_batch(dataset.x_train))
   diag = diagnostics.diagnose(config.model, members, variables, dataset.x_train[:n],
                               dataset.y_train[:n], bins=args.bins)
   sv = np.asarray(diagnostics.jacobian_singular_values(config.model, variables,
@@ -369,8 +375,8 @@ def _add_population_flags(p: argparse.ArgumentParser) -> None:
   p.add_argument("--channels", help="cnn convolution channels, e.g. 16,32")
   p.add_argument("--activation", help="hidden activation, e.g. relu, tanh, 'leaky_relu(0.2)'")
   p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every hidden layer")
-  p.add_argument("--schemes", help="comma-separated initializer names, e.g. "
-                 "'zeros,normal(stddev=10),he_normal'")
+  p.add_argument("--schemes", help="comma-separated scheme names (initializers or critical(ACT), "
+                 "lsuv(...), metainit(...)), e.g. 'zeros,normal(stddev=10),he_normal,critical(tanh)'")
   p.add_argument("--seeds", help="a count N (seeds 0..N-1, default 32), a range A:B or a list 1,4,9")
   p.add_argument("--scales", help="init scale(s) multiplying every kernel (default 1.0)")
 
@@ -380,7 +386,8 @@ def _parser() -> argparse.ArgumentParser:
       prog="jaxinit", description="Weight initialization schemes in JAX/Flax.")
   sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-  p = sub.add_parser("schemes", help="list the initializers, their aliases and the activations")
+  p = sub.add_parser("schemes", help="list the initializers, their aliases, the whole-network "
+                       "schemes and the activations")
   p.set_defaults(func=_cmd_schemes)
 
   p = sub.add_parser("sample", help="draw one array and compare its statistics with the target")

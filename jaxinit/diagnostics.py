@@ -8,7 +8,7 @@
   logits for the output layer);
 * ``act``: ``phi(z(l))``, hidden layers only;
 * ``grad_preact``: the per-example backpropagated signal ``delta_b(l) = d loss_b / d z_b(l)``, the
-  gradient of example ``b``'s own loss (:func:`jaxinit.train._per_example`), i.e. ``B`` times the
+  gradient of example ``b``'s own loss (:func:`jaxinit.models.per_example_loss`), i.e. ``B`` times the
   gradient of the batch-mean loss, so its scale does not depend on the batch size;
 * ``grad_weight``: ``dL/dW(l)`` of the batch-mean loss ``L`` (what SGD steps along).
 
@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit import activations, models, train
+from jaxinit import activations, models
 from jaxinit import population as pop
 
 __all__ = ["Diagnostics", "QUANTITIES", "STATS", "RECORD_FIELDS", "diagnose", "to_rows", "histograms",
@@ -201,7 +201,7 @@ def _member_fn(model_cfg: models.ModelConfig) -> Any:
     def loss(params: dict, eps: dict) -> tuple[jax.Array, dict]:
       with nn.intercept_methods(_eps_interceptor(eps, model_cfg.batch_norm, depth - 1)):
         logits, state = model.apply({**variables, "params": params}, x, mutable=["intermediates"])
-      return jnp.mean(train._per_example(logits, y)[0]), state["intermediates"]
+      return jnp.mean(models.per_example_loss(logits, y)[0]), state["intermediates"]
 
     (g_params, g_eps), sown = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, eps)
     batch = x.shape[0]

@@ -22,10 +22,11 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxinit import activations, initializers
 
-__all__ = ["MLP", "CNN", "ModelConfig", "build", "logits_and_intermediates", "KINDS"]
+__all__ = ["MLP", "CNN", "ModelConfig", "build", "logits_and_intermediates", "per_example_loss", "KINDS"]
 
 KINDS = ("mlp", "cnn")
 Init = initializers.Initializer | nn.initializers.Initializer
@@ -192,6 +193,19 @@ def build(config: ModelConfig, kernel_init: Init | Sequence[Init] = DEFAULT_KERN
   if config.kind == "cnn":
     return CNN(channels=config.channels, **common)
   return MLP(**common)
+
+
+def per_example_loss(logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The training loss and correctness per example, each shape ``(B,)``.
+
+  One logit (``(B, 1)``) is binary: sigmoid cross-entropy, labels in {0, 1}, correct when the logit's
+  sign matches. More logits: softmax cross-entropy with integer labels, correct at the argmax.
+  """
+  if logits.shape[-1] == 1:
+    z = logits[:, 0]
+    return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), (z > 0) == (y == 1)
+  return (optax.softmax_cross_entropy_with_integer_labels(logits, y),
+          jnp.argmax(logits, axis=-1) == y)
 
 
 def logits_and_intermediates(model: nn.Module, variables: dict, x: jax.Array

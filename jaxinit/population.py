@@ -23,12 +23,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit import initializers, models, names
+from jaxinit import models, names
+from jaxinit import schemes as scheme_registry
 
-__all__ = ["Member", "grid", "member_table", "init_params", "hyperparameters", "MAX_SEED"]
+__all__ = ["Member", "grid", "member_table", "init_params", "hyperparameters", "MAX_SEED",
+           "INIT_BATCH", "REFINE_STREAM", "init_batch"]
 
 MAX_SEED = 2 ** 32
 """Seeds are in ``[0, 2^32)``: ``jax.random.key`` keeps 32 bits unless x64 is on."""
+
+INIT_BATCH = 256
+"""Inputs in the data batch of a data-dependent scheme (LSUV) in sweeps (:func:`init_batch`)."""
+
+REFINE_STREAM = 0x5EED
+"""A data-dependent scheme's refinement (MetaInit's random batches) uses ``fold_in(key(seed),
+REFINE_STREAM)``, a stream apart from the layers' init keys."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +45,8 @@ class Member:
   """One network of a population.
 
   Attributes:
-    scheme: canonical initializer name (``initializers.get(scheme).name``).
+    scheme: canonical scheme name (``scheme_registry.get(scheme).name``): an initializer, or
+      ``critical(...)``, ``lsuv(...)``, ``metainit(...)``.
     seed: the member's PRNG seed, in ``[0, 2^32)``.
     lr: learning rate, > 0.
     momentum: SGD momentum, in ``[0, 1)``.
@@ -50,7 +60,7 @@ class Member:
   scale: float = 1.0
 
   def __post_init__(self) -> None:
-    object.__setattr__(self, "scheme", initializers.get(self.scheme).name)
+    object.__setattr__(self, "scheme", scheme_registry.get(self.scheme).name)
     if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) or not (
         0 <= self.seed < MAX_SEED):
       raise ValueError(f"seed must be an int in [0, 2^32); got {self.seed!r}")
@@ -72,7 +82,7 @@ def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (0
       a bad value (unknown scheme, seed outside ``[0, 2^32)``, lr <= 0, momentum outside [0, 1),
       scale < 0).
   """
-  axes = {"schemes": [initializers.get(s).name for s in schemes], "seeds": list(seeds),
+  axes = {"schemes": [scheme_registry.get(s).name for s in schemes], "seeds": list(seeds),
           "lrs": list(lrs), "momenta": list(momenta), "scales": list(scales)}
   for axis, values in axes.items():
     if not values:
@@ -98,19 +108,23 @@ def hyperparameters(members: Sequence[Member]) -> dict[str, jax.Array]:
 
 
 @functools.lru_cache(maxsize=64)
-def _init_fn(config: models.ModelConfig, scheme: str, input_shape: tuple[int, ...]) -> Any:
-  """``jit(map(init))`` for one (architecture, scheme): seeds ``(G,)`` and scales ``(G,)``."""
-  model = models.build(config, kernel_init=initializers.get(scheme))
-  x = jnp.zeros((1, *input_shape), jnp.float32)
+def _init_fn(config: models.ModelConfig, scheme: str) -> Any:
+  """``jit(map(init))`` for one (architecture, scheme): seeds ``(G,)``, scales ``(G,)`` and the
+  batch ``x`` the scheme's refinement sees (its shape gives the input shape)."""
+  s = scheme_registry.get(scheme)
+  model = models.build(config, kernel_init=s.kernel_init, bias_init=s.bias_init)
 
-  def one(seed: jax.Array, scale: jax.Array) -> dict:
-    variables = model.init(jax.random.key(seed), x)
+  def one(seed: jax.Array, scale: jax.Array, x: jax.Array) -> dict:
+    key = jax.random.key(seed)
+    variables = model.init(key, x[:1])
+    if s.refine is not None:
+      variables = s.refine(model, variables, jax.random.fold_in(key, REFINE_STREAM), x)
     return {**variables, "params": _scale_kernels(variables["params"], scale)}
 
   # lax.map, not vmap: members are drawn one after another by the unbatched program, so a member's
   # draw is the very computation it gets alone. (It also avoids an XLA CPU hang seen with jax
   # 0.10.2: jit(vmap) of six or more QR decompositions, as in a deep orthogonal MLP, never returns.)
-  return jax.jit(lambda seeds, scales: jax.lax.map(lambda a: one(*a), (seeds, scales)))
+  return jax.jit(lambda seeds, scales, x: jax.lax.map(lambda a: one(*a, x), (seeds, scales)))
 
 
 def _scale_kernels(params: dict, scale: jax.Array) -> dict:
@@ -120,19 +134,26 @@ def _scale_kernels(params: dict, scale: jax.Array) -> dict:
 
 
 def init_params(config: models.ModelConfig, members: Sequence[Member],
-                input_shape: Sequence[int]) -> dict:
+                input_shape: Sequence[int], x_batch: Any = None) -> dict:
   """Initial variables of every member, stacked with the model axis first.
 
-  Each scheme's members are initialized by one compiled ``lax.map`` of ``model.init`` over their
-  seeds (compiled once per architecture and scheme, and cached), then put back in member order.
+  Each scheme's members are initialized by one compiled ``lax.map`` of ``model.init`` (and the
+  scheme's refinement: LSUV, MetaInit) over their seeds, compiled once per architecture and scheme
+  and cached, then put back in member order. Every kernel is then multiplied by its member's
+  ``scale``.
 
   Args:
     config: the architecture.
     members: the population, ``M`` members.
     input_shape: one example's shape, e.g. ``(2,)`` or ``(28, 28, 1)``.
+    x_batch: inputs ``(B, *input_shape)`` for the data-dependent schemes (``lsuv``), the same batch
+      for every member; schemes that need no data ignore it.
 
   Returns:
     ``{"params": ..., ["batch_stats": ...]}`` whose leaves have shape ``(M, *leaf_shape)``.
+
+  Raises:
+    ValueError: an empty population, or a data-dependent scheme without a fitting ``x_batch``.
   """
   if not members:
     raise ValueError("the population is empty; give at least one member")
@@ -140,13 +161,46 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   by_scheme: dict[str, list[int]] = {}
   for k, m in enumerate(members):
     by_scheme.setdefault(m.scheme, []).append(k)
+  needs_data = [s for s in by_scheme if scheme_registry.get(s).needs_data]
+  if needs_data:
+    x = _check_batch(x_batch, input_shape, needs_data[0])
+  else:
+    x = jnp.zeros((1, *input_shape), jnp.float32)
   parts, order = [], []
   for scheme, idx in by_scheme.items():
     seeds = jnp.asarray([members[k].seed for k in idx], jnp.uint32)
     scales = jnp.asarray([members[k].scale for k in idx], jnp.float32)
-    parts.append(_init_fn(config, scheme, input_shape)(seeds, scales))
+    parts.append(_init_fn(config, scheme)(seeds, scales, x))
     order.extend(idx)
   if len(parts) == 1:
     return parts[0]
   inverse = jnp.asarray(np.argsort(np.asarray(order)))
   return jax.tree.map(lambda *xs: jnp.concatenate(xs)[inverse], *parts)
+
+
+def init_batch(x_train: Any, size: int = INIT_BATCH) -> jax.Array:
+  """The batch data-dependent schemes see: ``min(size, N)`` training inputs at indices drawn
+  without replacement by ``numpy.random.default_rng(0)`` (sorted), the same for every member and
+  every run on the same data.
+
+  Args:
+    x_train: the training inputs, ``(N, *input_shape)``.
+    size: the batch size.
+
+  Returns:
+    ``(min(size, N), *input_shape)`` float32.
+  """
+  n = x_train.shape[0]
+  idx = np.sort(np.random.default_rng(0).permutation(n)[:min(size, n)])
+  return jnp.asarray(x_train[idx], jnp.float32)
+
+
+def _check_batch(x_batch: Any, input_shape: tuple[int, ...], scheme: str) -> jax.Array:
+  if x_batch is None:
+    raise ValueError(f"scheme {scheme!r} needs a data batch; accepted: x_batch of shape "
+                     f"(B, {', '.join(map(str, input_shape))}) with B >= 2")
+  x = jnp.asarray(x_batch, jnp.float32)
+  if x.ndim != len(input_shape) + 1 or x.shape[1:] != input_shape or x.shape[0] < 2:
+    raise ValueError(f"scheme {scheme!r}: the data batch has shape {tuple(x.shape)}; accepted: "
+                     f"(B, {', '.join(map(str, input_shape))}) with B >= 2")
+  return x

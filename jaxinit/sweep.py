@@ -267,7 +267,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
                             "epochs_done": 0, "wall_s": {}}
   results.write_json(folder / "config.json", config.to_json())
   results.write_json(folder / "members.json", pop.member_table(members))
-  initial = tr.init_state(config.model, config.train, members, dataset.feature_shape)
+  initial = tr.init_state(config.model, config.train, members, dataset.x_train)
   start = 0
   if resume:
     restored = _load_checkpoint(folder, initial)

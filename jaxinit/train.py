@@ -123,15 +123,6 @@ def _optimizer(lr: Any, momentum: Any) -> optax.GradientTransformation:
   return optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=momentum)
 
 
-def _per_example(logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Loss and correctness per example, shapes ``(B,)``."""
-  if logits.shape[-1] == 1:
-    z = logits[:, 0]
-    return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), (z > 0) == (y == 1)
-  return (optax.softmax_cross_entropy_with_integer_labels(logits, y),
-          jnp.argmax(logits, axis=-1) == y)
-
-
 def _all_finite(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
@@ -161,7 +152,7 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
       batch_stats = upd["batch_stats"]
     else:
       logits = model.apply({"params": params}, x)
-    return jnp.mean(_per_example(logits, y)[0]), batch_stats
+    return jnp.mean(models.per_example_loss(logits, y)[0]), batch_stats
 
   def step(data: DeviceData, state: TrainState, idx: jax.Array) -> tuple[TrainState, None]:
     x, y = data.x_train[idx], data.y_train[idx]
@@ -185,7 +176,7 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
 
     def body(carry: tuple, batch: tuple) -> tuple[tuple, None]:
       xc, yc, mc = batch
-      loss, correct = _per_example(model.apply(variables(state), xc), yc)
+      loss, correct = models.per_example_loss(model.apply(variables(state), xc), yc)
       return (carry[0] + jnp.sum(jnp.where(mc, loss, 0.0)),
               carry[1] + jnp.sum(mc & correct)), None
 
@@ -257,9 +248,12 @@ def check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig
 
 
 def init_state(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
-               input_shape: Sequence[int]) -> TrainState:
-  """The stacked initial :class:`TrainState` of a population (leaves ``(M, ...)``)."""
-  variables = pop.init_params(model_cfg, members, input_shape)
+               x_train: Any) -> TrainState:
+  """The stacked initial :class:`TrainState` of a population (leaves ``(M, ...)``).
+
+  ``x_train`` (``(N, *input_shape)``) gives the input shape and, for data-dependent schemes, the
+  batch they see (:func:`jaxinit.population.init_batch`)."""
+  variables = pop.init_params(model_cfg, members, x_train.shape[1:], pop.init_batch(x_train))
   hp = pop.hyperparameters(members)
   return _programs(model_cfg, cfg)[2](variables, hp["lr"], hp["momentum"])
 
@@ -285,7 +279,7 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
   """
   check_data(data, cfg, model_cfg)
   if state is None:
-    state = init_state(model_cfg, cfg, members, data.x_train.shape[1:])
+    state = init_state(model_cfg, cfg, members, data.x_train)
   seeds = jnp.asarray([m.seed for m in members], jnp.uint32)
   epoch_fn = _programs(model_cfg, cfg)[0]
   for epoch in range(start_epoch + 1, cfg.epochs + 1):
@@ -301,7 +295,7 @@ def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Membe
     The final unbatched :class:`TrainState` and the metrics per epoch, a host array ``(epochs, 4)``.
   """
   check_data(data, cfg, model_cfg)
-  stacked = init_state(model_cfg, cfg, [member], data.x_train.shape[1:])
+  stacked = init_state(model_cfg, cfg, [member], data.x_train)
   state = jax.tree.map(lambda x: x[0], stacked)
   epoch_fn = _programs(model_cfg, cfg)[1]
   seed = jnp.uint32(member.seed)

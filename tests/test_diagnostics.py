@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxinit import activations, data, diagnostics, initializers, models, train
+from jaxinit import activations, data, diagnostics, initializers, models
 from jaxinit import population as pop
 
 MOONS = data.moons(0)
@@ -62,12 +62,12 @@ def _independent_values(cfg: models.ModelConfig, variables: dict, x: np.ndarray,
   model = models.build(cfg)
   last = cfg.depth - 1
   dphi = jnp.vectorize(jax.grad(activations.get(cfg.activation).fn))
-  one = lambda z, t: train._per_example(z[None], t[None])[0][0]
+  one = lambda z, t: models.per_example_loss(z[None], t[None])[0][0]
 
   @jax.jit  # one compile instead of dozens of eager ones
   def compute(variables: dict, x: jax.Array, y: jax.Array) -> dict[str, list[jax.Array]]:
     _, sown = models.logits_and_intermediates(model, variables, x)
-    loss = lambda params: jnp.mean(train._per_example(
+    loss = lambda params: jnp.mean(models.per_example_loss(
         model.apply({**variables, "params": params}, x), y)[0])
     grads = jax.grad(loss)(variables["params"])
     d_out = jax.vmap(jax.grad(one))(sown[f"preact_{last}"], y)
@@ -255,7 +255,7 @@ def test_grad_preact_matches_an_independent_backward_pass() -> None:
     def loss_from(z: jax.Array, t: jax.Array, start: int) -> jax.Array:
       for i in range(start + 1, 3):
         z = jnp.tanh(z) @ p[f"layer_{i}"]["kernel"] + p[f"layer_{i}"]["bias"]
-      return train._per_example(z[None], t[None])[0][0]
+      return models.per_example_loss(z[None], t[None])[0][0]
 
     return [jax.vmap(jax.grad(loss_from), in_axes=(0, 0, None))(sown[f"preact_{s}"], y, s)
             for s in (0, 1)]

@@ -30,7 +30,7 @@ def test_grid_order_size_and_canonical_names() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"schemes": ["he_normall"]}, "unknown initializer"),
+    ({"schemes": ["he_normall"]}, "unknown scheme 'he_normall'"),
     ({"schemes": []}, "schemes is empty"),
     ({"schemes": ["xavier_normal", "glorot_normal"]}, "duplicates"),
     ({"seeds": [-1]}, r"seed must be an int in \[0, 2\^32\)"),

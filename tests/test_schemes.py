@@ -1,0 +1,108 @@
+"""Population schemes (jaxinit.schemes): names, critical(activation), and the deep-network comparison."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxinit import data, initializers, models, population, schemes, theory
+from jaxinit import train as tr
+
+
+@pytest.mark.parametrize(("name", "canonical"), [
+    ("critical(tanh)", "critical(tanh)"),
+    ("critical(leaky_relu(0.2))", "critical(leaky_relu(negative_slope=0.2))"),
+    ("lsuv", "lsuv(tol=0.1, t_max=10, base=orthogonal)"),
+    ("lsuv(tol=0.05, base=kaiming_normal)", "lsuv(tol=0.05, t_max=10, base=he_normal)"),
+    ("metainit(steps=20, base=normal(stddev=0.01))",
+     "metainit(steps=20, lr=0.1, batch=8, eps=1e-05, momentum=0.5, base=normal(stddev=0.01))"),
+    ("xavier_uniform", "glorot_uniform"),
+])
+def test_names_round_trip(name, canonical):
+  assert schemes.get(name).name == canonical
+  assert schemes.get(canonical).name == canonical
+  assert population.Member(name, seed=0).scheme == canonical
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("critical(sigmoid)", "sigmoid has no critical point"),
+    ("critical(softmax)", "unknown activation 'softmax'"),
+    ("lsuv(t_max=0)", r"lsuv: t_max=0 is out of range; accepted: an int >= 1"),
+    ("lsuv(tol=-1)", r"lsuv: tol=-1 is out of range"),
+    ("lsuv(base=nope)", "unknown initializer 'nope'"),
+    ("metainit(momentum=1.0)", r"metainit: momentum=1.0 is out of range; accepted: .* \[0, 1\)"),
+    ("metainit(stepz=3)", r"bad parameters in scheme 'metainit\(stepz=3\)'.*accepted: steps, lr"),
+    ("lsvu", r"unknown scheme 'lsvu'; known: .*critical.*lsuv.*metainit"),
+])
+def test_bad_names_are_clear_errors(name, message):
+  with pytest.raises(ValueError, match=message):
+    schemes.get(name)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
+def test_critical_scheme_draws_the_critical_variances(activation):
+  """Kernel entries N(0, C_W / fan_in) and biases N(0, C_b): sample variances within 4 standard
+  errors (sqrt(2/n) relative, n = 256 x 512 kernel entries and 4096 bias entries)."""
+  crit = theory.critical_point(activation)
+  scheme = schemes.get(f"critical({activation})")
+  kernel = np.asarray(scheme.kernel_init(jax.random.key(0), (256, 512)), np.float64)
+  assert kernel.var() == pytest.approx(crit.C_W / 256, rel=4 * math.sqrt(2 / kernel.size))
+  bias = np.asarray(scheme.bias_init(jax.random.key(1), (4096,)), np.float64)
+  if crit.C_b == 0:
+    assert np.all(bias == 0)
+  else:
+    assert bias.var() == pytest.approx(crit.C_b, rel=4 * math.sqrt(2 / bias.size))
+
+
+def test_critical_scheme_in_a_population_uses_the_bias_initializer():
+  cfg = models.ModelConfig(widths=(64, 64, 1), activation="gelu")
+  variables = population.init_params(cfg, population.grid(["critical(gelu)", "he_normal"], seeds=[0]),
+                                     (2,))
+  crit = theory.critical_point("gelu")
+  gelu_bias = np.asarray(variables["params"]["layer_1"]["bias"][0])
+  assert gelu_bias.std() == pytest.approx(math.sqrt(crit.C_b), rel=0.3)
+  assert np.all(np.asarray(variables["params"]["layer_1"]["bias"][1]) == 0)
+
+
+def test_every_initializer_name_is_a_scheme():
+  for name in initializers.known():
+    assert schemes.get(name).kernel_init is initializers.get(name)
+  assert set(initializers.known()) | {"critical", "lsuv", "metainit"} == set(schemes.known())
+
+
+# ----------------------------------------------------------------------------- deep networks
+
+DEEP = dict(depth=20, width=32, epochs=10, seeds=16, lr=0.01, batch=32)
+
+
+@pytest.fixture(scope="module")
+def moons():
+  return tr.device_data(data.load("moons"))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_deep_plain_networks_train_from_critical_lsuv_and_metainit_but_not_from_small_normal(
+    moons, activation):
+  """Moons, a depth-20 width-32 plain MLP, 16 seeds, 10 epochs of SGD (lr 0.01, momentum 0.9,
+  batch 32), one population. Stated accuracies (test set): critical and LSUV >= 85% on average and
+  >= 80% for every seed; MetaInit (from lecun_normal) >= 60% on average; N(0, 0.01) stays at chance
+  (<= 52%, its signal vanishes through 20 layers); each of the three beats N(0, 0.01) by a one-sided
+  Mann-Whitney test at p < 0.01 (a rank test: N(0, 0.01) is constant at 50%). Measured (test acc
+  %, mean +- std): tanh critical 91.4 +- 2.8, LSUV 94.2 +- 1.7, MetaInit 84.6 +- 13.7; relu 91.0
+  +- 2.1, 93.9 +- 1.6, 65.6 +- 17.1; N(0, 0.01) 50.0 +- 0."""
+  cfg = models.ModelConfig(widths=(DEEP["width"],) * DEEP["depth"] + (1,), activation=activation)
+  names = [f"critical({activation})", "lsuv", "metainit", "normal(stddev=0.01)"]
+  members = population.grid(names, seeds=range(DEEP["seeds"]), lrs=[DEEP["lr"]])
+  train_cfg = tr.TrainConfig(epochs=DEEP["epochs"], batch_size=DEEP["batch"])
+  *_, (_, _, metrics) = tr.run(cfg, train_cfg, members, moons)
+  acc = np.asarray(metrics, np.float64)[:, 3].reshape(len(names), DEEP["seeds"])
+  assert not np.isnan(acc).any()
+  critical, lsuv, meta, small = acc
+  assert critical.mean() >= 0.85 and critical.min() >= 0.80, critical
+  assert lsuv.mean() >= 0.85 and lsuv.min() >= 0.80, lsuv
+  assert meta.mean() >= 0.60, meta
+  assert small.max() <= 0.52, small
+  for good in (critical, lsuv, meta):
+    assert stats.mannwhitneyu(good, small, alternative="greater").pvalue < 1e-2
