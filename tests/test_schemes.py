@@ -72,6 +72,20 @@ def test_every_initializer_name_is_a_scheme():
   assert set(initializers.known()) | {"critical", "lsuv", "metainit"} == set(schemes.known())
 
 
+def test_data_dependent_members_train_alike_in_a_population_and_alone():
+  """An LSUV and a MetaInit member trained in a mixed population end where the single-model
+  trainer takes them alone (the same init batch, the same refinement key), to 1e-5."""
+  dd = tr.device_data(data.load("moons"))
+  cfg = models.ModelConfig(widths=(16, 16, 1), activation="tanh")
+  members = population.grid(["lsuv", "metainit(steps=5)", "he_normal"], seeds=[5, 6])
+  train_cfg = tr.TrainConfig(epochs=2, batch_size=100)
+  *_, (_, state, _) = tr.run(cfg, train_cfg, members, dd)
+  for k in (0, 3):
+    alone, _ = tr.train_one(cfg, train_cfg, members[k], dd)
+    jax.tree.map(lambda a, b, k=k: np.testing.assert_allclose(a[k], b, rtol=1e-5, atol=1e-6),
+                 state.params, alone.params)
+
+
 # ----------------------------------------------------------------------------- deep networks
 
 DEEP = dict(depth=20, width=32, epochs=10, seeds=16, lr=0.01, batch=32)

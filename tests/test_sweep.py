@@ -145,8 +145,20 @@ def test_cli_sweep_prints_the_accuracy_table(tmp_path: Path, capsys: pytest.Capt
   assert (tmp_path / "moons-mlp" / "table.md").exists()
 
 
+def test_cli_sweep_with_whole_network_schemes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+  code = cli.main(["sweep", "--out", str(tmp_path), "--activation", "tanh", "--schemes",
+                   "lsuv,critical(tanh),metainit(steps=3)", "--seeds", "2", "--epochs", "2",
+                   "--quiet", "--no-figures"])
+  out, err = capsys.readouterr()
+  assert code == 0, err
+  for name in ("lsuv(tol=0.1, t_max=10, base=orthogonal)", "critical(tanh)",
+               "metainit(steps=3, lr=0.1, batch=8, eps=1e-05, momentum=0.5, base=lecun_normal)"):
+    assert f"| {name} |" in out
+
+
 @pytest.mark.parametrize("argv, match", [
-    (["--schemes", "he_normall"], "unknown initializer 'he_normall'"),
+    (["--schemes", "he_normall"], "unknown scheme 'he_normall'"),
+    (["--schemes", "critical(sigmoid)"], "sigmoid has no critical point"),
     (["--activation", "tanhh"], "unknown activation 'tanhh'"),
     (["--data", "cifar"], "unknown dataset 'cifar'"),
     (["--widths", "12,x,1"], "--widths must be comma-separated positive ints"),
