@@ -187,7 +187,8 @@ def _sweep_config(args: argparse.Namespace) -> Any:
   """The sweep's config: the dataset/model defaults, overridden by the flags given."""
   base = _population_config(args)
   changes: dict[str, Any] = {k: v for k, v in (("epochs", args.epochs), ("shuffle", args.shuffle),
-                                                ("order_seed", args.order_seed)) if v is not None}
+                                                ("order_seed", args.order_seed),
+                                                ("precision", args.precision)) if v is not None}
   if args.batch_size is not None:
     changes["batch_size"] = None if args.batch_size == "full" else _ints(args.batch_size,
                                                                         "--batch-size")[0]
@@ -211,6 +212,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
   try:
     record = sweep.run(config, folder, data_dir=args.data_dir, resume=args.resume,
                        overwrite=args.overwrite, checkpoint_seconds=args.checkpoint_seconds,
+                       max_members_per_chunk=args.max_members_per_chunk,
                        quiet=args.quiet, figures=not args.no_figures)
   except KeyboardInterrupt:
     return 130
@@ -440,12 +442,17 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--shuffle", choices=("shared", "member"),
                  help="minibatch order: shared by all members (default) or per member seed")
   p.add_argument("--order-seed", type=int, help="seed of the shared minibatch order (default 0)")
+  p.add_argument("--precision", choices=("highest", "tf32", "bf16"),
+                 help="matmul precision (default highest; recorded in the run's config)")
   p.add_argument("--out", default="runs", help="parent folder of the run folder (default runs)")
   p.add_argument("--name", help="run folder name (default <data>-<model>)")
   p.add_argument("--resume", action="store_true", help="continue the run in the folder")
   p.add_argument("--overwrite", action="store_true", help="replace the run in the folder")
   p.add_argument("--checkpoint-seconds", type=float, default=30.0,
                  help="save the train state at most this often (default 30; 0 = every epoch)")
+  p.add_argument("--max-members-per-chunk", type=int,
+                 help="train at most this many members at a time (default: sized from the "
+                 "devices' free memory; all at once on the CPU)")
   p.add_argument("--quiet", action="store_true", help="no progress bar")
   p.add_argument("--no-figures", action="store_true", help="skip the figures")
   p.set_defaults(func=_cmd_sweep)

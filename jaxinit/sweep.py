@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit import data as datasets
-from jaxinit import models, results
+from jaxinit import models, results, sharding
 from jaxinit import population as pop
 from jaxinit import train as tr
 
@@ -146,7 +147,8 @@ def _prepare(folder: Path, config: SweepConfig, resume: bool, overwrite: bool) -
 
 
 def _save_checkpoint(folder: Path, state: tr.TrainState, epoch: int) -> None:
-  payload = flax.serialization.to_bytes({"epoch": epoch, "state": jax.device_get(state)})
+  host = jax.tree.map(sharding.to_host, state)
+  payload = flax.serialization.to_bytes({"epoch": epoch, "state": host})
   tmp = folder / f".{CHECKPOINT}.tmp"
   tmp.write_bytes(payload)
   os.replace(tmp, folder / CHECKPOINT)
@@ -231,7 +233,8 @@ def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
 
 def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
         resume: bool = False, overwrite: bool = False, checkpoint_seconds: float = 30.0,
-        quiet: bool = False, figures: bool = True) -> dict[str, Any]:
+        quiet: bool = False, figures: bool = True, max_members_per_chunk: int | None = None
+        ) -> dict[str, Any]:
   """Runs (or resumes) a sweep into ``folder`` and returns its run record.
 
   Args:
@@ -245,6 +248,9 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
       after every epoch), and always after the last epoch.
     quiet: no progress bar.
     figures: write the figures at the end.
+    max_members_per_chunk: train at most this many members at a time; None sizes the chunks from
+      the devices' free memory (no chunks where it is not reported, e.g. on the CPU). Results do
+      not depend on it (to float rounding).
 
   Returns:
     The run record (also in ``run.json``): ``status`` ``"finished"``, the table rows, wall times.
@@ -255,12 +261,18 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
     KeyboardInterrupt: re-raised after ``run.json`` is marked ``"interrupted"``.
   """
   t0 = time.perf_counter()
-  folder = Path(folder)
+  folder = read_folder = Path(folder)
+  if jax.process_index() != 0:
+    # Several processes (jax.distributed): all run the same program and read the run folder (to
+    # resume), but only process 0 writes it; the others write to a scratch folder.
+    folder = Path(tempfile.mkdtemp(prefix=f"jaxinit-process{jax.process_index()}-"))
+    figures = False
   members = config.members()
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir)
   data = tr.device_data(dataset)
   tr.check_data(data, config.train, config.model)
-  _prepare(folder, config, resume, overwrite)
+  if folder == read_folder:  # process 0 checks (and for --overwrite clears) the run folder
+    _prepare(folder, config, resume, overwrite)
   folder.mkdir(parents=True, exist_ok=True)
   record: dict[str, Any] = {"config": config.to_json(), "environment": results.environment(),
                             "data_dir": data_dir, "members": len(members), "status": "running",
@@ -270,7 +282,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   initial = tr.init_state(config.model, config.train, members, dataset.x_train)
   start = 0
   if resume:
-    restored = _load_checkpoint(folder, initial)
+    restored = _load_checkpoint(read_folder, initial)
     if restored is not None:
       start, initial = restored
     if (folder / RECORDS).exists():
@@ -281,16 +293,24 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   record["wall_s"]["setup"] = time.perf_counter() - t0
   results.write_json(folder / "run.json", record)
   progress = _progress(config.train.epochs, start, quiet)
+  mesh = sharding.population_mesh()
+  devices = 1 if mesh is None else mesh.size
+  if max_members_per_chunk is None:
+    max_members_per_chunk = sharding.members_that_fit(
+        tr.member_bytes(config.model, config.train, dataset.feature_shape, len(dataset.y_train)),
+        sharding.free_bytes(), devices)
+  record["devices"], record["max_members_per_chunk"] = devices, max_members_per_chunk
   last_save, t_train, epoch, state = time.perf_counter(), time.perf_counter(), start, initial
   try:
     with results.RecordWriter(folder / RECORDS) as writer:
       for epoch, state, metrics in tr.run(config.model, config.train, members, data, initial,
-                                          start):
-        metrics = np.asarray(metrics)
-        writer.write(_records(members, epoch, metrics, np.asarray(state.diverged_epoch)))
+                                          start, mesh, max_members_per_chunk):
+        metrics = sharding.to_host(metrics)
+        diverged = sharding.to_host(state.diverged_epoch)[:len(members)]
+        writer.write(_records(members, epoch, metrics, diverged))
         final = epoch == config.train.epochs
         if final or time.perf_counter() - last_save >= checkpoint_seconds:
-          _save_checkpoint(folder, state, epoch)
+          _save_checkpoint(folder, sharding.unpad(state, len(members)), epoch)
           last_save = time.perf_counter()
         if epoch == start + 1:
           record["wall_s"]["first_epoch_with_compile"] = time.perf_counter() - t_train
@@ -305,6 +325,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   finally:
     getattr(progress, "stop", lambda: None)()
   record["wall_s"]["train"] = time.perf_counter() - t_train
+  state = jax.tree.map(sharding.to_host, sharding.unpad(state, len(members)))
   rows = results.read_records(folder / RECORDS)
   table = results.summarize(rows, by=group_keys(config))
   results.write_tables(table, folder, by=group_keys(config))

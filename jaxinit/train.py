@@ -36,8 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
-from jaxinit import models
+from jaxinit import models, sharding
 from jaxinit import population as pop
 
 __all__ = ["TrainConfig", "TrainState", "DeviceData", "METRICS", "device_data", "init_state", "run",
@@ -45,6 +46,8 @@ __all__ = ["TrainConfig", "TrainState", "DeviceData", "METRICS", "device_data", 
 
 SHUFFLES = ("shared", "member")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+PRECISIONS = {"highest": "highest", "tf32": "tensorfloat32", "bf16": "bfloat16"}
+"""TrainConfig.precision -> the ``jax.default_matmul_precision`` the epoch is traced under."""
 _SHUFFLE_STREAM = 1  # fold_in(key(seed), 1): the shuffling stream; key(seed) itself initializes
 _TRACES: collections.Counter[str] = collections.Counter()
 
@@ -61,6 +64,8 @@ class TrainConfig:
       member's own order, from its seed).
     order_seed: seed of the shared minibatch order.
     eval_batch_size: examples per forward pass when evaluating (bounds memory, not results).
+    precision: matmul and convolution precision, ``"highest"`` (float32), ``"tf32"`` or ``"bf16"``
+      (:data:`PRECISIONS`; the CPU computes all three in float32).
   """
 
   epochs: int = 100
@@ -68,6 +73,7 @@ class TrainConfig:
   shuffle: str = "shared"
   order_seed: int = 0
   eval_batch_size: int = 2048
+  precision: str = "highest"
 
   def __post_init__(self) -> None:
     for field in ("epochs", "batch_size", "eval_batch_size"):
@@ -78,6 +84,8 @@ class TrainConfig:
         raise ValueError(f"TrainConfig.{field} must be an int >= 1; got {v!r}")
     if self.shuffle not in SHUFFLES:
       raise ValueError(f"unknown shuffle {self.shuffle!r}; accepted: {', '.join(SHUFFLES)}")
+    if self.precision not in PRECISIONS:
+      raise ValueError(f"unknown precision {self.precision!r}; accepted: {', '.join(PRECISIONS)}")
     if not 0 <= self.order_seed < pop.MAX_SEED:
       raise ValueError(f"TrainConfig.order_seed must be in [0, 2^32); got {self.order_seed}")
 
@@ -208,8 +216,15 @@ def _programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any
 def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any, Any]:
   member_epoch = _member_epoch(model_cfg, cfg)
 
+  precision = PRECISIONS[cfg.precision]
+
   def population_epoch(states: TrainState, seeds: jax.Array, data: DeviceData, epoch: jax.Array
                        ) -> tuple[TrainState, jax.Array]:
+    with jax.default_matmul_precision(precision):
+      return _population_epoch(states, seeds, data, epoch)
+
+  def _population_epoch(states: TrainState, seeds: jax.Array, data: DeviceData, epoch: jax.Array
+                        ) -> tuple[TrainState, jax.Array]:
     _TRACES["epoch"] += 1
     n = data.x_train.shape[0]
     if cfg.shuffle == "shared":
@@ -221,8 +236,9 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any
   def single_epoch(state: TrainState, seed: jax.Array, data: DeviceData, epoch: jax.Array
                    ) -> tuple[TrainState, jax.Array]:
     s = jnp.uint32(cfg.order_seed) if cfg.shuffle == "shared" else seed
-    return member_epoch(state, _permutation(s, epoch, data.x_train.shape[0], cfg.batch_size),
-                        data, epoch)
+    with jax.default_matmul_precision(precision):
+      return member_epoch(state, _permutation(s, epoch, data.x_train.shape[0], cfg.batch_size),
+                          data, epoch)
 
   def init(variables: dict, lr: jax.Array, momentum: jax.Array) -> TrainState:
     _TRACES["init"] += 1
@@ -259,8 +275,9 @@ def init_state(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequenc
 
 
 def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
-        data: DeviceData, state: TrainState | None = None, start_epoch: int = 0
-        ) -> Iterator[tuple[int, TrainState, np.ndarray]]:
+        data: DeviceData, state: TrainState | None = None, start_epoch: int = 0,
+        mesh: Mesh | str | None = "auto", max_members_per_chunk: int | None = None
+        ) -> Iterator[tuple[int, TrainState, jax.Array]]:
   """Trains a population epoch by epoch, yielding after each one.
 
   Args:
@@ -268,23 +285,76 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
     cfg: the training configuration.
     members: the population (``M`` members).
     data: the dataset on the device (:func:`device_data`).
-    state: the state to continue from (a resumed run), else a fresh :func:`init_state`.
+    state: the state to continue from (a resumed run), ``M`` members, else a fresh
+      :func:`init_state`.
     start_epoch: the number of epochs ``state`` has already done.
+    mesh: the devices the model axis is sharded over: ``"auto"`` (every device, when there is more
+      than one: :func:`jaxinit.sharding.population_mesh`), a ``Mesh``, or None (one device).
+    max_members_per_chunk: train at most this many members at a time (rounded down to a multiple
+      of the device count): each epoch runs the chunks one after another through the same compiled
+      program, the other chunks' states waiting in host memory. None: all at once.
 
   Yields:
     ``(epoch, state, metrics_M4)`` for ``epoch = start_epoch + 1 .. cfg.epochs``: the 1-based epoch,
-    the stacked state after it, and a device array ``(M, 4)`` of :data:`METRICS` (NaN for diverged
-    members; ``np.asarray`` it to wait for the epoch). The yielded state's buffers are donated to
-    the next epoch: copy what you keep.
+    the stacked state after it, and an array ``(M, 4)`` of :data:`METRICS` (NaN for diverged
+    members; :func:`jaxinit.sharding.to_host` it to wait for the epoch). The state may hold more
+    than ``M`` members (padding to a multiple of the device count or of the chunk size), the first
+    ``M`` being the population (:func:`jaxinit.sharding.unpad`); with chunks it is in host memory.
+    The yielded state's device buffers are donated to the next epoch: copy what you keep.
+
+  Raises:
+    ValueError: data that does not fit, or ``max_members_per_chunk < 1``.
   """
   check_data(data, cfg, model_cfg)
   if state is None:
     state = init_state(model_cfg, cfg, members, data.x_train)
   seeds = jnp.asarray([m.seed for m in members], jnp.uint32)
+  mesh = sharding.population_mesh() if mesh == "auto" else mesh
+  devices = 1 if mesh is None else mesh.size
+  if max_members_per_chunk is not None and max_members_per_chunk < 1:
+    raise ValueError(f"max_members_per_chunk={max_members_per_chunk}; accepted: an int >= 1")
+  chunk = sharding.padded_count(len(members), devices)
+  if max_members_per_chunk is not None and max_members_per_chunk < chunk:
+    chunk = max(devices, max_members_per_chunk // devices * devices)
+  count = sharding.padded_count(len(members), chunk)
+  state, seeds = sharding.pad((state, seeds), count)
+  place = (lambda tree: tree) if mesh is None else (lambda tree: sharding.shard(tree, mesh))
+  if mesh is not None:
+    data = sharding.replicate(data, mesh)
   epoch_fn = _programs(model_cfg, cfg)[0]
+  if chunk == count:  # everything on the device at once
+    state, seeds = place((state, seeds))
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+      state, metrics = epoch_fn(state, seeds, data, jnp.int32(epoch))
+      yield epoch, state, metrics[:len(members)]
+    return
+  state = jax.tree.map(sharding.to_host, state)
   for epoch in range(start_epoch + 1, cfg.epochs + 1):
-    state, metrics = epoch_fn(state, seeds, data, jnp.int32(epoch))
-    yield epoch, state, metrics
+    parts, metrics = [], []
+    for start in range(0, count, chunk):
+      part = place(jax.tree.map(lambda x, start=start: x[start:start + chunk], (state, seeds)))
+      part_state, part_metrics = epoch_fn(*part, data, jnp.int32(epoch))
+      parts.append(jax.tree.map(sharding.to_host, part_state))
+      metrics.append(sharding.to_host(part_metrics))
+    state = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    yield epoch, state, np.concatenate(metrics)[:len(members)]
+
+
+def member_bytes(model_cfg: models.ModelConfig, cfg: TrainConfig, input_shape: Sequence[int],
+                 n_train: int) -> int:
+  """An estimate of one member's device memory during an epoch, in bytes: its state (parameters,
+  momentum, batch statistics: float32), its gradients, and the activations of one minibatch
+  (``n_train`` examples when full batch) kept for the backward pass, twice (preactivations and
+  activations); evaluation runs in smaller chunks and is not counted."""
+  model = models.build(model_cfg)
+  x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+  variables = jax.eval_shape(model.init, jax.random.key(0), x)
+  params = sum(math.prod(v.shape) for v in jax.tree.leaves(variables))
+  _, inter = jax.eval_shape(
+      lambda v: models.logits_and_intermediates(model, v, jnp.zeros(x.shape, x.dtype)), variables)
+  per_example = sum(math.prod(v.shape[1:]) for v in jax.tree.leaves(inter))
+  batch = n_train if cfg.batch_size is None else cfg.batch_size
+  return 4 * (3 * params + 2 * batch * per_example)
 
 
 def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Member, data: DeviceData

@@ -151,3 +151,23 @@ def test_data_that_does_not_fit_the_model_is_an_error() -> None:
   multi = tr.DeviceData(MOONS.x_train, MOONS.y_train * 3, MOONS.x_test, MOONS.y_test)
   with pytest.raises(ValueError, match="labels go up to 3"):
     next(tr.run(MLP, tr.TrainConfig(), members, multi))
+
+
+def test_precision_is_in_the_compiled_epoch_and_checked() -> None:
+  """--precision reaches every matmul of the epoch program: HIGHEST for "highest", the default
+  (bf16 passes on GPUs) for "bf16"; an unknown name is an error listing the accepted ones."""
+  model_cfg = models.ModelConfig(widths=(8, 1))
+  members = pop.grid(["he_normal"], seeds=[0, 1])
+  moons = tr.device_data(data.load("moons"))
+  texts = {}
+  for precision in ("highest", "bf16"):
+    cfg = tr.TrainConfig(epochs=1, batch_size=100, precision=precision)
+    state = tr.init_state(model_cfg, cfg, members, moons.x_train)
+    seeds = jax.numpy.asarray([0, 1], jax.numpy.uint32)
+    program = tr._programs(model_cfg, cfg)[0]
+    texts[precision] = program.lower(state, seeds, moons, jax.numpy.int32(1)).as_text()
+  dots = [line for line in texts["highest"].splitlines() if "dot_general" in line]
+  assert dots and all("HIGHEST" in line for line in dots)
+  assert "HIGHEST" not in texts["bf16"]
+  with pytest.raises(ValueError, match="unknown precision 'fp8'; accepted: highest, tf32, bf16"):
+    tr.TrainConfig(precision="fp8")

@@ -1,0 +1,183 @@
+"""The model axis over several devices, padding and chunking (jaxinit.sharding, train.run)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxinit import data, models, sharding
+from jaxinit import population as pop
+from jaxinit import train as tr
+
+
+def test_padding_arithmetic_and_round_trip():
+  assert [sharding.padded_count(m, 8) for m in (1, 5, 8, 9, 17)] == [8, 8, 8, 16, 24]
+  tree = {"a": jnp.arange(10.0).reshape(5, 2), "b": jnp.arange(5)}
+  padded = sharding.pad(tree, 8)
+  assert padded["a"].shape == (8, 2)
+  np.testing.assert_array_equal(padded["a"][5:], np.repeat(tree["a"][:1], 3, axis=0))
+  jax.tree.map(np.testing.assert_array_equal, sharding.unpad(padded, 5), tree)
+  with pytest.raises(ValueError, match="5 members do not fit in 4"):
+    sharding.pad(tree, 4)
+  with pytest.raises(ValueError, match="accepted: both >= 1"):
+    sharding.padded_count(0, 8)
+
+
+def test_one_device_needs_no_mesh_and_chunk_sizing():
+  assert sharding.population_mesh(jax.devices()[:1]) is None
+  assert sharding.free_bytes() is None  # the CPU reports no memory limit
+  assert sharding.members_that_fit(1000, None) is None
+  assert sharding.members_that_fit(1000, 10_000, devices=2) == 10  # half of 10 kB / 1 kB, x 2
+  assert sharding.members_that_fit(10**9, 10_000) == 1
+
+
+def test_member_bytes_counts_parameters_and_activations():
+  cfg = models.ModelConfig(widths=(128, 64, 10))
+  params = 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+  per_example = 2 * (128 + 64) + 10  # preact and act per hidden layer, logits
+  assert tr.member_bytes(cfg, tr.TrainConfig(batch_size=128), (784,), 60000) == 4 * (
+      3 * params + 2 * 128 * per_example)
+  full = tr.member_bytes(cfg, tr.TrainConfig(batch_size=None), (784,), 1000)
+  assert full == 4 * (3 * params + 2 * 1000 * per_example)
+
+
+def test_chunked_training_equals_unchunked():
+  """7 members in chunks of 3 (3 chunks, 2 padding members) give the metrics and parameters of
+  the unchunked run, to float rounding (1e-5: vmapped batches of different sizes round apart)."""
+  dd = tr.device_data(data.load("moons"))
+  cfg = models.ModelConfig(widths=(8, 8, 1))
+  members = pop.grid(["he_normal", "lsuv", "normal(stddev=0.3)"], seeds=[0, 1], lrs=[0.1])
+  members = (*members, pop.Member("zeros", seed=4, lr=0.05))
+  train_cfg = tr.TrainConfig(epochs=3, batch_size=100)
+  whole = [(np.asarray(m), jax.tree.map(np.asarray, s))  # copied: the state's buffers are donated
+           for _, s, m in tr.run(cfg, train_cfg, members, dd)]
+  chunked = [(m, s) for _, s, m in tr.run(cfg, train_cfg, members, dd, max_members_per_chunk=3)]
+  assert len(chunked) == 3
+  for (m1, s1), (m2, s2) in zip(whole, chunked, strict=True):
+    assert m2.shape == (7, 4)
+    np.testing.assert_allclose(m1, m2, rtol=1e-5, atol=1e-6)
+    assert jax.tree.leaves(s2)[0].shape[0] == 9  # padded to 3 chunks of 3
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b[:7], rtol=1e-5, atol=1e-6),
+                 sharding.unpad(s1, 7), s2)
+  with pytest.raises(ValueError, match="max_members_per_chunk=0"):
+    next(tr.run(cfg, train_cfg, members, dd, max_members_per_chunk=0))
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    from jaxinit import models, sweep
+    from jaxinit import train as tr
+    out, chunk = sys.argv[1], (int(sys.argv[2]) if sys.argv[2] != "none" else None)
+    names = sys.argv[3].split(",")
+    base = sweep.SweepConfig(model=models.ModelConfig(widths=(8, 1)),
+                             train=tr.TrainConfig(epochs=3, batch_size=100), lrs=(0.1,))
+    configs = {"prime": dict(schemes=("he_normal", "lsuv", "normal(stddev=0.5)", "zeros", "uniform"),
+                             seeds=(3,)),
+               "one": dict(schemes=("he_normal",), seeds=(7,)),
+               "eleven": dict(schemes=("he_normal",), seeds=tuple(range(11)))}
+    for name in names:
+      fields = configs[name]
+      record = sweep.run(sweep.SweepConfig(**{**base.__dict__, **fields}), f"{out}/{name}",
+                         quiet=True, figures=False, max_members_per_chunk=chunk)
+      assert record["status"] == "finished"
+    print(json.dumps({"devices": jax.device_count(), "chunk": record["max_members_per_chunk"]}))
+""")
+
+
+def _sweeps(tmp_path: Path, devices: int, chunk: int | None, names: str) -> tuple[dict, Path]:
+  env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+         "JAX_PLATFORMS": "cpu"}
+  out = tmp_path / f"d{devices}-c{chunk}"
+  done = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(chunk).lower(), names], env=env,
+                        capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  return json.loads(done.stdout.strip().splitlines()[-1]), out
+
+
+def _records(folder: Path) -> dict[tuple[int, int], dict]:
+  rows = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+  return {(r["member"], r["epoch"]): r for r in rows}
+
+
+def test_eight_simulated_devices_give_the_records_of_one(tmp_path):
+  """Sweeps of 5 members (prime), 1 member and 11 members (8 devices, and 8 devices in chunks
+  of 8: two chunks, 5 padding members) write the same records as on one device, to float
+  rounding, and no padding member ever reaches a record."""
+  info1, one = _sweeps(tmp_path, 1, None, "prime,one,eleven")
+  info8, eight = _sweeps(tmp_path, 8, None, "prime,one")
+  info8c, chunked = _sweeps(tmp_path, 8, 8, "eleven")
+  assert (info1["devices"], info8["devices"], info8c["chunk"]) == (1, 8, 8)
+  for name, members, folder in (("prime", 5, eight), ("one", 1, eight), ("eleven", 11, chunked)):
+    reference = _records(one / name)
+    assert sorted(reference) == [(k, e) for k in range(members) for e in (1, 2, 3)]
+    rows = _records(folder / name)
+    assert sorted(rows) == sorted(reference)  # no padding member, nothing missing
+    for key, row in reference.items():
+      assert rows[key]["scheme"] == row["scheme"] and rows[key]["seed"] == row["seed"]
+      for metric in tr.METRICS:
+        assert math.isclose(rows[key][metric], row[metric], rel_tol=1e-5, abs_tol=1e-6), (
+            name, key, metric)
+    run = json.loads((folder / name / "run.json").read_text())
+    assert run["devices"] == 8 and run["environment"]["device_count"] == 8
+
+
+MULTI_PROCESS = textwrap.dedent("""
+    import json, sys
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    process, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2,
+                               process_id=process)
+    from jaxinit import models, sweep
+    from jaxinit import train as tr
+    config = sweep.SweepConfig(model=models.ModelConfig(widths=(8, 1)),
+                               train=tr.TrainConfig(epochs=3, batch_size=100), lrs=(0.1,),
+                               schemes=("he_normal", "lsuv", "normal(stddev=0.5)"), seeds=(3,))
+    record = sweep.run(config, out, quiet=True, figures=False)
+    print(json.dumps({"process": jax.process_index(), "devices": jax.device_count(),
+                      "status": record["status"]}))
+""")
+
+
+def test_two_processes_share_one_mesh_and_process_0_writes_the_records(tmp_path):
+  """Two local processes (jax.distributed, gloo CPU collectives), two CPU devices each: one mesh of
+  4 devices for 3 members (one padding member). Only process 0 writes the run folder, and its
+  records equal a one-device run's, to float rounding."""
+  import socket
+
+  from jaxinit import sweep
+
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+         "JAX_PLATFORMS": "cpu"}
+  out = tmp_path / "two-processes"
+  procs = [subprocess.Popen([sys.executable, "-c", MULTI_PROCESS, str(i), str(port), str(out)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  outputs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, stderr) in zip(procs, outputs, strict=True):
+    assert p.returncode == 0, stderr[-3000:]
+  infos = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+  assert [(i["process"], i["devices"], i["status"]) for i in infos] == [
+      (0, 4, "finished"), (1, 4, "finished")]
+  config = sweep.SweepConfig(model=models.ModelConfig(widths=(8, 1)),
+                             train=tr.TrainConfig(epochs=3, batch_size=100), lrs=(0.1,),
+                             schemes=("he_normal", "lsuv", "normal(stddev=0.5)"), seeds=(3,))
+  sweep.run(config, tmp_path / "one-device", quiet=True, figures=False)
+  reference, rows = _records(tmp_path / "one-device"), _records(out)
+  assert sorted(rows) == sorted(reference) == [(k, e) for k in range(3) for e in (1, 2, 3)]
+  for key, row in reference.items():
+    for metric in tr.METRICS:
+      assert math.isclose(rows[key][metric], row[metric], rel_tol=1e-5, abs_tol=1e-6)
+  assert json.loads((out / "run.json").read_text())["devices"] == 4
