@@ -198,9 +198,24 @@ def _sweep_config(args: argparse.Namespace) -> Any:
   return dataclasses.replace(base, train=dataclasses.replace(base.train, **changes), **grid)
 
 
+def _distributed(args: argparse.Namespace) -> None:
+  """``jax.distributed.initialize`` from --coordinator/--num-processes/--process-id, or with no
+  arguments (SLURM, Cloud TPU) for --distributed; CPU processes talk through gloo."""
+  given = [args.coordinator, args.num_processes, args.process_id]
+  if not args.distributed and all(v is None for v in given):
+    return
+  if any(v is None for v in given) and any(v is not None for v in given):
+    raise ValueError("--coordinator, --num-processes and --process-id go together; give all three, "
+                     "or --distributed alone where the cluster provides them (SLURM, Cloud TPU)")
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                             process_id=args.process_id)
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
   from jaxinit import results, sweep
 
+  _distributed(args)
   config = _sweep_config(args)
   config.members()  # validates the grid before anything is written
   folder = Path(args.out) / (args.name or f"{config.data}-{config.model.kind}")
@@ -453,6 +468,11 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--max-members-per-chunk", type=int,
                  help="train at most this many members at a time (default: sized from the "
                  "devices' free memory; all at once on the CPU)")
+  p.add_argument("--distributed", action="store_true",
+                 help="several processes: jax.distributed.initialize() as the cluster provides it")
+  p.add_argument("--coordinator", help="several processes: the coordinator's HOST:PORT")
+  p.add_argument("--num-processes", type=int, help="several processes: how many")
+  p.add_argument("--process-id", type=int, help="several processes: this one's index (0 writes)")
   p.add_argument("--quiet", action="store_true", help="no progress bar")
   p.add_argument("--no-figures", action="store_true", help="skip the figures")
   p.set_defaults(func=_cmd_sweep)

@@ -130,54 +130,45 @@ def test_eight_simulated_devices_give_the_records_of_one(tmp_path):
     assert run["devices"] == 8 and run["environment"]["device_count"] == 8
 
 
-MULTI_PROCESS = textwrap.dedent("""
-    import json, sys
-    import jax
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    process, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2,
-                               process_id=process)
-    from jaxinit import models, sweep
-    from jaxinit import train as tr
-    config = sweep.SweepConfig(model=models.ModelConfig(widths=(8, 1)),
-                               train=tr.TrainConfig(epochs=3, batch_size=100), lrs=(0.1,),
-                               schemes=("he_normal", "lsuv", "normal(stddev=0.5)"), seeds=(3,))
-    record = sweep.run(config, out, quiet=True, figures=False)
-    print(json.dumps({"process": jax.process_index(), "devices": jax.device_count(),
-                      "status": record["status"]}))
-""")
+SWEEP_FLAGS = ["--widths", "8,1", "--schemes", "he_normal,lsuv,normal(stddev=0.5)", "--seeds", "3,",
+               "--epochs", "3", "--batch-size", "100", "--lr", "0.1", "--quiet", "--no-figures"]
 
 
-def test_two_processes_share_one_mesh_and_process_0_writes_the_records(tmp_path):
-  """Two local processes (jax.distributed, gloo CPU collectives), two CPU devices each: one mesh of
-  4 devices for 3 members (one padding member). Only process 0 writes the run folder, and its
-  records equal a one-device run's, to float rounding."""
+def test_two_processes_share_one_mesh_and_process_0_writes_the_records(tmp_path, capsys):
+  """`jaxinit sweep --coordinator ... --num-processes 2 --process-id i` in two local processes
+  (gloo CPU collectives), two CPU devices each: one mesh of 4 devices for 3 members (one padding
+  member). Only process 0 writes the run folder, and its records equal a one-device run's, to
+  float rounding."""
   import socket
 
-  from jaxinit import sweep
+  from jaxinit import cli
 
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
   env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
          "JAX_PLATFORMS": "cpu"}
-  out = tmp_path / "two-processes"
-  procs = [subprocess.Popen([sys.executable, "-c", MULTI_PROCESS, str(i), str(port), str(out)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in range(2)]
+  procs = [subprocess.Popen(
+      [sys.executable, "-m", "jaxinit.cli", "sweep", "--coordinator", f"127.0.0.1:{port}",
+       "--num-processes", "2", "--process-id", str(i), "--out", str(tmp_path), "--name", "two",
+       *SWEEP_FLAGS], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      for i in range(2)]
   outputs = [p.communicate(timeout=600) for p in procs]
   for p, (_, stderr) in zip(procs, outputs, strict=True):
     assert p.returncode == 0, stderr[-3000:]
-  infos = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
-  assert [(i["process"], i["devices"], i["status"]) for i in infos] == [
-      (0, 4, "finished"), (1, 4, "finished")]
-  config = sweep.SweepConfig(model=models.ModelConfig(widths=(8, 1)),
-                             train=tr.TrainConfig(epochs=3, batch_size=100), lrs=(0.1,),
-                             schemes=("he_normal", "lsuv", "normal(stddev=0.5)"), seeds=(3,))
-  sweep.run(config, tmp_path / "one-device", quiet=True, figures=False)
-  reference, rows = _records(tmp_path / "one-device"), _records(out)
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "one", *SWEEP_FLAGS]) == 0
+  reference, rows = _records(tmp_path / "one"), _records(tmp_path / "two")
   assert sorted(rows) == sorted(reference) == [(k, e) for k in range(3) for e in (1, 2, 3)]
   for key, row in reference.items():
     for metric in tr.METRICS:
       assert math.isclose(rows[key][metric], row[metric], rel_tol=1e-5, abs_tol=1e-6)
-  assert json.loads((out / "run.json").read_text())["devices"] == 4
+  run = json.loads((tmp_path / "two" / "run.json").read_text())
+  assert run["devices"] == 4 and run["environment"]["process_count"] == 2
+  assert "| he_normal |" in outputs[0][0] and "| he_normal |" in outputs[1][0]
+
+
+def test_distributed_flags_go_together(capsys):
+  from jaxinit import cli
+
+  assert cli.main(["sweep", "--coordinator", "127.0.0.1:1", "--epochs", "1"]) == 2
+  assert "--coordinator, --num-processes and --process-id go together" in capsys.readouterr().err
