@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -61,7 +62,7 @@ class _Layers(nn.Module):
   def hidden(self, z: jax.Array, i: int, act: activations.Activation, batch_norm: bool,
              train: bool) -> jax.Array:
     if batch_norm:
-      z = nn.BatchNorm(use_running_average=not train, name=f"batch_norm_{i}")(z)
+      z = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name=f"batch_norm_{i}")(z)
     self.sow("intermediates", f"preact_{i}", z)
     h = act(z)
     self.sow("intermediates", f"act_{i}", h)
@@ -78,6 +79,8 @@ class MLP(_Layers):
     kernel_init: one initializer for every kernel, or one per layer.
     bias_init: one initializer for every bias, or one per layer.
     batch_norm: BatchNorm after every hidden dense layer.
+    dtype: the computation dtype (e.g. ``jnp.bfloat16`` for mixed precision: float32 parameters,
+      bfloat16 matmuls and activations); None computes in the parameters' float32.
 
   Called as ``model.apply(variables, x, train=False)`` with ``x`` of shape ``(B, ...)`` (flattened to
   ``(B, D)``); returns logits of shape ``(B, widths[-1])``.
@@ -88,6 +91,7 @@ class MLP(_Layers):
   kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT
   bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT
   batch_norm: bool = False
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -95,7 +99,8 @@ class MLP(_Layers):
     act, k_inits, b_inits = self.layer_setup(n)
     h = x.reshape(x.shape[0], -1)
     for i, width in enumerate(self.widths):
-      z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], name=f"layer_{i}")(h)
+      z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], dtype=self.dtype,
+                   name=f"layer_{i}")(h)
       if i == n - 1:
         self.sow("intermediates", f"preact_{i}", z)
         return z
@@ -113,8 +118,8 @@ class CNN(_Layers):
   Attributes:
     channels: output channels of the convolutions (SAME padding, stride 1).
     widths: dense widths after pooling; the last is the number of logits.
-    activation, kernel_init, bias_init, batch_norm: as for :class:`MLP`; one initializer per layer
-      means ``len(channels) + len(widths)`` of them.
+    activation, kernel_init, bias_init, batch_norm, dtype: as for :class:`MLP`; one initializer per
+      layer means ``len(channels) + len(widths)`` of them.
   """
 
   channels: Sequence[int] = (16, 32)
@@ -123,6 +128,7 @@ class CNN(_Layers):
   kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT
   bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT
   batch_norm: bool = False
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -131,11 +137,13 @@ class CNN(_Layers):
       raise ValueError(f"CNN input must have shape (B, H, W, C); got shape {x.shape}")
     h, i = x, 0
     for c in self.channels:
-      z = nn.Conv(c, (3, 3), kernel_init=k_inits[i], bias_init=b_inits[i], name=f"layer_{i}")(h)
+      z = nn.Conv(c, (3, 3), kernel_init=k_inits[i], bias_init=b_inits[i], dtype=self.dtype,
+                  name=f"layer_{i}")(h)
       h, i = self.hidden(z, i, act, self.batch_norm, train), i + 1
     h = nn.max_pool(h, (2, 2), strides=(2, 2)).reshape(x.shape[0], -1)
     for j, width in enumerate(self.widths):
-      z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], name=f"layer_{i}")(h)
+      z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], dtype=self.dtype,
+                   name=f"layer_{i}")(h)
       if j == len(self.widths) - 1:
         self.sow("intermediates", f"preact_{i}", z)
         return z
@@ -186,10 +194,11 @@ class ModelConfig:
 
 
 def build(config: ModelConfig, kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT,
-          bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT) -> MLP | CNN:
-  """The Flax module for ``config`` with the given initializers (one, or one per layer)."""
+          bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT, dtype: Any = None) -> MLP | CNN:
+  """The Flax module for ``config`` with the given initializers (one, or one per layer) and
+  computation dtype (None: float32)."""
   common = dict(widths=config.widths, activation=config.activation, kernel_init=kernel_init,
-                bias_init=bias_init, batch_norm=config.batch_norm)
+                bias_init=bias_init, batch_norm=config.batch_norm, dtype=dtype)
   if config.kind == "cnn":
     return CNN(channels=config.channels, **common)
   return MLP(**common)
@@ -201,6 +210,7 @@ def per_example_loss(logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Ar
   One logit (``(B, 1)``) is binary: sigmoid cross-entropy, labels in {0, 1}, correct when the logit's
   sign matches. More logits: softmax cross-entropy with integer labels, correct at the argmax.
   """
+  logits = logits.astype(jnp.float32)  # the loss in float32 under mixed precision too
   if logits.shape[-1] == 1:
     z = logits[:, 0]
     return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), (z > 0) == (y == 1)

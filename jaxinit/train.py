@@ -64,8 +64,10 @@ class TrainConfig:
       member's own order, from its seed).
     order_seed: seed of the shared minibatch order.
     eval_batch_size: examples per forward pass when evaluating (bounds memory, not results).
-    precision: matmul and convolution precision, ``"highest"`` (float32), ``"tf32"`` or ``"bf16"``
-      (:data:`PRECISIONS`; the CPU computes all three in float32).
+    precision: ``"highest"``: float32 matmuls and convolutions at full precision; ``"tf32"``:
+      TensorFloat-32 matmuls (GPUs; the CPU computes float32); ``"bf16"``: mixed precision,
+      bfloat16 computation (the model's ``dtype``) with float32 parameters, optimizer state and
+      loss. See :data:`PRECISIONS`.
   """
 
   epochs: int = 100
@@ -146,7 +148,7 @@ def _permutation(seed: jax.Array, epoch: jax.Array, n: int, batch: int | None) -
 
 def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
   """``epoch(state, seed, data, epoch) -> (state, metrics (4,))`` for one member (unbatched)."""
-  model = models.build(model_cfg)
+  model = models.build(model_cfg, dtype=jnp.bfloat16 if cfg.precision == "bf16" else None)
   tx = _optimizer(0.0, 0.0)  # inject_hyperparams: update reads lr and momentum from the state
 
   def variables(state: TrainState) -> dict:
