@@ -1,6 +1,5 @@
 """Finite-width theory (jaxinit.finite_width) against closed forms and vmapped Monte Carlo."""
 
-import functools
 import math
 
 import jax
@@ -70,29 +69,6 @@ def test_kernel_spread_is_jit_and_vmap_compatible_over_the_hyperparameters():
 # ----------------------------------------------------------------------------- Monte Carlo
 
 
-@functools.cache
-def _chain_moments(name, C_b, C_W, width, depth, seeds):
-  """Per network, the unit averages of z(l)^2 and z(l)^4 for one input with |x|^2/n0 = 1, over
-  `seeds` networks in one vmapped call: two float64 arrays, shape (seeds, depth).
-
-  For one input, W(l+1) is independent of h = s(z(l)), so W^T h ~ N(0, C_W |h|^2/n I) exactly:
-  each layer draws `width` normals from the initializer (fan_in 1) and scales them by rms(h),
-  the exact finite-width Markov chain of the preactivations (see the full-matrix check below)."""
-  act = activations.get(name)
-  w_init = initializers.variance_scaling(scale=C_W, mode="fan_in", distribution="normal")
-  b_init = initializers.normal(stddev=math.sqrt(C_b))
-
-  def network(key):
-    def layer(h, k):
-      kw, kb = jax.random.split(k)
-      z = jnp.sqrt(jnp.mean(h * h)) * w_init(kw, (1, width))[0] + b_init(kb, (width,))
-      return act(z), (jnp.mean(z * z), jnp.mean(z ** 4))
-    return jax.lax.scan(layer, jnp.ones((width,)), jax.random.split(key, depth))[1]
-
-  m2, m4 = jax.jit(jax.vmap(network))(jax.random.split(jax.random.key(0), seeds))
-  return np.asarray(m2, np.float64), np.asarray(m4, np.float64)
-
-
 def _ratio_and_se(m2, m4):
   """E[z^4]/E[z^2]^2 per layer and its delta-method standard error over the seeds axis."""
   a, b, S = m4.mean(0), m2.mean(0), m2.shape[0]
@@ -102,11 +78,11 @@ def _ratio_and_se(m2, m4):
   return a / b ** 2, np.sqrt((grad_a ** 2 * var_a + grad_b ** 2 * var_b + 2 * grad_a * grad_b * cov) / S)
 
 
-def test_fourth_moment_ratio_matches_monte_carlo_and_beats_first_order():
+def test_fourth_moment_ratio_matches_monte_carlo_and_beats_first_order(chain_moments):
   """Relu at criticality, width 100, 65536 networks: E[z^4]/E[z^2]^2 within 4 standard errors
   of the exact ratio at every layer 1..10 (se 0.002 at l=2 to 0.021 at l=10), and the first-order
   3 (1 + 5(l-1)/n) (4.35 at l = 10 against the exact 4.654) more than 8 standard errors off."""
-  m2, m4 = _chain_moments("relu", 0.0, 2.0, 100, 10, 1 << 16)
+  m2, m4 = chain_moments("relu", 0.0, 2.0, 100, 10, 1 << 16)
   ratio, se = _ratio_and_se(m2, m4)
   exact = finite_width.fourth_moment_ratio("relu", [100] * 10)
   assert np.all(np.abs(ratio - exact) < 4 * se), (ratio, exact, se)
@@ -136,13 +112,13 @@ def test_fourth_moment_ratio_matches_full_matrix_networks():
 
 @pytest.mark.parametrize(("name", "C_b", "C_W"), [("tanh", 0.0, 1.0), ("tanh", 0.05, 1.5),
                                                   ("erf", 0.2, 2.0)])
-def test_kappa4_recursion_matches_monte_carlo(name, C_b, C_W):
+def test_kappa4_recursion_matches_monte_carlo(chain_moments, name, C_b, C_W):
   """Width 100, depth 10, 65536 networks: kappa4 = (E z^4 - 3 E[z^2]^2)/3 within 4 standard
   errors (delta method) of the recursion at every layer, and the kernel spread (the seed std of
   G(l) = mean z(l)^2) within 4 standard errors of kernel_spread (its relative se is
   sqrt((kurtosis - 1)/(4S)) ~ 0.3%), at criticality (tanh) and off it."""
   width, depth, S = 100, 10, 1 << 16
-  m2, m4 = _chain_moments(name, C_b, C_W, width, depth, S)
+  m2, m4 = chain_moments(name, C_b, C_W, width, depth, S)
   a, b = m4.mean(0), m2.mean(0)
   kappa_mc = (a - 3 * b ** 2) / 3
   cov = ((m4 - a) * (m2 - b)).sum(0) / (S - 1)
@@ -157,11 +133,11 @@ def test_kappa4_recursion_matches_monte_carlo(name, C_b, C_W):
   assert np.all(np.abs(std / spread - 1) < 4 * np.sqrt((kurt - 1) / (4 * S))), (std, spread)
 
 
-def test_relu_kernel_spread_is_exact_at_width_1000_depth_20():
+def test_relu_kernel_spread_is_exact_at_width_1000_depth_20(chain_moments):
   """theory.md's how-to-test note: at relu criticality, width 1000, depth 20, the relative spread
   of one network's layer-20 G/K(1) is exact at sqrt(2/n + (1 + 2/n)(1.005^19 - 1)) = 0.3187 (the
   note's "about 0.28" is the value at layer 16). 8192 networks, relative se of the std ~ 1%."""
-  m2, _ = _chain_moments("relu", 0.0, 2.0, 1000, 20, 8192)
+  m2, _ = chain_moments("relu", 0.0, 2.0, 1000, 20, 8192)
   spread = np.asarray(finite_width.kernel_spread("relu", 0.0, 2.0, 2.0, [1000] * 20)) / 2.0
   assert spread[-1] == pytest.approx(math.sqrt(2e-3 + 1.002 * (1.005 ** 19 - 1)), rel=1e-5)
   assert spread[-1] == pytest.approx(0.3187, abs=1e-4)

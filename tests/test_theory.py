@@ -331,34 +331,13 @@ def test_critical_point_raises_where_there_is_none(name):
     theory.critical_point(name)
 
 
-def _single_input_kernels(activation, C_b, C_W, width, depth, seeds):
-  """G(l) = mean_i z_i(l)^2 through `seeds` networks of one input, |x|^2/n0 = 1, shape (seeds,
-  depth). For one input W(l+1) is independent of h = s(z(l)), so W^T h ~ N(0, C_W |h|^2/n I)
-  exactly: each layer draws its (1, width) row from the initializer (fan_in = 1, variance C_W)
-  and scales it by rms(h), the exact finite-width Markov chain at n normals per layer."""
-  from jaxinit import activations
-
-  act = activations.get(activation)
-  w_init = initializers.variance_scaling(scale=C_W, mode="fan_in", distribution="normal")
-  b_init = initializers.normal(stddev=math.sqrt(C_b))
-
-  def network(key):
-    def layer(h, k):
-      kw, kb = jax.random.split(k)
-      z = jnp.sqrt(jnp.mean(h * h)) * w_init(kw, (1, width))[0] + b_init(kb, (width,))
-      return act(z), jnp.mean(z * z)
-    return jax.lax.scan(layer, jnp.ones((width,)), jax.random.split(key, depth))[1]
-
-  return jax.jit(jax.vmap(network))(jax.random.split(jax.random.key(0), seeds))
-
-
 @pytest.mark.parametrize("name", ["relu", "tanh"])
-def test_critical_initialization_monte_carlo_kernel(name):
+def test_critical_initialization_monte_carlo_kernel(chain_moments, name):
   """Width 512, depth 50, 256 seeds: the seed mean of G(l) is within 4 standard errors of K(l) at
   every layer (the spread of G(50)/K(50) is 0.69 for relu and 0.26 for tanh, so 4 se = 17% and
   7%): flat at K(1) for relu, the ~1/(2l) decay for tanh."""
   crit = theory.critical_point(name)
-  G = np.asarray(_single_input_kernels(name, crit.C_b, crit.C_W, 512, 50, 256), np.float64)
+  G = chain_moments(name, crit.C_b, crit.C_W, 512, 50, 256)[0]
   K = np.asarray(theory.kernel_recursion(name, crit.C_b, crit.C_W, crit.C_b + crit.C_W, 50))
   se = G.std(axis=0, ddof=1) / math.sqrt(G.shape[0])
   assert np.all(np.abs(G.mean(axis=0) - K) < 4 * se), (G.mean(axis=0), K, se)
