@@ -335,5 +335,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
                 diverged=sum(int(d > 0) for d in np.asarray(state.diverged_epoch)))
   record["wall_s"]["total"] = time.perf_counter() - t0
   results.write_json(folder / "run.json", record)
+  if folder != read_folder:  # a scratch folder of a process other than 0
+    shutil.rmtree(folder, ignore_errors=True)
   return record
 
