@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxinit import names
+
 __all__ = ["Dataset", "moons", "circles", "mnist", "fashion_mnist", "read_idx", "load", "known",
            "ENV_VAR", "IDX_FILES", "LOADERS", "ALIASES"]
 
@@ -76,21 +78,12 @@ class Dataset:
 # ----------------------------------------------------------------------------- toy sets
 
 
-def _check_int(owner: str, name: str, value: Any, minimum: int) -> int:
-  try:
-    v = operator.index(value)
-  except TypeError:
-    v = None
-  if v is None or isinstance(value, bool) or v < minimum:
-    raise ValueError(f"{owner}: {name}={value!r} is not accepted; accepted: an int >= {minimum}")
-  return v
-
-
 def _toy(name: str, seed: int, n_train: int, n_test: int, noise: float,
          make: Callable[[int, int], np.ndarray]) -> Dataset:
   """Draws both splits of a two-class 2-D set; ``make(n0, n1)`` gives the noise-free points."""
-  seed = _check_int(name, "seed", seed, 0)
-  sizes = (_check_int(name, "n_train", n_train, 2), _check_int(name, "n_test", n_test, 1))
+  seed = names.check_int("seed", name, seed, 0)
+  sizes = (names.check_int("n_train", name, n_train, 2),
+           names.check_int("n_test", name, n_test, 1))
   if not (isinstance(noise, (int, float, np.number)) and math.isfinite(noise) and noise >= 0):
     raise ValueError(f"{name}: noise={noise!r} is not accepted; accepted: a finite number >= 0")
   splits = []

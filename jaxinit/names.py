@@ -12,13 +12,14 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
-__all__ = ["parse", "build", "check_number", "format_call", "format_value", "split_list"]
+__all__ = ["parse", "build", "check_number", "check_int", "format_call", "format_value", "split_list"]
 
 
 def parse(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -111,6 +112,24 @@ def check_number(name: str, owner: str, value: Any, minimum: float | None = None
     rule = "finite" if minimum is None else f"{'>' if strict else '>='} {minimum}"
     raise ValueError(f"{owner}: {name}={value!r} is out of range; accepted: a number {rule}")
   return v if isinstance(value, (int, float, np.number)) else value
+
+
+def check_int(name: str, owner: str, value: Any, minimum: int) -> int:
+  """Validates an integer parameter (a Python or NumPy int, not a bool) bounded below.
+
+  Returns:
+    ``value`` as a Python int.
+
+  Raises:
+    ValueError: a non-integer, a bool, or a value below ``minimum``.
+  """
+  try:
+    v = operator.index(value)
+  except TypeError:
+    v = None
+  if v is None or isinstance(value, (bool, np.bool_)) or v < minimum:
+    raise ValueError(f"{owner}: {name}={value!r} is out of range; accepted: an int >= {minimum}")
+  return v
 
 
 def format_value(value: Any) -> str:

@@ -22,7 +22,6 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -68,17 +67,11 @@ def critical(activation: str) -> Scheme:
   return Scheme(names.format_call("critical", (act.name,)), kernel, bias)
 
 
-def _check_int(name: str, owner: str, value: Any, minimum: int) -> int:
-  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-    raise ValueError(f"{owner}: {name}={value!r} is out of range; accepted: an int >= {minimum}")
-  return value
-
-
 def lsuv(tol: float = 0.1, t_max: int = 10, base: str = "orthogonal") -> Scheme:
   """LSUV (Mishkin & Matas 2016): the ``base`` start, then per-layer unit output variance on a
   data batch. See :func:`jaxinit.datadep.lsuv`."""
   tol = names.check_number("tol", "lsuv", tol, minimum=0.0, strict=True)
-  t_max = _check_int("t_max", "lsuv", t_max, 1)
+  t_max = names.check_int("t_max", "lsuv", t_max, 1)
   start = initializers.get(base)
 
   def refine(model: nn.Module, variables: dict, key: jax.Array, x: jax.Array) -> dict:
@@ -93,7 +86,8 @@ def metainit(steps: int = 50, lr: float = 0.1, batch: int = 8, eps: float = 1e-5
              momentum: float = 0.5, base: str = "lecun_normal") -> Scheme:
   """MetaInit (Dauphin & Schoenholz 2019): the ``base`` start, then learned kernel norms. See
   :func:`jaxinit.datadep.metainit`."""
-  steps, batch = _check_int("steps", "metainit", steps, 1), _check_int("batch", "metainit", batch, 1)
+  steps = names.check_int("steps", "metainit", steps, 1)
+  batch = names.check_int("batch", "metainit", batch, 1)
   lr = names.check_number("lr", "metainit", lr, minimum=0.0, strict=True)
   eps = names.check_number("eps", "metainit", eps, minimum=0.0, strict=True)
   momentum = names.check_number("momentum", "metainit", momentum, minimum=0.0)
