@@ -27,15 +27,16 @@ import numpy as np
 
 from jaxinit import activations, theory
 
-__all__ = ["SCALE_INVARIANT", "fourth_moment", "fourth_moment_ratio", "kappa4_recursion",
-           "kernel_spread"]
+__all__ = ["SCALE_INVARIANT", "slope_moments", "fourth_moment", "fourth_moment_ratio",
+           "kappa4_recursion", "kernel_spread"]
 
 SCALE_INVARIANT = ("linear", "relu", "leaky_relu")
 """Activations with ``s(a z) = a s(z)`` for ``a > 0``, for which the finite-width moments close."""
 
 
-def _slopes_moments(act: activations.Activation) -> tuple[float, float] | None:
-  """``(A2, A4)``, ``A_k = (a+^k + a-^k) / 2``, for the scale-invariant class, else None."""
+def slope_moments(act: activations.Activation) -> tuple[float, float] | None:
+  r"""``(A2, A4)``, ``A_k = (a+^k + a-^k) / 2`` with ``a+ = 1``, ``a-`` the negative slope, for the
+  scale-invariant class, else None. ``A_k`` is also :math:`\langle s'(z)^{2k}\rangle` at any ``K``."""
   if act.kind not in SCALE_INVARIANT:
     return None
   if act.kind == "leaky_relu":
@@ -48,7 +49,7 @@ def _slopes_moments(act: activations.Activation) -> tuple[float, float] | None:
 def fourth_moment(activation: theory.Act, K: jax.typing.ArrayLike) -> jax.Array:
   r""":math:`\langle s(z)^4 \rangle_K`: ``3 A4 K^2`` for the scale-invariant class, else quadrature."""
   act, K = activations.get(activation), jnp.asarray(K, jnp.result_type(float))
-  moments = _slopes_moments(act)
+  moments = slope_moments(act)
   if moments is not None:
     return 3 * moments[1] * K * K
   return theory.gaussian_expectation(lambda z: act(z) ** 4, K)
@@ -79,7 +80,7 @@ def fourth_moment_ratio(activation: theory.Act, widths: Sequence[int]) -> np.nda
   array([3.    , 3.15  , 3.3075])
   """
   act = activations.get(activation)
-  moments = _slopes_moments(act)
+  moments = slope_moments(act)
   if moments is None:
     raise ValueError(f"fourth_moment_ratio: activation {act.name!r} has no exact finite-width "
                      f"fourth moment; accepted: {', '.join(SCALE_INVARIANT)} (use kappa4_recursion)")
@@ -159,7 +160,7 @@ def kernel_spread(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.ty
   act = activations.get(activation)
   dtype = jnp.result_type(float)
   n = jnp.asarray(widths, dtype)
-  moments = _slopes_moments(act)
+  moments = slope_moments(act)
   if moments is None:
     M, kappa = kappa4_recursion(act, C_b, C_W, K1, n)
   else:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxinit import activations, initializers, theory
+from jaxinit import activations, finite_width, initializers, theory
 
 __all__ = ["WEIGHTS", "derivative_fourth_moment", "jacobian_spectrum_moments",
            "jacobian_singular_values"]
@@ -41,11 +41,11 @@ def derivative_fourth_moment(activation: theory.Act, K: jax.typing.ArrayLike) ->
   (:math:`(1+a^4)/2`) and linear (1), quadrature otherwise (``s'(0)^4`` at ``K = 0``)."""
   act = activations.get(activation)
   K = jnp.asarray(K, jnp.result_type(float))
-  if act.kind in ("linear", "relu", "leaky_relu"):
-    a = dict(act.params)["negative_slope"] if act.kind == "leaky_relu" else float(act.kind == "linear")
-    return jnp.full_like(K, (1 + a ** 4) / 2)
-  slope = jnp.vectorize(jax.grad(act.fn))
-  return theory.gaussian_expectation(lambda z: slope(z) ** 4, K)
+  moments = finite_width.slope_moments(act)
+  if moments is not None:
+    return jnp.full_like(K, moments[1])
+  ds = theory.slope(act)
+  return theory.gaussian_expectation(lambda z: ds(z) ** 4, K)
 
 
 def jacobian_spectrum_moments(activation: theory.Act, C_W: jax.typing.ArrayLike,

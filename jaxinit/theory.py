@@ -29,7 +29,7 @@ import numpy as np
 from jaxinit import activations
 
 __all__ = [
-    "DEFAULT_NODES", "gaussian_expectation", "bivariate_expectation", "second_moment",
+    "DEFAULT_NODES", "gaussian_expectation", "bivariate_expectation", "slope", "second_moment",
     "derivative_moment", "chi_parallel", "chi_perp", "kernel_recursion", "fixed_point",
     "depth_scales", "correlation_step", "relu_arccos_kernel", "phase_point", "phase",
     "correlation_recursion", "correlation_fixed_point", "chi_c", "gradient_norm_ratio", "Critical",
@@ -104,8 +104,8 @@ def bivariate_expectation(f: Callable[[jax.Array, jax.Array], jax.Array], K11: A
 _CLOSED_FORMS = ("linear", "relu", "leaky_relu", "erf")
 
 
-def _slope(act: activations.Activation) -> Callable[[jax.Array], jax.Array]:
-  """The activation's derivative, elementwise."""
+def slope(act: activations.Activation) -> Callable[[jax.Array], jax.Array]:
+  """The activation's derivative ``s'``, elementwise."""
   return jnp.vectorize(jax.grad(act.fn))
 
 
@@ -138,8 +138,8 @@ def derivative_moment(activation: Act, K: ArrayLike) -> jax.Array:
     return jnp.full_like(K, (1 + a * a) / 2)
   if act.kind == "erf":
     return 4 / (jnp.pi * jnp.sqrt(1 + 4 * K))
-  slope = _slope(act)
-  return gaussian_expectation(lambda z: slope(z) ** 2, K)
+  ds = slope(act)
+  return gaussian_expectation(lambda z: ds(z) ** 2, K)
 
 
 def chi_parallel(activation: Act, C_W: ArrayLike, K: ArrayLike) -> jax.Array:
@@ -157,8 +157,8 @@ def chi_parallel(activation: Act, C_W: ArrayLike, K: ArrayLike) -> jax.Array:
   small = K < 1e-3
   K_safe = jnp.where(small, 1.0, K)
   stein = gaussian_expectation(lambda z: act(z) ** 2 * (z * z - K_safe), K_safe) / (2 * K_safe ** 2)
-  slope, curvature = _slope(act), jnp.vectorize(jax.grad(jax.grad(act.fn)))
-  by_parts = gaussian_expectation(lambda z: slope(z) ** 2 + act(z) * curvature(z), K)
+  ds, curvature = slope(act), jnp.vectorize(jax.grad(jax.grad(act.fn)))
+  by_parts = gaussian_expectation(lambda z: ds(z) ** 2 + act(z) * curvature(z), K)
   return _float(C_W) * jnp.where(small, by_parts, stein)
 
 
