@@ -5,6 +5,7 @@ a correct sampler passes with high probability for a random key (KS at significa
 variance within 4 standard errors).
 """
 
+import inspect
 import math
 
 import jax
@@ -430,6 +431,18 @@ def test_canonical_examples_print_as_written(name):
 ])
 def test_aliases_resolve_to_the_same_scheme(alias, canonical):
   assert I.get(alias).name == canonical
+
+
+@pytest.mark.parametrize("name", list(I.FACTORIES))
+def test_every_factory_is_an_explicit_def(name):
+  """Each scheme is a grep-able module-level ``def <name>(`` with its own signature and docstring,
+  not a factory generated with ``__name__`` set by hand (``jaxinit schemes`` prints the signature)."""
+  factory = I.FACTORIES[name]
+  assert factory.__name__ == name
+  assert f"\ndef {name}(" in inspect.getsource(inspect.getmodule(factory))
+  kinds = {p.kind for p in inspect.signature(factory).parameters.values()}
+  assert not kinds & {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
+  assert factory.__doc__ and factory is getattr(I, name)
 
 
 # ----------------------------------------------------------------------------- flax integration
