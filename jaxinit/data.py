@@ -4,7 +4,9 @@ Every loader returns a :class:`Dataset` of NumPy arrays, standardised with the t
 statistics (kept in ``mean``/``std``, so ``raw = x * std + mean``). The toy sets (``moons``,
 ``circles``) follow ``sklearn.datasets`` and depend only on the seed. MNIST and Fashion-MNIST are
 read from the four standard IDX files in a folder (``data_dir`` or ``$JAXINIT_DATA_DIR``), or,
-without a folder, through the optional ``tensorflow-datasets`` (``pip install "jaxinit[tfds]"``).
+without a folder, through the optional ``tensorflow-datasets`` (``pip install "jaxinit[tfds]"``); the
+files are checked against the published sets' label counts (:func:`identify`), so MNIST files are not
+trained on as Fashion-MNIST. Missing, unreadable, corrupt or mismatched data raises :class:`DataError`.
 """
 
 from __future__ import annotations
@@ -18,20 +20,53 @@ import os
 import pathlib
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from jaxinit import names
 
-__all__ = ["Dataset", "moons", "circles", "mnist", "fashion_mnist", "read_idx", "load", "known",
-           "ENV_VAR", "IDX_FILES", "LOADERS", "ALIASES"]
+__all__ = ["Dataset", "DataError", "moons", "circles", "mnist", "fashion_mnist", "read_idx", "identify",
+           "load", "known", "ENV_VAR", "IDX_FILES", "LOADERS", "ALIASES", "Fingerprint", "FINGERPRINTS",
+           "PIXEL_MEAN_TOLERANCE"]
 
 ENV_VAR = "JAXINIT_DATA_DIR"
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte")
 _HOME = {"mnist": "http://yann.lecun.com/exdb/mnist/",
          "fashion_mnist": "https://github.com/zalandoresearch/fashion-mnist"}
+_TITLE = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+
+
+class DataError(ValueError):
+  """Data that is missing, unreadable, corrupt, malformed, or not the dataset named.
+
+  A :class:`ValueError`, so that callers treating bad input as a usage error (the command line exits
+  with status 2) treat bad data the same way; the message says what was wrong and what is accepted.
+  """
+
+
+class Fingerprint(NamedTuple):
+  """What identifies a published image set: label counts per class 0..9 and the train pixel mean."""
+
+  train_counts: tuple[int, ...]
+  test_counts: tuple[int, ...]
+  pixel_mean: float  # train pixels, 0..255 scale
+
+
+# The published files' fingerprints. MNIST: counted from its published label files
+# (np.bincount(read_idx(...)) of train-labels-idx1-ubyte, uncompressed sha256 65a50cbb...01c5, and
+# t10k-labels-idx1-ubyte, ff7bcfd4...33f2) and the mean of train-images-idx3-ubyte (sha256
+# ba891046...76db), 1567298545 / 47040000 = 33.3184. Fashion-MNIST: balanced by construction, 6000
+# train and 1000 test images per class (zalandoresearch/fashion-mnist README); train pixel mean 72.94
+# (0.2860 after /255), the statistic commonly quoted for it. Label counts are exact for the published
+# files; the pixel mean tells them apart from other balanced 60000/10000 sets (Kuzushiji-MNIST: ~48.9).
+FINGERPRINTS: dict[str, Fingerprint] = {
+    "mnist": Fingerprint((5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+                         (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009), 33.3184),
+    "fashion_mnist": Fingerprint((6000,) * 10, (1000,) * 10, 72.94),
+}
+PIXEL_MEAN_TOLERANCE = 1.0  # on the 0..255 scale; the published means are 40 apart
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -45,6 +80,9 @@ class Dataset:
     num_classes: number of classes.
     mean, std: float32 train statistics that were applied, broadcastable to one example
       (``(2,)`` for the toy sets, ``(1, 1, 1)`` for the image sets): ``raw = x * std + mean``.
+    source: where the examples came from, for a run record: ``"generated: moons(seed=0, ...)"``, or
+      the IDX folder (or ``tensorflow_datasets 'mnist'``) then ``"; verified: mnist"`` when the files
+      are the published set (:func:`identify`) or ``"; unverified: ..."`` when they are other files.
   """
 
   name: str
@@ -55,6 +93,7 @@ class Dataset:
   num_classes: int
   mean: np.ndarray
   std: np.ndarray
+  source: str = ""
 
   @property
   def feature_shape(self) -> tuple[int, ...]:
@@ -79,7 +118,7 @@ class Dataset:
 
 
 def _toy(name: str, seed: int, n_train: int, n_test: int, noise: float,
-         make: Callable[[int, int], np.ndarray]) -> Dataset:
+         make: Callable[[int, int], np.ndarray], extra: str = "") -> Dataset:
   """Draws both splits of a two-class 2-D set; ``make(n0, n1)`` gives the noise-free points."""
   seed = names.check_int("seed", name, seed, 0)
   sizes = (names.check_int("n_train", name, n_train, 2),
@@ -97,7 +136,9 @@ def _toy(name: str, seed: int, n_train: int, n_test: int, noise: float,
   std = np.where(std > 0, std, 1.0)  # a constant feature (tiny noise-free sets) is only centred
   (x_tr, y_tr), (x_te, y_te) = [((x - mean) / std, y) for x, y in splits]
   return Dataset(name, x_tr.astype(np.float32), y_tr, x_te.astype(np.float32), y_te, 2,
-                 mean.astype(np.float32), std.astype(np.float32))
+                 mean.astype(np.float32), std.astype(np.float32),
+                 f"generated: {name}(seed={seed}, n_train={n_train}, n_test={n_test}, "
+                 f"noise={noise}{extra})")
 
 
 def moons(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float = 0.2) -> Dataset:
@@ -153,7 +194,7 @@ def circles(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float =
     t0, t1 = (np.linspace(0, 2 * np.pi, n, endpoint=False) for n in (n0, n1))
     return np.concatenate([np.stack([np.cos(t0), np.sin(t0)], 1),
                            factor * np.stack([np.cos(t1), np.sin(t1)], 1)])
-  return _toy("circles", seed, n_train, n_test, noise, make)
+  return _toy("circles", seed, n_train, n_test, noise, make, f", factor={factor}")
 
 
 # ----------------------------------------------------------------------------- IDX files
@@ -169,86 +210,164 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     A uint8 array with the dims from the file's header, e.g. ``(60000, 28, 28)``.
 
   Raises:
-    FileNotFoundError: no such file.
-    ValueError: a corrupt gzip stream, a bad header (magic, type byte other than 0x08, number of
-      dims outside 1..4) or a payload whose length is not the product of the dims; the message
-      names the file.
+    DataError: no such file, or it cannot be read; a corrupt or truncated gzip stream; a bad header
+      (magic, type byte other than 0x08, number of dims outside 1..4); or a payload whose length is
+      not the product of the dims. The message names the file.
   """
   path = pathlib.Path(path)
+  accepted = "accepted: an IDX file, gzip-compressed with the .gz suffix or raw without it"
   try:
-    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    blob = path.read_bytes()
+  except FileNotFoundError:
+    raise DataError(f"{path}: no such file; {accepted}") from None
+  except OSError as e:
+    raise DataError(f"{path}: cannot be read ({e.strerror or e}); {accepted}") from None
+  try:
+    data = gzip.decompress(blob) if path.suffix == ".gz" else blob
   except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-    raise ValueError(f"{path}: corrupt gzip stream ({e}); accepted: a gzip-compressed IDX file "
-                     "or a raw one without the .gz suffix") from None
+    raise DataError(f"{path}: corrupt gzip stream ({e}); accepted: a gzip-compressed IDX file "
+                    "or a raw one without the .gz suffix") from None
   if len(data) < 4 or data[0] or data[1]:
     hint = " (gzip data in a file without the .gz suffix?)" if data[:2] == b"\x1f\x8b" else ""
-    raise ValueError(f"{path}: header {data[:4].hex()} does not start with two zero bytes{hint}; "
-                     "accepted: an IDX file")
+    raise DataError(f"{path}: header {data[:4].hex()} does not start with two zero bytes{hint}; "
+                    "accepted: an IDX file")
   if data[2] != 0x08:
-    raise ValueError(f"{path}: data type byte 0x{data[2]:02x} is not supported; accepted: 0x08 "
-                     "(unsigned byte, the type MNIST uses)")
+    raise DataError(f"{path}: data type byte 0x{data[2]:02x} is not supported; accepted: 0x08 "
+                    "(unsigned byte, the type MNIST uses)")
   if not 1 <= data[3] <= 4 or len(data) < 4 + 4 * data[3]:
-    raise ValueError(f"{path}: header has {data[3]} dims and {len(data)} bytes in all; accepted: "
-                     "1 to 4 dims, each a big-endian uint32")
+    raise DataError(f"{path}: header has {data[3]} dims and {len(data)} bytes in all; accepted: "
+                    "1 to 4 dims, each a big-endian uint32")
   dims = tuple(int(d) for d in np.frombuffer(data, ">u4", data[3], offset=4))
   payload = len(data) - 4 - 4 * len(dims)
   if payload != math.prod(dims):
-    raise ValueError(f"{path}: payload has {payload} bytes, expected {math.prod(dims)} for dims "
-                     f"{dims}")
+    raise DataError(f"{path}: payload has {payload} bytes, expected {math.prod(dims)} for dims "
+                    f"{dims} (a truncated or padded file?); accepted: an IDX file")
   return np.frombuffer(data, np.uint8, offset=4 + 4 * len(dims)).reshape(dims).copy()
+
+
+def identify(y_train: np.ndarray, y_test: np.ndarray, *, pixel_mean: float | None = None) -> str | None:
+  """Names the published image set whose files these are, from the label counts per class.
+
+  The fingerprint (:data:`FINGERPRINTS`) is the number of labels of each class 0..9 in the train and
+  in the test split, exact for the published files whatever the order of the examples, and, when
+  ``pixel_mean`` is given, the train pixel mean within :data:`PIXEL_MEAN_TOLERANCE`. Anything else
+  is no published set: a subset, relabelled or custom files, a mix of two sets, or another balanced
+  60000/10000 set (Kuzushiji-MNIST, told from Fashion-MNIST by its pixel mean). The loaders accept
+  such files unverified (``Dataset.source`` says so); they refuse files identified as the other set.
+
+  Args:
+    y_train, y_test: integer labels of shape ``(N,)``.
+    pixel_mean: the mean of the train pixels on the 0..255 scale (optional).
+
+  Returns:
+    ``"mnist"``, ``"fashion_mnist"`` or None.
+
+  >>> identify(np.repeat(np.arange(10), 6000), np.repeat(np.arange(10), 1000))
+  'fashion_mnist'
+  >>> identify(np.repeat(np.arange(10), 6000), np.repeat(np.arange(10), 1000), pixel_mean=48.9) is None
+  True
+  >>> identify(np.arange(40) % 10, np.arange(20) % 10) is None
+  True
+  """
+  def counts(y: np.ndarray) -> dict[Any, int]:
+    values, n = np.unique(np.asarray(y), return_counts=True)
+    return dict(zip(values.tolist(), n.tolist(), strict=True))
+
+  train, test = counts(y_train), counts(y_test)
+  for name, fp in FINGERPRINTS.items():
+    if (train == dict(enumerate(fp.train_counts)) and test == dict(enumerate(fp.test_counts))
+        and (pixel_mean is None or abs(pixel_mean - fp.pixel_mean) <= PIXEL_MEAN_TOLERANCE)):
+      return name
+  return None
 
 
 def _check_split(images: np.ndarray, labels: np.ndarray, where: tuple[Any, Any]) -> None:
   if images.ndim != 3 or images.shape[1:] != (28, 28) or not len(images):
-    raise ValueError(f"{where[0]}: images have dims {images.shape}; accepted: (N, 28, 28), N >= 1")
+    raise DataError(f"{where[0]}: images have dims {images.shape}; accepted: (N, 28, 28), N >= 1")
   if labels.ndim != 1 or len(labels) != len(images):
-    raise ValueError(f"{where[1]}: labels have dims {labels.shape}; accepted: ({len(images)},), "
-                     f"one label per image of {where[0]}")
-  if labels.size and labels.max() >= 10:
-    raise ValueError(f"{where[1]}: label {labels.max()} is out of range; accepted: 0 to 9")
+    raise DataError(f"{where[1]}: labels have dims {labels.shape}; accepted: ({len(images)},), "
+                    f"one label per image of {where[0]}")
+  bad = labels[(labels < 0) | (labels >= 10)]
+  if bad.size:
+    raise DataError(f"{where[1]}: label {bad[0]} is out of range; accepted: 0 to 9")
 
 
-def _find_idx(name: str, folder: pathlib.Path) -> list[pathlib.Path]:
+def _expected() -> str:
+  return ", ".join(f"{f}.gz (or {f})" for f in IDX_FILES)
+
+
+def _find_idx(name: str, folder: pathlib.Path, origin: str) -> list[pathlib.Path]:
+  if not folder.is_dir():
+    raise DataError(f"{name}: the data folder {folder} (from {origin}) does not exist or is not a "
+                    f"folder; accepted: a folder holding {_expected()}, directly or in its {name}/ "
+                    f"subfolder (download them, e.g. from {_HOME[name]})")
   base = folder / name if (folder / name).is_dir() else folder
   found = {f: next((p for p in (base / f"{f}.gz", base / f) if p.is_file()), None) for f in IDX_FILES}
   missing = [f"{f}.gz (or {f})" for f, p in found.items() if p is None]
   if missing:
-    raise FileNotFoundError(
-        f"{name}: {base} lacks {', '.join(missing)}; accepted: the four IDX files, gzip or raw, in "
-        f"{folder / name} or {folder} (download them, e.g. from {_HOME[name]}, or drop the folder and "
-        f'pip install "jaxinit[tfds]")')
+    raise DataError(
+        f"{name}: {base} (from {origin}) lacks {', '.join(missing)}; accepted: the four IDX files, "
+        f"gzip or raw, in {folder / name} or {folder} (download them, e.g. from {_HOME[name]}, or drop "
+        f'the folder and pip install "jaxinit[tfds]")')
   return list(found.values())
 
 
+def _from_tfds(name: str) -> tuple[np.ndarray, ...]:
+  """Both splits through tensorflow_datasets, as uint8 images ``(N, 28, 28)`` and labels ``(N,)``."""
+  accepted = (f"accepted: a folder holding {_expected()} (download them, e.g. from {_HOME[name]}) "
+              f'given as --data-dir (data_dir) or ${ENV_VAR}, or pip install "jaxinit[tfds]"')
+  try:
+    tfds = importlib.import_module("tensorflow_datasets")
+  except ImportError:
+    raise DataError(f"{name}: no data folder is given (--data-dir / data_dir, or ${ENV_VAR}) and "
+                    f"tensorflow_datasets is not installed; {accepted}") from None
+  try:
+    splits = tfds.as_numpy(tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True))
+  except OSError as e:  # no network, no cache, a failed download
+    raise DataError(f"{name}: tensorflow_datasets could not provide it ({e}); {accepted}") from None
+  arrays = []
+  for split, (x, y) in zip(("train", "test"), splits, strict=True):
+    x, y = np.asarray(x, np.uint8), np.asarray(y)
+    x = x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x
+    _check_split(x, y, (f"tensorflow_datasets {name} {split}",) * 2)
+    arrays += [x, y]
+  return tuple(arrays)
+
+
+def _verify(name: str, y_tr: np.ndarray, y_te: np.ndarray, pixel_mean: float, where: str,
+            origin: str) -> str:
+  """The ``source`` suffix: ``"verified: <name>"`` or ``"unverified: ..."``; refuses the other set."""
+  found = identify(y_tr, y_te, pixel_mean=pixel_mean)
+  if found is not None and found != name:
+    raise DataError(f"{where} holds {_TITLE[found]} (its label counts per class and train pixel mean "
+                    f"match the published {_TITLE[found]} files), not {_TITLE[name]}; point {origin} "
+                    f"at the {_TITLE[name]} files or use --data {found}")
+  return f"verified: {name}" if found else f"unverified: not the published {_TITLE[name]} files"
+
+
 def _image_set(name: str, data_dir: str | os.PathLike[str] | None) -> Dataset:
-  folder = data_dir if data_dir is not None else (os.environ.get(ENV_VAR) or None)
+  folder, origin = data_dir, "--data-dir (data_dir)"
+  if folder is None:
+    folder, origin = os.environ.get(ENV_VAR) or None, f"${ENV_VAR}"
   if folder is not None:
-    paths = _find_idx(name, pathlib.Path(folder))
+    paths = _find_idx(name, pathlib.Path(folder), origin)
     x_tr, y_tr, x_te, y_te = (read_idx(p) for p in paths)
     _check_split(x_tr, y_tr, paths[:2])
     _check_split(x_te, y_te, paths[2:])
+    where = str(paths[0].parent.absolute())
   else:
-    try:
-      tfds = importlib.import_module("tensorflow_datasets")
-    except ImportError:
-      raise FileNotFoundError(
-          f"{name}: no data folder is given (set {ENV_VAR} or pass --data-dir / data_dir) and "
-          f"tensorflow_datasets is not installed; accepted: a folder holding {', '.join(IDX_FILES)} "
-          f'(each raw or .gz; download them, e.g. from {_HOME[name]}), or pip install "jaxinit[tfds]"'
-      ) from None
-    splits = tfds.as_numpy(tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True))
-    (x_tr, y_tr), (x_te, y_te) = [(np.asarray(x, np.uint8).reshape(-1, 28, 28), np.asarray(y))
-                                  for x, y in splits]
-    _check_split(x_tr, y_tr, (f"tfds {name} train",) * 2)
-    _check_split(x_te, y_te, (f"tfds {name} test",) * 2)
+    x_tr, y_tr, x_te, y_te = _from_tfds(name)
+    where, origin = f"tensorflow_datasets {name!r}", "tensorflow_datasets' data_dir"
   # Exact statistics from the pixel-value histogram; then one float32 affine map per image set.
   counts, v = np.bincount(x_tr.ravel(), minlength=256), np.arange(256) / 255
   mean = counts @ v / x_tr.size
+  verified = _verify(name, y_tr, y_te, 255 * mean, where, origin)
   std = math.sqrt(counts @ (v - mean) ** 2 / x_tr.size) or 1.0  # 1: a constant image set
   scale, shift = np.float32(1 / (255 * std)), np.float32(-mean / std)
   x_tr, x_te = (np.add(np.multiply(x, scale, dtype=np.float32), shift)[..., None] for x in (x_tr, x_te))
   return Dataset(name, x_tr, y_tr.astype(np.int32), x_te, y_te.astype(np.int32), 10,
-                 np.full((1, 1, 1), mean, np.float32), np.full((1, 1, 1), std, np.float32))
+                 np.full((1, 1, 1), mean, np.float32), np.full((1, 1, 1), std, np.float32),
+                 f"{where}; {verified}")
 
 
 def mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -261,17 +380,23 @@ def mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
   Returns:
     A :class:`Dataset`: x float32 ``(N, 28, 28, 1)``, pixels / 255 standardised with the scalar
     train mean and std (about 0.1307 and 0.3081, float32 ``(1, 1, 1)``); y int32 ``(N,)``;
-    ``num_classes=10``.
+    ``num_classes=10``; ``source`` the folder and whether the files are the published MNIST files
+    (:func:`identify`; other files, e.g. a subset, are accepted unverified).
 
   Raises:
-    FileNotFoundError: files missing from the folder, or no folder and no ``tensorflow_datasets``.
-    ValueError: a malformed file (see :func:`read_idx`) or mismatched images and labels.
+    DataError: the folder or a file is missing; no folder and no ``tensorflow_datasets``; a
+      malformed file (see :func:`read_idx`) or mismatched images and labels; or the files are the
+      published Fashion-MNIST files.
   """
   return _image_set("mnist", data_dir)
 
 
 def fashion_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
-  """Fashion-MNIST (Zalando): as :func:`mnist`, with the subfolder ``fashion_mnist/``."""
+  """Fashion-MNIST (Zalando): as :func:`mnist`, with the subfolder ``fashion_mnist/``.
+
+  Raises:
+    DataError: as :func:`mnist`, or the files are the published MNIST files.
+  """
   return _image_set("fashion_mnist", data_dir)
 
 
@@ -304,7 +429,7 @@ def load(name: str, *, seed: int = 0, data_dir: str | os.PathLike[str] | None = 
 
   Raises:
     ValueError: an unknown name (the message lists the known ones), or as the loader raises.
-    FileNotFoundError: as :func:`mnist` raises.
+    DataError: (a ValueError) missing, unreadable, corrupt or mismatched data, as :func:`mnist`.
 
   >>> load("circles", seed=1).num_classes
   2

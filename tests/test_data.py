@@ -1,5 +1,6 @@
 """Tests for jaxinit.data: toy sets (balance, determinism, geometry), MNIST against the facts in its
-README, Fashion-MNIST from IDX files written here, and every error a loader reports.
+README, Fashion-MNIST from IDX files written here, the published-set check (real MNIST files are
+refused as Fashion-MNIST), and every error a loader reports (each a DataError naming what is accepted).
 
 The real-MNIST tests read ``$JAXINIT_DATA_DIR/mnist`` and skip where it is absent, e.g.
 ``JAXINIT_DATA_DIR=../shared/datasets python -m pytest tests/test_data.py``.
@@ -129,6 +130,8 @@ def test_subset_takes_leading_examples_and_checks_counts():
   np.testing.assert_array_equal(sub.x_train, ds.x_train[:10])
   np.testing.assert_array_equal(sub.y_test, ds.y_test[:3])
   assert sub.x_test.shape == (3, 2) and sub.mean is ds.mean and sub.name == "moons"
+  assert sub.source == ds.source == "generated: moons(seed=0, n_train=400, n_test=100, noise=0.2)"
+  assert data.circles(seed=1, factor=0.3).source.endswith("noise=0.1, factor=0.3)")
   for bad in ((401, 3), (0, 3), (10, 101)):
     with pytest.raises(ValueError, match="1 <= n_train <= 400 and 1 <= n_test <= 100"):
       ds.subset(*bad)
@@ -180,6 +183,30 @@ def test_mnist_shapes_and_statistics_match_the_readme(mnist_ds):
                                               5949]
   assert ds.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
   assert len(ds.y_test) == 10000 and set(np.unique(ds.y_test)) == set(range(10))
+  assert ds.source == f"{_mnist_dir().absolute()}; verified: mnist"
+
+
+def test_mnist_fingerprint_is_the_published_files(mnist_ds):
+  fp = data.FINGERPRINTS["mnist"]
+  assert np.bincount(mnist_ds.y_train).tolist() == list(fp.train_counts)
+  assert np.bincount(mnist_ds.y_test).tolist() == list(fp.test_counts)
+  assert abs(mnist_ds.mean.item() * 255 - fp.pixel_mean) < 1e-3
+  assert data.identify(mnist_ds.y_train, mnist_ds.y_test, pixel_mean=33.3) == "mnist"
+  shuffled = np.random.default_rng(0).permutation(mnist_ds.y_train)  # order does not matter
+  assert data.identify(shuffled, mnist_ds.y_test) == "mnist"
+  assert data.identify(mnist_ds.y_train[:-1], mnist_ds.y_test) is None  # a subset: unverified
+  assert data.identify(mnist_ds.y_train, mnist_ds.y_test, pixel_mean=72.9) is None
+
+
+def test_mnist_files_are_refused_as_fashion_mnist(monkeypatch):
+  folder = _mnist_dir()  # the files directly in $JAXINIT_DATA_DIR, as the issue's sweep was given them
+  monkeypatch.setenv(data.ENV_VAR, str(folder))
+  with pytest.raises(data.DataError) as e:
+    data.load("fashion-mnist")
+  assert str(e.value) == (
+      f"{folder.absolute()} holds MNIST (its label counts per class and train pixel mean match the "
+      "published MNIST files), not Fashion-MNIST; point $JAXINIT_DATA_DIR at the Fashion-MNIST files "
+      "or use --data mnist")
 
 
 def test_mnist_labels_are_the_published_bytes(mnist_ds):
@@ -241,8 +268,10 @@ def test_fashion_mnist_from_subfolder_argument_and_env_var(tmp_path, monkeypatch
   check_round_trip(ds, arrays)
   monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
   check_round_trip(data.load("fashion-mnist", seed=123), arrays)
-  with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+  with pytest.raises(data.DataError, match=r"from \$JAXINIT_DATA_DIR\) lacks train-images-idx3-ubyte"):
     data.mnist()  # the fashion_mnist/ subfolder is not MNIST's
+  assert ds.source == f"{(tmp_path / 'fashion_mnist').absolute()}; unverified: not the published " \
+                      "Fashion-MNIST files"
 
 
 def test_files_directly_in_the_folder_and_gzip_preferred(tmp_path):
@@ -269,28 +298,68 @@ def test_tensorflow_datasets_is_used_without_a_folder(monkeypatch):
                                       "as_supervised": True})]
   np.testing.assert_allclose(ds.x_train * ds.std + ds.mean, x_tr / 255, atol=1e-6)
   assert ds.y_test.dtype == np.int32 and ds.y_test.tolist() == list(range(10))
+  assert ds.source == "tensorflow_datasets 'fashion_mnist'; unverified: not the published " \
+                      "Fashion-MNIST files"
+
+
+def fake_tfds(monkeypatch, load) -> None:
+  fake = types.ModuleType("tensorflow_datasets")
+  fake.load, fake.as_numpy = load, lambda tree: tree
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+  monkeypatch.delenv(data.ENV_VAR, raising=False)
+
+
+def test_tensorflow_datasets_failures_are_data_errors(monkeypatch):
+  def offline(name, **kwargs):
+    raise ConnectionError("no network")
+
+  fake_tfds(monkeypatch, offline)
+  with pytest.raises(data.DataError, match=r"mnist: tensorflow_datasets could not provide it \(no "
+                     r"network\); accepted: a folder holding train-images-idx3-ubyte\.gz"):
+    data.mnist()
+  images = np.zeros((10, 28, 28, 1), np.uint8)
+  fake_tfds(monkeypatch, lambda name, **kwargs: [(images, np.arange(10)), (images, np.arange(10) - 1)])
+  with pytest.raises(data.DataError, match="tensorflow_datasets mnist test: label -1 is out of range"):
+    data.mnist()
 
 
 def test_no_folder_and_no_tensorflow_datasets(monkeypatch):
   monkeypatch.delenv(data.ENV_VAR, raising=False)
   monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import fails even if installed
-  with pytest.raises(FileNotFoundError) as e:
+  with pytest.raises(data.DataError) as e:
     data.load("mnist")
   msg = str(e.value)
-  for part in ("JAXINIT_DATA_DIR", "--data-dir", 'pip install "jaxinit[tfds]"', *data.IDX_FILES):
+  assert "tensorflow_datasets is not installed" in msg
+  for part in ("$JAXINIT_DATA_DIR", "--data-dir", 'pip install "jaxinit[tfds]"', *data.IDX_FILES):
     assert part in msg, part
 
 
 def test_missing_files_are_named_with_both_spellings(tmp_path):
   fake_set(tmp_path / "mnist")
   (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
-  with pytest.raises(FileNotFoundError) as e:
+  with pytest.raises(data.DataError) as e:
     data.mnist(data_dir=tmp_path)
   msg = str(e.value)
   assert "t10k-labels-idx1-ubyte.gz (or t10k-labels-idx1-ubyte)" in msg
   assert str(tmp_path / "mnist") in msg and "train-labels-idx1-ubyte.gz (" not in msg
-  with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte\.gz \(or"):
+  assert "(from --data-dir (data_dir))" in msg
+
+
+def test_a_missing_folder_is_named_with_where_it_came_from(tmp_path, monkeypatch):
+  with pytest.raises(data.DataError) as e:
     data.mnist(data_dir=tmp_path / "absent")
+  msg = str(e.value)
+  assert f"the data folder {tmp_path / 'absent'} (from --data-dir (data_dir)) does not exist" in msg
+  assert "train-images-idx3-ubyte.gz (or train-images-idx3-ubyte)" in msg and "mnist/ subfolder" in msg
+  (tmp_path / "file").write_text("")
+  monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "file"))
+  with pytest.raises(data.DataError, match=r"file \(from \$JAXINIT_DATA_DIR\) does not exist or is not"):
+    data.load("fashion_mnist")
+
+
+def test_data_error_is_a_value_error_and_exported():
+  assert issubclass(data.DataError, ValueError) and not issubclass(data.DataError, OSError)
+  assert {"DataError", "identify", "FINGERPRINTS"} <= set(data.__all__)
 
 
 # ----------------------------------------------------------------------------- malformed files
@@ -314,9 +383,17 @@ BAD_FILES = {
 def test_read_idx_rejects_malformed_files(tmp_path, case, suffix):
   kwargs, array, message = BAD_FILES[case]
   path = write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", array, **kwargs)
-  with pytest.raises(ValueError, match=message) as e:
+  with pytest.raises(data.DataError, match=message) as e:
     data.read_idx(path)
-  assert str(path) in str(e.value)
+  assert str(path) in str(e.value) and "accepted" in str(e.value)
+
+
+def test_read_idx_a_missing_or_unreadable_file(tmp_path):
+  with pytest.raises(data.DataError, match=r"absent\.gz: no such file; accepted: an IDX file"):
+    data.read_idx(tmp_path / "absent.gz")
+  (tmp_path / "folder").mkdir()
+  with pytest.raises(data.DataError, match=r"folder: cannot be read \(.+\); accepted: an IDX file"):
+    data.read_idx(tmp_path / "folder")
 
 
 def test_read_idx_reads_a_valid_file(tmp_path):
@@ -331,14 +408,18 @@ def test_read_idx_reads_a_valid_file(tmp_path):
 def test_corrupt_gzip_is_a_value_error_naming_the_file(tmp_path, blob):
   path = tmp_path / "train-labels-idx1-ubyte.gz"
   path.write_bytes(blob)
-  with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte\.gz: corrupt gzip stream"):
+  with pytest.raises(data.DataError, match=r"train-labels-idx1-ubyte\.gz: corrupt gzip stream"):
     data.read_idx(path)
+  fake_set(tmp_path / "mnist")
+  path.replace(tmp_path / "mnist" / path.name)
+  with pytest.raises(data.DataError, match=r"corrupt gzip stream .*; accepted"):  # through the loader
+    data.mnist(data_dir=tmp_path)
 
 
 def test_gzip_without_suffix_gets_a_hint(tmp_path):
   path = tmp_path / "train-labels-idx1-ubyte"
   path.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05"))
-  with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: .*without the \.gz suffix"):
+  with pytest.raises(data.DataError, match=r"train-labels-idx1-ubyte: .*without the \.gz suffix"):
     data.read_idx(path)
 
 
@@ -352,6 +433,53 @@ def test_gzip_without_suffix_gets_a_hint(tmp_path):
 def test_loader_checks_images_and_labels(tmp_path, file, array, message):
   fake_set(tmp_path / "fashion_mnist")
   write_idx(tmp_path / "fashion_mnist" / file, array)
-  with pytest.raises(ValueError, match=message) as e:
+  with pytest.raises(data.DataError, match=message) as e:
     data.fashion_mnist(data_dir=tmp_path)
   assert file in str(e.value)
+
+
+# ----------------------------------------------------------------------------- published-set check
+
+
+def test_identify_by_label_counts_and_pixel_mean():
+  fashion = (np.repeat(np.arange(10), 6000), np.tile(np.arange(10), 1000))
+  assert data.identify(*fashion) == "fashion_mnist"
+  assert data.identify(*fashion, pixel_mean=72.5) == "fashion_mnist"
+  assert data.identify(*fashion, pixel_mean=48.9) is None  # e.g. Kuzushiji-MNIST: also balanced
+  assert data.identify(fashion[0][1:], fashion[1]) is None  # a subset
+  assert data.identify(fashion[0], fashion[1] % 9) is None  # relabelled
+  assert data.identify(np.arange(40) % 10, np.arange(20) % 10) is None  # test_sweep's tiny files
+  fp = data.FINGERPRINTS["mnist"]
+  mnist = [np.repeat(np.arange(10), counts) for counts in (fp.train_counts, fp.test_counts)]
+  assert data.identify(*mnist) == "mnist" and data.identify(mnist[0], fashion[1]) is None  # a mix
+  assert sum(fp.train_counts) == 60000 and sum(fp.test_counts) == 10000
+
+
+@pytest.fixture(scope="module")
+def balanced_dir(tmp_path_factory) -> pathlib.Path:
+  """60000/10000 raw IDX files, 6000/1000 per class like Fashion-MNIST, train pixel mean 73."""
+  folder = tmp_path_factory.mktemp("balanced")
+  for split, n in (("train", 60000), ("t10k", 10000)):
+    write_idx(folder / f"{split}-images-idx3-ubyte", np.full((n, 28, 28), 73, np.uint8))
+    write_idx(folder / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+  return folder
+
+
+def test_files_identified_as_fashion_mnist_are_refused_as_mnist(balanced_dir):
+  ds = data.fashion_mnist(data_dir=balanced_dir)
+  assert ds.source == f"{balanced_dir.absolute()}; verified: fashion_mnist"
+  with pytest.raises(data.DataError) as e:
+    data.load("mnist", data_dir=balanced_dir)
+  assert str(e.value) == (
+      f"{balanced_dir.absolute()} holds Fashion-MNIST (its label counts per class and train pixel "
+      "mean match the published Fashion-MNIST files), not MNIST; point --data-dir (data_dir) at the "
+      "MNIST files or use --data fashion_mnist")
+
+
+def test_balanced_files_with_another_pixel_mean_are_accepted_unverified(balanced_dir, tmp_path):
+  for f in data.IDX_FILES[1:]:
+    (tmp_path / f).symlink_to(balanced_dir / f)
+  write_idx(tmp_path / data.IDX_FILES[0], np.full((60000, 28, 28), 49, np.uint8))
+  for load in (data.mnist, data.fashion_mnist):
+    ds = load(data_dir=tmp_path)
+    assert ds.source.endswith("; unverified: not the published " + data._TITLE[ds.name] + " files")
