@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from jaxinit import initializers
 
-__all__ = ["STYLE", "sample_histogram", "loss_curves", "decision_boundary", "histogram_grid",
-           "depth_profile", "phase_diagram", "jacobian_spectrum"]
+__all__ = ["STYLE", "LOSS_BAND", "sample_histogram", "loss_curves", "decision_boundary",
+           "histogram_grid", "depth_profile", "phase_diagram", "jacobian_spectrum"]
 
 STYLE: dict[str, object] = {
     "font.size": 11,
@@ -100,21 +100,28 @@ def sample_histogram(values: np.ndarray, target: initializers.Target | None, tit
   return fig
 
 
+LOSS_BAND = "mean ± std over members\n(diverged ones left out)"
+"""The legend title of :func:`loss_curves`: what its lines and bands are."""
+
+
 def loss_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "",
                 metrics: Sequence[str] = ("train_loss", "test_loss"), by: str = "scheme") -> Figure:
-  """Draws each group's mean metric per epoch with its 10-90% quantile band, and saves it.
+  """Draws each group's mean metric per epoch with a band of one std either side, and saves it.
+
+  The figure states what it draws: the legend's title is :data:`LOSS_BAND`.
 
   Args:
     rows: tidy records (``jaxinit.results.read_records``): ``epoch``, ``by`` and the metrics.
     path: where to save (``.png``, ``.pdf`` or ``.svg``).
-    title: the figure's title.
+    title: the figure's title, e.g. the dataset (the statistic is named by the legend).
     metrics: one panel per metric, log-scaled when the metric is a loss.
     by: the record key whose values are the curves (one colour each, in order of appearance).
 
   Returns:
     The figure: panel ``i`` draws ``metrics[i]``; in it, line ``j`` is group ``j``'s mean over its
-    members with finite values at each epoch (diverged members drop out), ``ax.collections[j]`` the
-    band between their 10% and 90% quantiles (a std band would cross zero on a log axis).
+    members with a finite value at each epoch (diverged members drop out), and ``ax.collections[j]``
+    the band from mean - std to mean + std (sample std, divisor ``n - 1``; no band where ``n < 2``).
+    On a log axis a lower edge at or below zero runs off the bottom of the axis.
 
   Raises:
     ValueError: no rows, or a suffix not in ``FORMATS``.
@@ -129,32 +136,32 @@ def loss_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "
     for i, metric in enumerate(metrics):
       ax = fig.add_subplot(1, len(metrics), i + 1)
       for j, group in enumerate(groups):
-        mean, lo, hi = _by_epoch(rows, by, group, metric, epochs)
+        mean, std = _mean_std_by_epoch(rows, by, group, metric, epochs)
         ax.plot(epochs, mean, color=f"C{j}", lw=1.6, label=str(group))
-        ax.fill_between(epochs, lo, hi, color=f"C{j}", alpha=0.2, lw=0)
+        ax.fill_between(epochs, mean - std, mean + std, color=f"C{j}", alpha=0.2, lw=0)
       if metric.endswith("loss"):
         ax.set_yscale("log")
       ax.set_xlabel("epoch")
       ax.set_ylabel(metric.replace("_", " "))
-    fig.axes[0].legend()
+    fig.axes[0].legend(title=LOSS_BAND)
     if title:
       fig.suptitle(title)
   _save(fig, path)
   return fig
 
 
-def _by_epoch(rows: Sequence[dict[str, Any]], by: str, group: Any, metric: str,
-              epochs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Mean, 10% and 90% quantiles of a group's finite values at each epoch; NaN where none is."""
+def _mean_std_by_epoch(rows: Sequence[dict[str, Any]], by: str, group: Any, metric: str,
+                       epochs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Mean and sample std (ddof 1) of a group's finite values at each epoch; NaN where too few."""
   index = {int(e): i for i, e in enumerate(epochs)}
   values: list[list[float]] = [[] for _ in epochs]
   for r in rows:
     v = r[metric]
     if r[by] == group and v is not None and np.isfinite(v):
       values[index[r["epoch"]]].append(v)
-  stats = np.array([[np.mean(v), *np.quantile(v, [0.1, 0.9])] if v else [np.nan] * 3
-                    for v in values])
-  return stats[:, 0], stats[:, 1], stats[:, 2]
+  mean = np.array([np.mean(v) if v else np.nan for v in values])
+  std = np.array([np.std(v, ddof=1) if len(v) > 1 else np.nan for v in values])
+  return mean, std
 
 
 def decision_boundary(gx: np.ndarray, gy: np.ndarray, prob: np.ndarray, x: np.ndarray, y: np.ndarray,

@@ -1,8 +1,9 @@
-"""Tests of jaxinit.results: the records file, metadata, summaries and the tables printed from them."""
+"""Tests of jaxinit.results and the modules behind it: records, provenance, stats and tables."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import importlib.metadata
 import io
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxinit import results
+from jaxinit import population, provenance, records, results, stats, tables, train
 
 NAN = float("nan")
 os_fsync = os.fsync
@@ -42,11 +43,45 @@ def same(a: dict, b: dict) -> bool:
 # ----------------------------------------------------------------------------- records file
 
 
-def test_record_fields_are_the_documented_keys_in_order():
+def test_results_re_exports_the_modules_names():
+  for module in (records, provenance, stats, tables):
+    for name in module.__all__:
+      assert getattr(results, name) is getattr(module, name), name
+  assert set(results.__all__) == {n for m in (records, provenance, stats, tables) for n in m.__all__}
+
+
+def test_record_fields_are_the_documented_keys_in_order_derived_from_member_and_metrics():
   assert results.RECORD_FIELDS == (
       "member", "scheme", "seed", "lr", "momentum", "scale", "epoch", "train_loss", "train_acc",
       "test_loss", "test_acc", "diverged", "diverged_epoch")
+  assert results.METRICS is train.METRICS  # one tuple, not a copy
+  member_fields = tuple(f.name for f in dataclasses.fields(population.Member))
+  assert results.RECORD_FIELDS[1:1 + len(member_fields)] == member_fields
   assert set(record(0, 1)) == set(results.RECORD_FIELDS)
+
+
+def test_epoch_records_are_exactly_the_record_fields_and_round_trip(tmp_path):
+  members = population.grid(["zeros", "he_normal"], [0, 7], lrs=[0.1], momenta=[0.9], scales=[2.0])
+  metrics = np.array([[0.5, 0.75, 0.625, 0.5], [NAN, NAN, NAN, NAN], [0.25, 1.0, 0.375, 0.875],
+                      [0.125, 0.5, 0.25, 0.5]], np.float32)
+  diverged = np.array([0, 2, 0, 0], np.int32)
+  rows = results.epoch_records(members, 3, metrics, diverged)
+  assert [tuple(r) for r in rows] == [results.RECORD_FIELDS] * 4
+  assert [(r["member"], r["scheme"], r["seed"], r["scale"]) for r in rows] == [
+      (k, m.scheme, m.seed, 2.0) for k, m in enumerate(members)]
+  assert rows[0]["train_acc"] == 0.75 and type(rows[0]["train_acc"]) is float
+  assert (rows[1]["diverged"], rows[1]["diverged_epoch"]) == (True, 2)
+  assert math.isnan(rows[1]["test_acc"])
+  assert (rows[2]["diverged"], rows[2]["diverged_epoch"]) == (False, None)
+  assert all(r["epoch"] == 3 for r in rows)
+  path = tmp_path / "r.jsonl"
+  with results.RecordWriter(path) as w:
+    assert w.write(rows) == 4
+  back = results.read_records(path)
+  assert all(same(a, b) for a, b in zip(back, rows, strict=True))
+  assert list(back[0]) == list(results.RECORD_FIELDS)
+  with pytest.raises(ValueError):  # one metric short
+    results.epoch_records(members, 3, metrics[:, :3], diverged)
 
 
 def test_records_round_trip_with_nan_none_numpy_scalars_and_appending(tmp_path, monkeypatch):
@@ -55,7 +90,7 @@ def test_records_round_trip_with_nan_none_numpy_scalars_and_appending(tmp_path, 
   epoch2 = [record(np.int64(0), np.int32(2), loss=np.float64(1 / 3), lr=np.float32(0.25)),
             record(1, 2, diverged=True, diverged_epoch=1)]
   synced = []
-  monkeypatch.setattr(results.os, "fsync", lambda fd: synced.append(fd) or os_fsync(fd))
+  monkeypatch.setattr(records.os, "fsync", lambda fd: synced.append(fd) or os_fsync(fd))
   with results.RecordWriter(path) as w:
     assert w.write(epoch1) == 2
     assert len(synced) == 1 and path.read_text().count("\n") == 2  # on disk before close
@@ -100,7 +135,7 @@ def test_partial_last_line_is_ignored_and_dropped_when_reopened(tmp_path):
 
 def test_malformed_middle_line_raises_naming_file_and_line(tmp_path):
   path = tmp_path / "r.jsonl"
-  good = json.dumps(results._jsonable(record(0, 1)))
+  good = json.dumps(records._jsonable(record(0, 1)))
   path.write_text(f"{good}\n{good[:20]}\n{good}\n")
   with pytest.raises(ValueError, match=r"r\.jsonl, line 2: "):
     results.read_records(path)
@@ -257,16 +292,24 @@ def test_summarize_rejects_a_missing_epoch_and_duplicate_records():
 PM = re.compile(r"^(-?\d+\.\d+) ± (\d+\.\d+)$")
 
 
-def markdown_rows(text: str) -> list[list[str]]:
-  lines = text.strip().split("\n")
+def markdown_parts(text: str) -> tuple[list[list[str]], str]:
+  """The cells of a Markdown table (header first) and the caption paragraph after it."""
+  body, caption = text.split("\n\n")
+  lines = body.split("\n")
   assert re.fullmatch(r"\|(:---\|)+(---:\|)+", lines[1]), lines[1]
-  return [[c.strip() for c in line.strip("|").split("|")] for line in [lines[0], *lines[2:]]]
+  assert caption.endswith("\n") and caption.count("\n") == 1 and text.endswith(".\n")
+  cells = [[c.strip() for c in line.strip("|").split("|")] for line in [lines[0], *lines[2:]]]
+  return cells, caption.strip()
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+  return markdown_parts(text)[0]
 
 
 def test_markdown_cells_hold_mean_and_ci_with_accuracy_in_percent():
   table = results.summarize(small_sweep())
   header, *body = markdown_rows(results.to_markdown(table, ("train_loss", "test_acc")))
-  assert header == ["scheme", "train_loss", "test_acc (%)", "diverged"]
+  assert header == ["scheme", "train_loss mean ± 95% CI", "test_acc (%) mean ± 95% CI", "diverged"]
   assert [r[0] for r in body] == ["zeta_init", "he_normal"] and body[1][3] == "1/3"
   for cells, row in zip(body, table, strict=True):
     loss, acc = PM.match(cells[1]), PM.match(cells[2])
@@ -284,43 +327,101 @@ def test_markdown_std_spread_digits_default_metrics_and_nan_cells():
   table = results.summarize(rows)
   text = results.to_markdown(table, digits=2, spread="std")
   header, ab, c = markdown_rows(text.replace(r"\|", "¦"))
-  assert header[1:] == ["train_loss", "train_acc (%)", "test_loss", "test_acc (%)", "diverged"]
+  assert header[1:] == ["train_loss mean ± std", "train_acc (%) mean ± std", "test_loss mean ± std",
+                        "test_acc (%) mean ± std", "diverged"]
   assert ab[:2] == ["a¦b", "1.50 ± 0.71"] and c[1:] == ["n/a"] * 4 + ["1/1"]
-  with pytest.raises(ValueError, match="spread='sem' is not known; accepted: ci95, std"):
-    results.to_markdown(table, spread="sem")
+  for spread in ("sem", "ci"):
+    with pytest.raises(ValueError, match=f"spread='{spread}' is not known; accepted: ci95, std"):
+      results.to_markdown(table, spread=spread)
+    with pytest.raises(ValueError, match="accepted: ci95, std"):
+      results.caption(table, spread)
 
 
-def test_latex_has_booktabs_rules_escapes_and_pm():
+def test_the_spread_named_in_the_header_is_the_one_in_the_cells():
+  rows = [record(m, 1, "s", loss=x) for m, x in enumerate([0.1, 0.4, 0.2, 0.9])]
+  (row,) = results.summarize(rows)
+  for spread, name in (("ci95", "95% CI"), ("std", "std")):
+    header, cells = markdown_rows(results.to_markdown([row], ["train_loss"], spread=spread))
+    assert header[1] == f"train_loss mean ± {name}"
+    assert PM.match(cells[1]).group(2) == f"{row[f'train_loss_{spread}']:.3f}"
+  assert row["train_loss_ci95"] > 1.5 * row["train_loss_std"]  # the two differ: n = 4, t = 3.18
+
+
+def test_caption_states_the_statistic_n_epoch_and_the_diverged_members():
+  table = results.summarize(small_sweep())  # epoch 2; he_normal: 2 in the statistics, 1 diverged
+  _, text = markdown_parts(results.to_markdown(table))
+  assert text == results.caption(table, "ci95") == (
+      "Mean ± 95% CI (Student t half-width, n - 1 dof) over n = 2 to 3 members per row, after "
+      "epoch 2. Diverged members (1 of 6) are excluded from the statistics and counted in the last "
+      "column.")
+  same_n = results.summarize(small_sweep(), epoch=1)
+  assert results.caption(same_n, "std") == (
+      "Mean ± std (sample standard deviation, divisor n - 1) over n = 3 members per row, after "
+      "epoch 1. Diverged members (0 of 6) are excluded from the statistics and counted in the last "
+      "column.")
+  assert results.caption([], "std") == "No members."
+
+
+def test_caption_names_rows_with_too_few_members_and_unmarked_nan_members():
+  rows = [record(0, 1, "a", loss=0.3), record(1, 1, "b", diverged=True),
+          record(2, 1, "c", loss=0.2), record(3, 1, "c", loss=NAN), record(4, 4, "d")]
+  table = results.summarize(rows)
+  assert [(t["n"], t["n_diverged"], t["n_total"]) for t in table] == [(1, 0, 1), (0, 1, 1), (1, 0, 2),
+                                                                      (1, 0, 1)]
+  text = results.caption(table, "ci95")
+  assert "over n = 0 to 1 members per row, after epochs 1 to 4 (each member's last)." in text
+  assert "Diverged members (1 of 5) are excluded" in text
+  assert text.endswith("1 other member with a non-finite metric is excluded too. A row with n = 1 "
+                       "shows its mean alone. A row with n = 0 shows n/a.")
+  _, caption = markdown_parts(results.to_markdown(table))
+  assert caption == text
+  assert results.to_latex(table).splitlines()[-1].endswith("A row with n = 0 shows --.}")
+
+
+def test_latex_has_booktabs_rules_escapes_pm_and_the_caption():
   rows = [record(0, 1, "he_normal(gain=2)", acc=0.9), record(1, 1, "he_normal(gain=2)", acc=0.8),
           record(2, 1, "50%_&_#1", acc=0.5)]
   table = results.summarize(rows)
   tex = results.to_latex(table, ["train_loss", "train_acc"])
   lines = tex.strip().split("\n")
-  assert lines[0] == r"\begin{tabular}{lrrr}" and lines[-1] == r"\end{tabular}"
-  assert [lines[1], lines[3], lines[-2]] == [r"\toprule", r"\midrule", r"\bottomrule"]
-  assert lines[2] == r"scheme & train\_loss & train\_acc (\%) & diverged \\"
+  assert lines[0] == r"\begin{tabular}{lrrr}" and lines[-2] == r"\end{tabular}"
+  assert [lines[1], lines[3], lines[-3]] == [r"\toprule", r"\midrule", r"\bottomrule"]
+  assert lines[2] == (r"scheme & train\_loss mean $\pm$ 95\% CI & train\_acc (\%) mean $\pm$ 95\% CI"
+                      r" & diverged \\")
   cells = [c.strip() for c in lines[4].removesuffix(r"\\").split("&")]
   assert cells[0] == r"he\_normal(gain=2)" and cells[3] == "0/2"
   mean, half = map(float, cells[2].split(r" $\pm$ "))
   assert (mean, half) == (85.0, round(100 * table[0]["train_acc_ci95"], 1))
   assert lines[5].startswith(r"50\%\_\&\_\#1 & 0.500 & 50.0 & 0/1")
+  caption = results.caption(table, "ci95", missing="--")
+  assert lines[-1] == "% \\caption{" + caption.replace("%", r"\%").replace("±", r"$\pm$") + "}"
+  assert lines[-1].startswith(r"% \caption{Mean $\pm$ 95\% CI (Student t half-width, n - 1 dof) over")
+  assert tex.endswith("}\n") and "±" not in tex
+  std = results.to_latex(table, ["train_loss"], spread="std").split("\n")
+  assert std[2] == r"scheme & train\_loss mean $\pm$ std & diverged \\"
+  assert std[-2].startswith(r"% \caption{Mean $\pm$ std (sample standard deviation, divisor n - 1)")
 
 
 def test_csv_has_every_column_at_full_precision():
   table = results.summarize(small_sweep())
   back = list(csv.DictReader(io.StringIO(results.to_csv(table))))
   assert len(back) == 2 and list(back[0]) == list(table[0])
+  assert {"n", "n_diverged", "n_total", "train_loss_mean", "train_loss_std",
+          "train_loss_ci95"} <= set(back[0])
   for got, row in zip(back, table, strict=True):
     assert got["scheme"] == row["scheme"] and int(got["n_diverged"]) == row["n_diverged"]
     for key in ("train_loss_mean", "train_loss_std", "test_acc_ci95"):
       assert float(got[key]) == row[key]  # repr precision round-trips exactly
 
 
-def test_write_tables_writes_the_three_formats(tmp_path):
-  table = results.summarize(small_sweep())
-  paths = results.write_tables(table, tmp_path / "tables", stem="t1", metrics=("test_acc",))
+@pytest.mark.parametrize("spread", ["ci95", "std"])
+def test_write_tables_writes_the_three_formats_byte_for_byte(tmp_path, spread):
+  by = ("scheme", "lr")
+  table = results.summarize(small_sweep(), by=by)
+  args = dict(metrics=("train_acc", "test_acc"), by=by, spread=spread)
+  paths = results.write_tables(table, tmp_path / "tables", stem="t1", **args)
   assert {k: p.name for k, p in paths.items()} == {"md": "t1.md", "tex": "t1.tex", "csv": "t1.csv"}
-  assert paths["md"].read_text() == results.to_markdown(table, ("test_acc",))
-  assert paths["tex"].read_text() == results.to_latex(table, ("test_acc",))
-  assert paths["csv"].read_text() == results.to_csv(table)
+  assert paths["md"].read_bytes() == results.to_markdown(table, **args).encode()
+  assert paths["tex"].read_bytes() == results.to_latex(table, **args).encode()
+  assert paths["csv"].read_bytes() == results.to_csv(table).encode()
   assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["t1.csv", "t1.md", "t1.tex"]

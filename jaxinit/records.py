@@ -1,0 +1,219 @@
+"""The records of a sweep: one JSON line per member per epoch, written crash-safe.
+
+A sweep appends one record per member per epoch (:data:`RECORD_FIELDS`, built by
+:func:`epoch_records`) to a JSON-lines file with :class:`RecordWriter`; each epoch is flushed and
+fsynced, so a killed run keeps every finished epoch and ``--resume`` cuts the file back to its last
+finished epoch with :func:`truncate_records`. A line counts once its newline is written: a final line
+without one (a kill mid-write) is ignored by :func:`read_records` and dropped when a writer reopens
+the file. NaN (a diverged member's metrics; any non-finite float) is stored as JSON ``null``. Every
+other file is written atomically (:func:`atomic_write`: a temporary file in the same folder, then
+``os.replace``), e.g. by :func:`write_json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxinit.population import Member
+from jaxinit.train import METRICS
+
+__all__ = ["RECORD_FIELDS", "METRICS", "epoch_records", "RecordWriter", "read_records",
+           "truncate_records", "write_json", "atomic_write"]
+
+RECORD_FIELDS = ("member", *(f.name for f in dataclasses.fields(Member)), "epoch", *METRICS,
+                 "diverged", "diverged_epoch")
+"""The keys of a record, in file order: the member's index and fields (:class:`Member`), the epoch,
+the :data:`METRICS` (floats; NaN, ``null`` on disk, once the member has diverged), ``diverged`` and
+``diverged_epoch`` (the epoch it diverged at, or None)."""
+
+
+def epoch_records(members: Sequence[Member], epoch: int, metrics_M4: np.ndarray,
+                  diverged_epoch_M: np.ndarray) -> list[dict[str, Any]]:
+  """The records of one epoch, one per member, with exactly the keys :data:`RECORD_FIELDS`.
+
+  Args:
+    members: the population, shape ``(M,)``.
+    epoch: the epoch just finished (1-based).
+    metrics_M4: the :data:`METRICS` of each member after it, shape ``(M, 4)``.
+    diverged_epoch_M: the epoch each member diverged at, 0 for none, shape ``(M,)``.
+
+  Returns:
+    ``M`` dicts: ``member`` (the index), the member's fields, ``epoch``, the metrics as floats,
+    ``diverged`` (bool) and ``diverged_epoch`` (int, or None).
+
+  >>> rows = epoch_records([Member("zeros", 0)], 3, np.array([[0.7, 0.5, 0.7, 0.5]]), np.array([0]))
+  >>> tuple(rows[0]) == RECORD_FIELDS, rows[0]["scheme"], rows[0]["diverged_epoch"]
+  (True, 'zeros', None)
+  """
+  rows = []
+  for k, m in enumerate(members):
+    de = int(diverged_epoch_M[k])
+    rows.append({"member": k, **dataclasses.asdict(m), "epoch": epoch,
+                 **{name: float(v) for name, v in zip(METRICS, metrics_M4[k], strict=True)},
+                 "diverged": de > 0, "diverged_epoch": de or None})
+  return rows
+
+
+def _jsonable(obj: Any) -> Any:
+  """``obj`` with numpy and jax values as Python ones, tuples as lists, non-finite floats None."""
+  if isinstance(obj, dict):
+    return {str(k): _jsonable(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [_jsonable(v) for v in obj]
+  if isinstance(obj, Path):
+    return str(obj)
+  if isinstance(obj, (np.ndarray, np.generic, jax.Array)):
+    return _jsonable(np.asarray(obj).tolist())
+  if isinstance(obj, float) and not math.isfinite(obj):
+    return None
+  return obj
+
+
+def atomic_write(path: str | Path, text: str) -> Path:
+  """Writes ``text`` to a temporary file next to ``path``, fsyncs it, and renames it onto ``path``.
+
+  Missing parent folders are made; a reader sees the old file or the new one, never a part.
+
+  Returns:
+    ``path`` as a Path.
+  """
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+  fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+  try:
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.unlink(tmp)
+    raise
+  return path
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+  """Atomically writes ``obj`` as JSON (indent 2, sorted keys), e.g. a config or a run record.
+
+  Args:
+    path: the file; missing parent folders are made.
+    obj: dicts, lists, tuples, str, numbers, bool, None, Paths, numpy and jax values; NaN and
+      infinities are written as ``null``.
+
+  Returns:
+    ``path`` as a Path.
+  """
+  return atomic_write(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
+                      + "\n")
+
+
+def _record_line(row: dict[str, Any]) -> str:
+  if set(row) != set(RECORD_FIELDS):
+    extra, missing = sorted(set(row) - set(RECORD_FIELDS)), sorted(set(RECORD_FIELDS) - set(row))
+    raise ValueError(f"record has unknown keys {extra} and lacks keys {missing}; accepted: exactly "
+                     f"the keys of RECORD_FIELDS {RECORD_FIELDS}")
+  return json.dumps({k: _jsonable(row[k]) for k in RECORD_FIELDS}, allow_nan=False) + "\n"
+
+
+class RecordWriter:
+  """Appends records to a JSON-lines file, one fsynced batch (epoch) at a time.
+
+  Opening an existing file appends to it, after dropping a final line without a newline (left by a
+  kill mid-write). Usable as a context manager: ``with RecordWriter(path) as w: w.write(rows)``.
+
+  Args:
+    path: the ``.jsonl`` file; missing parent folders are made.
+  """
+
+  def __init__(self, path: str | Path):
+    self.path = Path(path)
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    if self.path.exists() and self.path.stat().st_size:
+      with open(self.path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b"\n":
+          f.seek(0)
+          f.truncate(f.read().rfind(b"\n") + 1)
+    self._file = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
+
+  def write(self, rows: Iterable[dict[str, Any]]) -> int:
+    """Appends ``rows`` (one epoch), then flushes and fsyncs; returns how many were written.
+
+    Raises:
+      ValueError: a row whose keys are not exactly :data:`RECORD_FIELDS` (nothing is written then).
+    """
+    lines = [_record_line(row) for row in rows]
+    self._file.write("".join(lines))
+    self._file.flush()
+    os.fsync(self._file.fileno())
+    return len(lines)
+
+  def close(self) -> None:
+    """Closes the file (a second call does nothing)."""
+    self._file.close()
+
+  def __enter__(self) -> RecordWriter:
+    return self
+
+  def __exit__(self, *exc: object) -> None:
+    self.close()
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+  """Reads a records file back; ``null`` metrics become ``float('nan')``.
+
+  Args:
+    path: a file written by :class:`RecordWriter`.
+
+  Returns:
+    The records in file order; a final line without a newline (a kill mid-write) is ignored, and
+    so are blank lines.
+
+  Raises:
+    ValueError: a complete line that is not a JSON object, naming the file and the line number.
+  """
+  text = Path(path).read_text(encoding="utf-8")
+  rows = []
+  for number, line in enumerate(text.split("\n")[:-1], start=1):
+    if not line.strip():
+      continue
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError as e:
+      row = e
+    if not isinstance(row, dict):
+      raise ValueError(f"{path}, line {number}: {line[:80]!r} is not a record; accepted: one JSON "
+                       "object per line")
+    rows.append({k: float("nan") if k in METRICS and v is None else v for k, v in row.items()})
+  return rows
+
+
+def truncate_records(path: str | Path, last_epoch: int) -> int:
+  """Atomically rewrites a records file keeping the records with ``epoch <= last_epoch``.
+
+  Args:
+    path: a file written by :class:`RecordWriter`.
+    last_epoch: the last epoch to keep (the last one a resumed run had finished); 0 keeps none.
+
+  Returns:
+    The number of records kept (a partial final line is always dropped).
+
+  Raises:
+    ValueError: a malformed line, as in :func:`read_records`.
+  """
+  kept = [row for row in read_records(path) if row["epoch"] <= last_epoch]
+  atomic_write(path, "".join(_record_line(row) for row in kept))
+  return len(kept)
