@@ -57,7 +57,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxinit import data, models, results
+from jaxinit import compilation, data, models, results
 from jaxinit import population as pop
 from jaxinit import train as tr
 
@@ -283,9 +283,9 @@ def bench(name: str, model_cfg: models.ModelConfig, cfg: tr.TrainConfig, dataset
     t = time.perf_counter()
     run_population(model_cfg, warm, members, d)  # compiles this M
     first = time.perf_counter() - t
-    traces = tr.trace_count()
-    runs = [run_population(model_cfg, cfg, members, d) for _ in range(repeats)]
-    assert tr.trace_count() == traces, "the timed run recompiled"
+    with compilation.log() as compiled:
+      runs = [run_population(model_cfg, cfg, members, d) for _ in range(repeats)]
+    assert not compiled, f"the timed run recompiled: {compiled}"
     total = min(s for s, _ in runs)
     per_member = total / m
     achieved = flops_member * m / total / 1e9

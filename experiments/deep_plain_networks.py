@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
       record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
       if record.get("status") != "finished":
         record = sweep.run(config, folder, resume=(folder / "run.json").exists(), quiet=True,
-                           figures=False)
+                           figures=False).record
       for row in record["table"]:
         diverged = f" ({row['n_diverged']} diverged)" if row["n_diverged"] else ""
         accuracy.setdefault(row["scheme"], {})[depth] = (

@@ -10,15 +10,24 @@ Public API::
 from jaxinit import (
     activations,
     data,
+    describe,
+    diagnose,
     diagnostics,
+    folders,
     gains,
     initializers,
     models,
     names,
     population,
+    records,
     results,
+    sharding,
+    signals,
+    stats,
     sweep,
+    tables,
     theory,
+    theory_summary,
     train,
 )
 from jaxinit.activations import Activation
@@ -28,7 +37,8 @@ from jaxinit.initializers import Initializer, fans
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "Initializer", "activations", "data", "diagnostics", "fans", "gains",
-    "initializers", "models", "names", "population", "results", "sweep", "theory", "torch_gain",
+    "Activation", "Initializer", "activations", "data", "describe", "diagnose", "diagnostics", "fans",
+    "folders", "gains", "initializers", "models", "names", "population", "records", "results",
+    "sharding", "signals", "stats", "sweep", "tables", "theory", "theory_summary", "torch_gain",
     "train", "variance_preserving_gain",
 ]

@@ -1,125 +1,82 @@
-"""The ``jaxinit`` command line.
+"""The ``jaxinit`` command line: each command parses its flags, builds a frozen config, calls one
+library entry point and prints what it returns (no computation, folder rule or table here).
 
-``jaxinit schemes`` lists the initialization schemes, aliases and activations; ``jaxinit sample
-NAME --shape 784,128`` draws one array and compares its statistics with the scheme's target. Each
-subcommand is one ``_cmd_*`` function registered in :func:`_parser`; library errors (an unknown
-scheme, a bad shape or dtype) print ``jaxinit: error: <message>`` and exit with status 2.
+=========  ==============================================================
+command    library entry point
+=========  ==============================================================
+schemes    :func:`jaxinit.describe.catalog`
+sample     :func:`jaxinit.describe.describe`
+theory     :func:`jaxinit.theory_summary.summarize`
+diagnose   :func:`jaxinit.diagnose.run`
+sweep      :func:`jaxinit.sweep.run`
+=========  ==============================================================
+
+Exit status (also in ``jaxinit --help``): 0 done; 2 bad input, missing or wrong data, a population
+too large for the memory, a folder the rules refuse; 1 an internal error (a bug: the traceback is
+printed); 130/143 a sweep stopped by SIGINT/SIGTERM after saving a checkpoint; a closed output pipe
+(``jaxinit theory tanh | head -1``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import inspect
-import math
+import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+import traceback
+from collections.abc import Callable
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-from jaxinit import activations, initializers, names
-from jaxinit import schemes as scheme_registry
+from jaxinit import describe, folders, names
 
 __all__ = ["main"]
 
-STRUCTURED = ("orthogonal", "delta_orthogonal", "identity")
-SHAPE_HELP = "--shape must be comma-separated non-negative ints, e.g. 784,128"
+EXIT_CODES = """exit status:
+  0        done
+  2        bad input, missing or wrong data, not enough memory, a refused output folder
+  1        internal error (a bug; the traceback is printed)
+  130/143  sweep stopped by SIGINT/SIGTERM after checkpointing (continue with --resume)"""
 
 
-def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-  """Left-aligns columns; the last column is not padded."""
-  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-  padded = ([c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)] + [r[-1]] for r in rows)
-  return [(indent + "  ".join(cells)).rstrip() for cells in padded]
+def _number(kind: Callable[[str], Any], minimum: float, strict: bool = False,
+            maximum: float | None = None) -> Callable[[str], Any]:
+  """An argparse type: ``kind(text)`` checked against a range (argparse reports the error)."""
+  def parse(text: str) -> Any:
+    try:
+      value = kind(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(
+          f"{text!r} is not a{'n int' if kind is int else ' number'}") from None
+    low_ok = value > minimum if strict else value >= minimum
+    if not low_ok or value != value or (maximum is not None and value >= maximum):
+      bound = f"{'>' if strict else '>='} {minimum:g}" + (
+          f" and < {maximum:g}" if maximum is not None else "")
+      raise argparse.ArgumentTypeError(f"{text} is out of range; accepted: {bound}")
+    return value
+  parse.__name__ = kind.__name__  # argparse names the type in its messages
+  return parse
 
 
-def _signature(factory: object) -> str:
-  """``gain=1.0, mode=fan_in``: a factory's parameters with defaults, as a scheme string writes them."""
-  params = inspect.signature(factory).parameters.values()
-  return ", ".join(p.name if p.default is inspect.Parameter.empty
-                   else f"{p.name}={names.format_value(p.default)}" for p in params)
+SEED = _number(int, 0, maximum=2 ** 32)
 
 
 def _cmd_schemes(args: argparse.Namespace) -> int:
-  schemes = [(n, initializers.get(n).formula, _signature(initializers.FACTORIES[n]) or "-")
-             for n in initializers.known()]
-  acts = [(n, _signature(activations.FACTORIES[n]) or "-") for n in activations.known()]
-  print(f"initializers ({len(schemes)}): name, formula, parameters with defaults")
-  print("\n".join(_table(schemes)))
-  print(f"\ninitializer aliases ({len(initializers.ALIASES)}): alias -> canonical")
-  print("\n".join(f"  {a} -> {c}" for a, c in sorted(initializers.ALIASES.items())))
-  whole = [(n, _signature(scheme_registry.FACTORIES[n])) for n in sorted(scheme_registry.FACTORIES)]
-  print(f"\nwhole-network schemes ({len(whole)}, for sweep/diagnose --schemes): name, parameters "
-        "with defaults")
-  print("\n".join(_table(whole)))
-  print(f"\nactivations ({len(acts)}): name, parameters with defaults")
-  print("\n".join(_table(acts)))
-  print(f"\nactivation aliases ({len(activations.ALIASES)}): alias -> canonical")
-  print("\n".join(f"  {a} -> {c}" for a, c in sorted(activations.ALIASES.items())))
+  print("\n".join(describe.catalog()))
   return 0
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
-  """``"784,128"`` -> ``(784, 128)``; an empty string is the 0-D shape ``()``."""
-  parts = [p.strip() for p in text.split(",")] if text.strip() else []
-  if not all(p.isascii() and p.isdigit() for p in parts):
-    raise ValueError(f"{SHAPE_HELP}; got {text!r}")
-  return tuple(int(p) for p in parts)
-
-
-def _parse_dtype(text: str) -> jnp.dtype:
-  try:
-    return jnp.dtype(text)
-  except TypeError:
-    raise ValueError(f"--dtype {text!r} is not a dtype; accepted: float32, float64, float16, "
-                     "bfloat16") from None
-
-
 def _cmd_sample(args: argparse.Namespace) -> int:
-  # Imported here so that `jaxinit schemes` does not pay for matplotlib.
-  from jaxinit import plots
+  shape = describe.parse_shape(args.shape)
+  if args.plot is not None:
+    from jaxinit import plots  # here, so that the other commands do not pay for matplotlib
 
-  init = initializers.get(args.name)
-  # jax.random.key keeps 32 bits of the seed unless x64 is on: larger seeds would repeat others.
-  if not 0 <= args.seed < 2 ** 32:
-    raise ValueError(f"--seed {args.seed} is out of range; accepted: an int in [0, 2^32)")
-  shape = _parse_shape(args.shape)
-  dtype = _parse_dtype(args.dtype)
-  if args.plot is not None:
     plots.check_path(args.plot)
-    if math.prod(shape) == 0:
+    if 0 in shape:
       raise ValueError(f"--plot needs a non-empty draw; shape {shape} has no entries")
-  # float64 needs jax's x64 mode, switched on only for this draw.
-  x64 = jax.enable_x64(True) if dtype == jnp.float64 else contextlib.nullcontext()
-  with x64:
-    w = init(jax.random.key(args.seed), shape, dtype)
-    fan_in, fan_out = initializers.fans(shape)
-    print(f"scheme   {init.name}\nformula  {init.formula}\nshape    {shape}\ndtype    {w.dtype}\n"
-          f"fan_in   {fan_in}\nfan_out  {fan_out}\nseed     {args.seed}")
-    if w.size == 0:
-      print("the draw is empty: no statistics")
-      return 0
-    x = w if w.dtype.itemsize >= 4 else w.astype(jnp.float32)
-    t = init.target(shape)
-    draw = [jnp.mean(x), jnp.std(x), jnp.var(x), jnp.mean(x * x), jnp.min(x), jnp.max(x)]
-    mean_sq = t.variance + t.mean ** 2
-    lo, hi = ("-", "-") if t.bound is None else (f"{t.mean - t.bound:.6g}", f"{t.mean + t.bound:.6g}")
-    rows = [("", "draw", f"target ({t.family})")]
-    rows += [(label, f"{float(d):.6g}", tv) for label, d, tv in zip(
-        ("mean", "std", "variance", "mean_sq", "min", "max"), draw,
-        (f"{t.mean:.6g}", f"{math.sqrt(t.variance):.6g}", f"{t.variance:.6g}", f"{mean_sq:.6g}",
-         lo, hi), strict=True)]
-    print("\n".join(_table(rows, indent="")))
-  if t.family in STRUCTURED:
-    print(f"note: {t.family} entries are not independent; the target mean_sq is the exact mean "
-          "square over all entries, equal to the draw's mean_sq for every draw")
+  d = describe.describe(args.name, shape, seed=args.seed, dtype=args.dtype)
+  print("\n".join(d.lines()))
   if args.plot is not None:
-    plots.sample_histogram(w, t, init.name, args.plot)
+    plots.sample_histogram(d.draw, d.target, d.name, args.plot)
     print(f"histogram written to {args.plot}")
   return 0
 
@@ -199,184 +156,55 @@ def _sweep_config(args: argparse.Namespace) -> Any:
 
 
 def _distributed(args: argparse.Namespace) -> None:
-  """``jax.distributed.initialize`` from --coordinator/--num-processes/--process-id, or with no
-  arguments (SLURM, Cloud TPU) for --distributed; CPU processes talk through gloo."""
-  given = [args.coordinator, args.num_processes, args.process_id]
-  if not args.distributed and all(v is None for v in given):
-    return
-  if any(v is None for v in given) and any(v is not None for v in given):
-    raise ValueError("--coordinator, --num-processes and --process-id go together; give all three, "
-                     "or --distributed alone where the cluster provides them (SLURM, Cloud TPU)")
-  jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
-                             process_id=args.process_id)
+  from jaxinit import sharding
+
+  sharding.initialize_distributed(args.coordinator, args.num_processes, args.process_id,
+                                  auto=args.distributed)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-  from jaxinit import results, sweep
+  from jaxinit import sweep
 
   _distributed(args)
   config = _sweep_config(args)
-  config.members()  # validates the grid before anything is written
-  folder = Path(args.out) / (args.name or f"{config.data}-{config.model.kind}")
-  m = len(config.members())
+  members = config.members()  # validates the grid before anything is written
+  name = f"{config.data}-{config.model.kind}" if args.name is None else args.name
+  folder = folders.resolve(args.out, name)
+  m, grid = len(members), len(config.schemes) * len(config.seeds)
   print(f"sweep: {m} members ({len(config.schemes)} schemes x {len(config.seeds)} seeds"
-        f"{'' if m == len(config.schemes) * len(config.seeds) else ' x hyperparameters'}), "
-        f"{config.data}, {config.model.kind} {config.model.widths}, {config.train.epochs} epochs "
-        f"-> {folder}", file=sys.stderr)
-  try:
-    record = sweep.run(config, folder, data_dir=args.data_dir, resume=args.resume,
-                       overwrite=args.overwrite, checkpoint_seconds=args.checkpoint_seconds,
-                       max_members_per_chunk=args.max_members_per_chunk,
-                       quiet=args.quiet, figures=not args.no_figures)
-  except KeyboardInterrupt:
-    return 130
-  table = results.summarize(results.read_records(folder / sweep.RECORDS), by=sweep.group_keys(config))
-  print(results.to_markdown(table, ("train_acc", "test_acc"), by=sweep.group_keys(config),
-                            spread="std"))
-  print(f"\nmean ± std over seeds after epoch {config.train.epochs}; "
-        f"{record['wall_s']['total']:.1f} s; records, tables and figures in {folder}")
+        f"{'' if m == grid else ' x hyperparameters'}), {config.data}, {config.model.kind} "
+        f"{config.model.widths}, {config.train.epochs} epochs -> {folder}", file=sys.stderr)
+  result = sweep.run(config, folder, data_dir=args.data_dir, resume=args.resume,
+                     overwrite=args.overwrite, checkpoint_seconds=args.checkpoint_seconds,
+                     max_members_per_chunk=args.max_members_per_chunk, quiet=args.quiet,
+                     figures=not args.no_figures)
+  print(result.markdown, end="")
+  print(f"\n{result.record['wall_s']['total']:.1f} s; records, tables and figures in {folder}")
   return 0
 
 
 def _cmd_theory(args: argparse.Namespace) -> int:
-  from jaxinit import theory
+  from jaxinit import plots, theory_summary
 
-  act = activations.get(args.activation)
-  depths = _ints(args.depths, "--depths")
-  if (args.C_b is None) != (args.C_W is None):
-    raise ValueError("give both --C-b and --C-W, or neither (then the critical point is used)")
-  try:
-    crit, reason = theory.critical_point(act), ""
-  except ValueError as e:
-    crit, reason = None, str(e)
-  print(f"activation      {act.name}")
-  if crit is None:
-    print(f"critical point  none: {reason}")
-    if args.C_b is None:
-      raise ValueError(f"{act.name} has no critical point; give --C-b and --C-W to study a point "
-                       "of your choice")
-  else:
-    k_star = "any (K(l) = K(1))" if crit.kind == "scale_invariant" else f"{crit.K_star:.6g}"
-    print(f"critical point  C_b = {crit.C_b:.6g}, C_W = {crit.C_W:.6g}, K* = {k_star} "
-          f"({crit.kind.replace('_', ' ')})")
-  at_critical = args.C_b is None
-  C_b, C_W = (crit.C_b, crit.C_W) if at_critical else (args.C_b, args.C_W)
-  names.check_number("C_b", "theory", C_b, 0.0)
-  names.check_number("C_W", "theory", C_W, 0.0, strict=True)
-  names.check_number("K1", "theory", args.K1, 0.0, strict=True)
-  if at_critical and crit.kind != "scale_invariant":
-    K_star = crit.K_star
-  else:
-    K_star = float(theory.fixed_point(act, C_b, C_W, K0=args.K1))
-  chi_par = float(theory.chi_parallel(act, C_W, K_star))
-  chi_perp = float(theory.chi_perp(act, C_W, K_star))
-  with np.errstate(divide="ignore"):
-    xi_q, xi_c = (float(-1 / np.log(np.float64(c))) for c in (chi_par, chi_perp))
-  phase = ("critical (edge of chaos)" if abs(chi_perp - 1) < 1e-6 else
-           "ordered" if chi_perp < 1 else "chaotic")
-  rows = [("at", f"C_b = {C_b:.6g}, C_W = {C_W:.6g}"), ("K*", f"{K_star:.6g}"),
-          ("chi_par(K*)", f"{chi_par:.6g}"), ("chi_perp(K*)", f"{chi_perp:.6g}"),
-          ("phase", phase), ("xi_q", f"{xi_q:.6g}"), ("xi_c", f"{xi_c:.6g}")]
-  print("\n".join(_table(rows, indent="")))
-  Ks = np.asarray(theory.kernel_recursion(act, C_b, C_W, args.K1, max(depths)))
-  print(f"\nkernel K(l) from K(1) = {args.K1:g}, and chi_perp(K(l)):")
-  table = [("l", "K(l)", "chi_perp")] + [
-      (str(d), f"{Ks[d - 1]:.6g}", f"{float(theory.chi_perp(act, C_W, Ks[d - 1])):.6g}")
-      for d in depths]
-  print("\n".join(_table(table)))
-  if args.phase_diagram is not None:
-    from jaxinit import plots
-
-    path = plots.check_path(args.phase_diagram)
-    C_W_grid = np.linspace(0.25 * C_W, 2.5 * C_W, 91)
-    C_b_grid = np.linspace(0.0, max(0.5, 3 * C_b), 41)
-    chi = jax.jit(jax.vmap(jax.vmap(lambda b, w: theory.phase(act, b, w), (None, 0)), (0, None)))(
-        jnp.asarray(C_b_grid), jnp.asarray(C_W_grid))
-    plots.phase_diagram(C_W_grid, C_b_grid, np.asarray(chi), path, title=act.name)
-    print(f"\nphase diagram written to {path}")
+  path = plots.check_path(args.phase_diagram) if args.phase_diagram is not None else None
+  summary = theory_summary.summarize(args.activation, C_b=args.C_b, C_W=args.C_W, K1=args.K1,
+                                     depths=_ints(args.depths, "--depths"))
+  print(summary.text())
+  if path is not None:
+    print(f"\nphase diagram written to {theory_summary.phase_diagram(summary, path)}")
   return 0
 
 
-def _mean_by(rows: list[dict], keys: tuple[str, ...], field: str) -> dict[tuple, float]:
-  """Mean of ``field`` over the rows sharing ``keys`` (NaN where every value is NaN)."""
-  groups: dict[tuple, list[float]] = {}
-  for r in rows:
-    groups.setdefault(tuple(r[k] for k in keys), []).append(r[field])
-  return {k: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for k, v in groups.items()}
-
-
 def _cmd_diagnose(args: argparse.Namespace) -> int:
-  import shutil
+  from jaxinit import diagnose
 
-  from jaxinit import data, diagnostics, plots, population, results, sweep
-
-  config = _population_config(args)
-  members = population.grid(config.schemes, config.seeds, scales=config.scales)
-  dataset = data.load(config.data, seed=config.data_seed, data_dir=args.data_dir)
-  if args.examples < 1:
-    raise ValueError(f"--examples must be >= 1; got {args.examples}")
-  n = min(args.examples, len(dataset.y_train))
-  folder = Path(args.out) / (args.name or f"diagnose-{config.data}-{config.model.kind}")
-  if folder.exists() and any(folder.iterdir()):
-    if not args.overwrite:
-      raise ValueError(f"output folder {folder} is not empty; pass --overwrite to replace it, or "
-                       "choose another --name")
-    if not (folder / "diagnostics.json").exists():
-      raise ValueError(f"refusing to overwrite {folder}: it holds no diagnostics.json")
-    shutil.rmtree(folder)
-  variables = population.init_params(config.model, members, dataset.feature_shape,
-                                     population.init_batch(dataset.x_train))
-  diag = diagnostics.diagnose(config.model, members, variables, dataset.x_train[:n],
-                              dataset.y_train[:n], bins=args.bins)
-  sv = np.asarray(diagnostics.jacobian_singular_values(config.model, variables,
-                                                       dataset.x_train[:1]))
-  rows = diagnostics.to_rows(diag)
-  folder.mkdir(parents=True, exist_ok=True)
-  results.write_json(folder / "diagnostics.json", {
-      "config": {"data": config.data, "model": dataclasses.asdict(config.model), "examples": n,
-                 "bins": args.bins},
-      "edges": {q: np.asarray(e).tolist() for q, e in diag.edges.items()},
-      "records": diag.records, "jacobian_singular_values": sv.tolist(),
-      "environment": results.environment()})
-  (folder / "diagnostics.csv").write_text(results.to_csv(rows))
-  figures = []
-  for scheme in dict.fromkeys(m.scheme for m in members):
-    k = next(i for i, m in enumerate(members) if m.scheme == scheme)
-    slug = sweep.slug(scheme)
-    for quantity in ("preact", "act", "grad_preact"):
-      edges, counts = diagnostics.histograms(diag, k, quantity)
-      figures.append(folder / f"hist_{slug}_{quantity}.png")
-      plots.histogram_grid(edges, counts, figures[-1], xlabel=quantity.replace("_", " "),
-                           title=f"{scheme}, seed {members[k].seed}: {quantity} per layer",
-                           labels=[f"layer {r}" for r in sorted(
-                               {r["layer"] for r in rows if r["quantity"] == quantity})])
-    idx = [i for i, m in enumerate(members) if m.scheme == scheme]
-    kernel = np.array([[r["kernel"] for r in rows if r["member"] == i and r["quantity"] == "preact"]
-                       for i in idx])
-    figures.append(folder / f"kernel_{slug}.png")
-    plots.depth_profile(None, kernel, figures[-1], "G(l) = mean z(l)^2", title=scheme,
-                        log=bool(np.all(kernel > 0)))
-  eig = {scheme: sv[[i for i, m in enumerate(members) if m.scheme == scheme]] ** 2
-         for scheme in dict.fromkeys(m.scheme for m in members)}
-  if any(np.any(v > 0) for v in eig.values()):
-    figures.append(folder / "jacobian_spectrum.png")
-    plots.jacobian_spectrum({k: v for k, v in eig.items() if np.any(v > 0)}, figures[-1],
-                            title="input-output Jacobian at one input")
-  keys = ("scheme", "layer")
-  pre = [r for r in rows if r["quantity"] == "preact"]
-  kernel, std = _mean_by(pre, keys, "kernel"), _mean_by(pre, keys, "std")
-  grad = _mean_by([r for r in rows if r["quantity"] == "grad_preact"], keys, "grad_norm")
-  acts = [r for r in rows if r["quantity"] == "act"]
-  dead, sat = _mean_by(acts, keys, "dead_frac"), _mean_by(acts, keys, "saturated_frac")
-  print("| scheme | layer | G(l) = mean z^2 | std z | E ||dL/dz||^2 | dead | saturated |")
-  print("|:---|---:|---:|---:|---:|---:|---:|")
-  for key in kernel:
-    cells = [f"{kernel[key]:.4g}", f"{std[key]:.4g}", f"{grad.get(key, math.nan):.4g}",
-             f"{dead.get(key, math.nan):.2f}", f"{sat.get(key, math.nan):.2f}"]
-    print(f"| {key[0]} | {key[1]} | " + " | ".join(c.replace("nan", "-") for c in cells) + " |")
-  print(f"\nmeans over {len(config.seeds)} seeds at init, on {n} {config.data} examples; "
-        f"diagnostics.json, diagnostics.csv and {len(figures)} figures in {folder}")
+  base = _population_config(args)
+  config = diagnose.DiagnoseConfig(data=base.data, data_seed=base.data_seed, model=base.model,
+                                   schemes=base.schemes, seeds=base.seeds, scales=base.scales,
+                                   examples=args.examples, bins=args.bins)
+  name = f"diagnose-{config.data}-{config.model.kind}" if args.name is None else args.name
+  folder = folders.resolve(args.out, name)
+  print(diagnose.run(config, folder, data_dir=args.data_dir, overwrite=args.overwrite).text())
   return 0
 
 
@@ -385,7 +213,7 @@ def _add_population_flags(p: argparse.ArgumentParser) -> None:
   p.add_argument("--data", default="moons", help="moons (default), circles, mnist, fashion_mnist")
   p.add_argument("--data-dir", help="folder of the IDX files for mnist/fashion_mnist "
                  "(default: $JAXINIT_DATA_DIR, else tensorflow-datasets)")
-  p.add_argument("--data-seed", type=int, help="seed of the toy datasets (default 0)")
+  p.add_argument("--data-seed", type=SEED, help="seed of the toy datasets (default 0)")
   p.add_argument("--model", default="mlp", choices=("mlp", "cnn"), help="mlp (default) or cnn")
   p.add_argument("--widths", help="dense widths, the last = number of logits (1 = binary), "
                  "e.g. 12,6,1")
@@ -400,7 +228,8 @@ def _add_population_flags(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog="jaxinit", description="Weight initialization schemes in JAX/Flax.")
+      prog="jaxinit", description="Weight initialization schemes in JAX/Flax.", epilog=EXIT_CODES,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
   p = sub.add_parser("schemes", help="list the initializers, their aliases, the whole-network "
@@ -412,7 +241,8 @@ def _parser() -> argparse.ArgumentParser:
                  help="scheme name or call, e.g. he_normal or 'normal(stddev=0.5)' (default he_normal)")
   p.add_argument("--shape", default="784,128",
                  help="comma-separated dims in the Flax layout (..., in, out); default 784,128")
-  p.add_argument("--seed", type=int, default=0, help="PRNG seed for jax.random.key (default 0)")
+  p.add_argument("--seed", type=int, default=0,
+                 help="PRNG seed for jax.random.key, in [0, 2^32) (default 0)")
   p.add_argument("--dtype", default="float32",
                  help="float32 (default), float64, float16 or bfloat16")
   p.add_argument("--plot", metavar="FILE", help="write a histogram (.png, .pdf or .svg)")
@@ -424,7 +254,8 @@ def _parser() -> argparse.ArgumentParser:
                      "scales and the kernel K(l) through depth, at criticality or at --C-b/--C-W.")
   p.add_argument("activation", help="activation name, e.g. tanh, relu, gelu, 'leaky_relu(0.2)'")
   p.add_argument("--C-b", dest="C_b", type=float, help="bias variance (default: critical)")
-  p.add_argument("--C-W", dest="C_W", type=float, help="weight variance x fan_in (default: critical)")
+  p.add_argument("--C-W", dest="C_W", type=float,
+                 help="weight variance x fan_in (default: critical; given alone, C_b = 0)")
   p.add_argument("--K1", type=float, default=1.0, help="first layer's kernel K(1) (default 1)")
   p.add_argument("--depths", default="1,2,5,10,20,50", help="layers to print K(l) at")
   p.add_argument("--phase-diagram", metavar="FILE", help="write the (C_W, C_b) phase diagram")
@@ -436,8 +267,9 @@ def _parser() -> argparse.ArgumentParser:
       "member (schemes x seeds x scales) at initialization, on a batch of the data: a table, "
       "diagnostics.json/csv and histogram, kernel and Jacobian-spectrum figures.")
   _add_population_flags(p)
-  p.add_argument("--examples", type=int, default=256, help="training examples used (default 256)")
-  p.add_argument("--bins", type=int, default=50, help="histogram bins (default 50)")
+  p.add_argument("--examples", type=_number(int, 1), default=256,
+                 help="training examples used (default 256)")
+  p.add_argument("--bins", type=_number(int, 1), default=50, help="histogram bins (default 50)")
   p.add_argument("--out", default="runs", help="parent folder of the output folder (default runs)")
   p.add_argument("--name", help="output folder name (default diagnose-<data>-<model>)")
   p.add_argument("--overwrite", action="store_true", help="replace the output folder")
@@ -449,40 +281,52 @@ def _parser() -> argparse.ArgumentParser:
       "normal(stddev=10), he_normal x 32 seeds; full-batch SGD + momentum). Flags left out take the "
       "defaults of the chosen --data and --model.")
   _add_population_flags(p)
-  p.add_argument("--epochs", type=int, help="epochs (default 300 for toy sets, 5 for images)")
+  p.add_argument("--epochs", type=_number(int, 1),
+                 help="epochs (default 300 for toy sets, 5 for images)")
   p.add_argument("--batch-size", help="examples per step, or 'full' (default: full for toy sets, "
                  "128 for images)")
   p.add_argument("--lr", help="learning rate(s), comma-separated (default 0.1 toy, 0.01 images)")
   p.add_argument("--momentum", help="SGD momentum value(s), comma-separated (default 0.9)")
   p.add_argument("--shuffle", choices=("shared", "member"),
                  help="minibatch order: shared by all members (default) or per member seed")
-  p.add_argument("--order-seed", type=int, help="seed of the shared minibatch order (default 0)")
+  p.add_argument("--order-seed", type=SEED, help="seed of the shared minibatch order (default 0)")
   p.add_argument("--precision", choices=("highest", "tf32", "bf16"),
                  help="matmul precision (default highest; recorded in the run's config)")
   p.add_argument("--out", default="runs", help="parent folder of the run folder (default runs)")
   p.add_argument("--name", help="run folder name (default <data>-<model>)")
   p.add_argument("--resume", action="store_true", help="continue the run in the folder")
   p.add_argument("--overwrite", action="store_true", help="replace the run in the folder")
-  p.add_argument("--checkpoint-seconds", type=float, default=30.0,
+  p.add_argument("--checkpoint-seconds", type=_number(float, 0), default=30.0,
                  help="save the train state at most this often (default 30; 0 = every epoch)")
-  p.add_argument("--max-members-per-chunk", type=int,
+  p.add_argument("--max-members-per-chunk", type=_number(int, 1),
                  help="train at most this many members at a time (default: sized from the "
-                 "devices' free memory; all at once on the CPU)")
+                 "devices' free memory, or the host's on the CPU)")
   p.add_argument("--distributed", action="store_true",
                  help="several processes: jax.distributed.initialize() as the cluster provides it")
   p.add_argument("--coordinator", help="several processes: the coordinator's HOST:PORT")
-  p.add_argument("--num-processes", type=int, help="several processes: how many")
-  p.add_argument("--process-id", type=int, help="several processes: this one's index (0 writes)")
-  p.add_argument("--quiet", action="store_true", help="no progress bar")
+  p.add_argument("--num-processes", type=_number(int, 1), help="several processes: how many")
+  p.add_argument("--process-id", type=_number(int, 0),
+                 help="several processes: this one's index (0 writes)")
+  p.add_argument("--quiet", action="store_true", help="no progress bar (messages still on stderr)")
   p.add_argument("--no-figures", action="store_true", help="skip the figures")
   p.set_defaults(func=_cmd_sweep)
   return parser
 
 
+def _quiet_pipe() -> int:
+  """stdout was closed by its reader (``| head``): silence the rest and exit as SIGPIPE would."""
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, sys.stdout.fileno())
+  return 141
+
+
 def main(argv: list[str] | None = None) -> int:
-  """Runs the command line on ``argv`` (default ``sys.argv[1:]``) and returns the exit status."""
+  """Runs the command line on ``argv`` (default ``sys.argv[1:]``) and returns the exit status
+  (:data:`EXIT_CODES`)."""
+  from jaxinit import signals
+
   argv = list(sys.argv[1:] if argv is None else argv)
-  # argparse reads "--shape -1,4" as an option with no value; pass it on so _parse_shape explains.
+  # argparse reads "--shape -1,4" as an option with no value; pass it on so parse_shape explains.
   for i in range(len(argv) - 1):
     if argv[i] == "--shape" and argv[i + 1].startswith("-"):
       argv[i:i + 2] = [f"--shape={argv[i + 1]}"]
@@ -492,12 +336,26 @@ def main(argv: list[str] | None = None) -> int:
   except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
     return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
   try:
-    return args.func(args)
-  except (ValueError, TypeError, ArithmeticError) as e:
+    code = args.func(args)
+    sys.stdout.flush()
+    return code
+  except BrokenPipeError:
+    return _quiet_pipe()
+  except signals.Interrupted as e:
+    return e.exit_code
+  except (ValueError, TypeError, ArithmeticError, FileNotFoundError, NotADirectoryError,
+          IsADirectoryError, PermissionError) as e:
     print(f"jaxinit: error: {e}", file=sys.stderr)
     return 2
-  except OSError as e:
-    print(f"jaxinit: error: {e}", file=sys.stderr)
+  except Exception as e:
+    if "RESOURCE_EXHAUSTED" in str(e):  # memory the estimate did not foresee
+      first = str(e).strip().splitlines()[0]
+      print(f"jaxinit: error: out of memory ({first[:200]}); train fewer members at a time with "
+            "--max-members-per-chunk, or fewer members", file=sys.stderr)
+      return 2
+    traceback.print_exc()
+    print(f"jaxinit: internal error: {type(e).__name__}: {e}; please report it with the "
+          "traceback above", file=sys.stderr)
     return 1
 
 

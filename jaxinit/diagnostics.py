@@ -34,7 +34,6 @@ given the same ``edges`` (the default edges span the whole population, so they d
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import math
@@ -51,7 +50,7 @@ from jaxinit import activations, models
 from jaxinit import population as pop
 
 __all__ = ["Diagnostics", "QUANTITIES", "STATS", "RECORD_FIELDS", "diagnose", "to_rows", "histograms",
-           "jacobian_singular_values", "trace_count"]
+           "jacobian_singular_values"]
 
 QUANTITIES = ("weight", "preact", "act", "grad_preact", "grad_weight")
 STATS = ("mean", "std", "kurtosis", "min", "max")
@@ -61,7 +60,6 @@ RECORD_FIELDS = ("member", "scheme", "seed", "lr", "momentum", "scale", "layer",
 
 _RELU_FAMILY = ("relu", "leaky_relu")
 _LAYER_NAME = re.compile(r"(layer|batch_norm)_(\d+)")
-_TRACES: collections.Counter[str] = collections.Counter()
 _CHUNK = 1024  # entries per row when the layers of a quantity are packed together (see _pack)
 
 
@@ -79,11 +77,6 @@ class Diagnostics:
   records: list[dict[str, Any]]
   edges: dict[str, np.ndarray]
   kernel_MLB: np.ndarray
-
-
-def trace_count(name: str = "diagnose") -> int:
-  """How many times :func:`diagnose` (``"diagnose"``) or the Jacobian (``"jacobian"``) was traced."""
-  return _TRACES[name]
 
 
 class _Layout(NamedTuple):
@@ -243,7 +236,6 @@ def _program(model_cfg: models.ModelConfig, bins: int | None) -> Any:
   values = _member_fn(model_cfg)
 
   def run(variables_M: dict, x: jax.Array, y: jax.Array, edges: dict[str, jax.Array]) -> tuple:
-    _TRACES["diagnose"] += 1
     vals_M, extras_M = jax.vmap(values, in_axes=(0, None, None))(variables_M, x, y)
     stats, hists, used = {}, {}, {}
     for q in QUANTITIES:
@@ -406,7 +398,6 @@ def _jacobian_program(model_cfg: models.ModelConfig) -> Any:
     return jnp.linalg.svd(jac, compute_uv=False)
 
   def run(variables_M: dict, x_one: jax.Array) -> jax.Array:
-    _TRACES["jacobian"] += 1
     return jax.vmap(one, in_axes=(0, None))(variables_M, x_one)
 
   return jax.jit(run)

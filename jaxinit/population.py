@@ -101,9 +101,10 @@ def member_table(members: Sequence[Member]) -> list[dict[str, Any]]:
   return [{"member": k, **dataclasses.asdict(m)} for k, m in enumerate(members)]
 
 
-def hyperparameters(members: Sequence[Member]) -> dict[str, jax.Array]:
-  """The members' numeric hyperparameters as float32 arrays of shape ``(M,)``: lr, momentum, scale."""
-  return {f: jnp.asarray([getattr(m, f) for m in members], jnp.float32)
+def hyperparameters(members: Sequence[Member]) -> dict[str, np.ndarray]:
+  """The members' numeric hyperparameters as float32 host arrays of shape ``(M,)``: lr, momentum,
+  scale."""
+  return {f: np.asarray([getattr(m, f) for m in members], np.float32)
           for f in ("lr", "momentum", "scale")}
 
 
@@ -138,9 +139,9 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   """Initial variables of every member, stacked with the model axis first.
 
   Each scheme's members are initialized by one compiled ``lax.map`` of ``model.init`` (and the
-  scheme's refinement: LSUV, MetaInit) over their seeds, compiled once per architecture and scheme
-  and cached, then put back in member order. Every kernel is then multiplied by its member's
-  ``scale``.
+  scheme's refinement: LSUV, MetaInit) over their seeds, compiled once per architecture, scheme and
+  power of two above its member count, and cached, then put back in member order on the host.
+  Every kernel is multiplied by its member's ``scale``.
 
   Args:
     config: the architecture.
@@ -165,17 +166,23 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   if needs_data:
     x = _check_batch(x_batch, input_shape, needs_data[0])
   else:
-    x = jnp.zeros((1, *input_shape), jnp.float32)
+    x = np.zeros((1, *input_shape), np.float32)
   parts, order = [], []
   for scheme, idx in by_scheme.items():
-    seeds = jnp.asarray([members[k].seed for k in idx], jnp.uint32)
-    scales = jnp.asarray([members[k].scale for k in idx], jnp.float32)
-    parts.append(_init_fn(config, scheme)(seeds, scales, x))
+    # Each scheme's seeds are padded to a power of two (with copies of the first), so that
+    # populations of nearby sizes reuse the compiled init (drawing a few more members costs little
+    # beside a compile); the copies are dropped on the host.
+    padded = np.resize(np.asarray(idx), 1 << (len(idx) - 1).bit_length())
+    seeds = np.asarray([members[k].seed for k in padded], np.uint32)
+    scales = np.asarray([members[k].scale for k in padded], np.float32)
+    drawn = _init_fn(config, scheme)(seeds, scales, x)
+    n = len(idx)
+    parts.append(jax.tree.map(lambda v, n=n: np.asarray(v)[:n], drawn))
     order.extend(idx)
-  if len(parts) == 1:
-    return parts[0]
-  inverse = jnp.asarray(np.argsort(np.asarray(order)))
-  return jax.tree.map(lambda *xs: jnp.concatenate(xs)[inverse], *parts)
+  # Put back in member order on the host (no program is compiled for the population's size), then
+  # on the device.
+  inverse = np.argsort(np.asarray(order))
+  return jax.tree.map(lambda *xs: jax.device_put(np.concatenate(xs)[inverse]), *parts)
 
 
 def init_batch(x_train: Any, size: int = INIT_BATCH) -> jax.Array:

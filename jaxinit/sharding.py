@@ -6,9 +6,9 @@ stacked array is sharded along its leading model axis with ``NamedSharding(mesh,
 the data is replicated; the same jitted program then runs on each device's share of the members
 (XLA's SPMD partitioner splits the vmapped computation, which has no cross-member terms).
 
-A population of ``M`` members is padded to a multiple of the device count with copies of member 0.
-They train like member 0 and are dropped before anything is recorded: :func:`unpad` the state and
-slice the metrics to ``M``.
+A population is padded to a multiple of the device count (and to its size bucket:
+:mod:`jaxinit.placement`) with copies of member 0; they train like member 0 and are dropped before
+anything is recorded: :func:`unpad` the state and slice the metrics to ``M``.
 
 Several hosts: call ``jax.distributed.initialize()`` in every process first; ``jax.devices()`` is
 then every process's devices and the same mesh spans them. Arrays are built from each process's
@@ -22,16 +22,39 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["AXIS", "population_mesh", "padded_count", "pad", "unpad", "shard", "replicate",
-           "to_host", "free_bytes", "members_that_fit"]
+__all__ = ["AXIS", "initialize_distributed", "population_mesh", "padded_count", "pad", "unpad",
+           "shard", "replicate", "to_host"]
 
 AXIS = "models"
 """The mesh axis the population's model axis is sharded over."""
+
+
+def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None, auto: bool = False) -> bool:
+  """``jax.distributed.initialize`` for several processes: from the coordinator's ``HOST:PORT``,
+  the process count and this process's index, or with no arguments where the cluster provides
+  them (``auto``: SLURM, Cloud TPU). CPU processes talk through gloo.
+
+  Returns:
+    Whether it was initialized (False: one process, nothing given).
+
+  Raises:
+    ValueError: some of the three given without the others.
+  """
+  given = [coordinator, num_processes, process_id]
+  if not auto and all(v is None for v in given):
+    return False
+  if any(v is None for v in given) and any(v is not None for v in given):
+    raise ValueError("--coordinator, --num-processes and --process-id go together; give all three, "
+                     "or --distributed alone where the cluster provides them (SLURM, Cloud TPU)")
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                             process_id=process_id)
+  return True
 
 
 def population_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh | None:
@@ -53,18 +76,22 @@ def padded_count(members: int, devices: int) -> int:
 
 
 def pad(tree: Any, count: int) -> Any:
-  """Stacked leaves ``(M, ...)`` -> ``(count, ...)``, appending copies of member 0."""
-  def leaf(x: Any) -> Any:
+  """Stacked leaves ``(M, ...)`` -> host arrays ``(count, ...)``, appending copies of member 0.
+
+  Done in NumPy on the host, so no program is compiled for the padded shapes.
+  """
+  def leaf(x: Any) -> np.ndarray:
+    x = to_host(x)
     extra = count - x.shape[0]
     if extra < 0:
       raise ValueError(f"pad: {x.shape[0]} members do not fit in {count}")
-    return x if extra == 0 else jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)])
+    return x if extra == 0 else np.concatenate([x, np.repeat(x[:1], extra, axis=0)])
   return jax.tree.map(leaf, tree)
 
 
 def unpad(tree: Any, members: int) -> Any:
-  """The first ``members`` entries of every stacked leaf."""
-  return jax.tree.map(lambda x: x[:members], tree)
+  """The first ``members`` entries of every stacked leaf, as host arrays (no compiled slice)."""
+  return jax.tree.map(lambda x: to_host(x)[:members], tree)
 
 
 def _put(x: Any, sharding: NamedSharding) -> jax.Array:
@@ -93,24 +120,3 @@ def to_host(x: Any) -> np.ndarray:
   return np.asarray(x)
 
 
-def free_bytes(devices: Sequence[jax.Device] | None = None) -> int | None:
-  """The smallest free memory (``bytes_limit - bytes_in_use``) over ``devices`` (default: the
-  local ones), or None where the backend does not report it (the CPU)."""
-  free = []
-  for device in jax.local_devices() if devices is None else devices:
-    stats = device.memory_stats()
-    if not stats or "bytes_limit" not in stats:
-      return None
-    free.append(int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
-  return min(free) if free else None
-
-
-def members_that_fit(member_bytes: int, free: int | None, devices: int = 1,
-                     headroom: float = 0.5) -> int | None:
-  """How many members fit at once: ``headroom`` of each device's free memory divided by one
-  member's bytes, times the device count; None when ``free`` is unknown (no limit)."""
-  if free is None:
-    return None
-  if member_bytes <= 0:
-    raise ValueError(f"members_that_fit: member_bytes={member_bytes}; accepted: > 0")
-  return max(1, int(headroom * free) // member_bytes) * devices

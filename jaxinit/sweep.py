@@ -1,27 +1,41 @@
 """A sweep on disk: a population trained epoch by epoch, with records, checkpoints, tables, figures.
 
-``run(config, folder)`` writes into ``folder``:
+``run(config, folder)`` checks everything it can before it writes anything (the config, the data,
+the memory the population needs: :func:`jaxinit.placement.plan_population`), then writes into
+``folder``:
 
 * ``config.json`` (the :class:`SweepConfig`), ``members.json`` (the member table) and ``run.json``
-  (environment, data folder, status, epochs done, wall times), rewritten as the run goes;
-* ``records.jsonl``: one record per member per epoch, fsynced after every epoch;
+  (environment, data folder, status, epochs done, the last checkpoint's epoch, wall times),
+  rewritten at every checkpoint;
+* ``records.jsonl``: one record per member per epoch (:data:`jaxinit.records.RECORD_FIELDS`),
+  fsynced after every epoch;
 * ``checkpoint.msgpack``: the whole population's train state and its epoch
-  (``flax.serialization``, written atomically) every ``checkpoint_seconds`` and after the last epoch;
-* when finished: ``table.{md,tex,csv}`` (final train/test loss and accuracy per scheme, mean +- 95%
-  CI over seeds), ``loss_curves.{png,pdf}`` and, for 2-D inputs, ``decision_boundary_<scheme>.png``.
+  (``flax.serialization``, written atomically) every ``checkpoint_seconds``, after the last epoch,
+  and when the run is stopped by SIGINT or SIGTERM (:mod:`jaxinit.signals`);
+* when finished: ``table.{md,tex,csv}`` (final metrics per group: mean, std and 95% CI over seeds,
+  with a caption), ``loss_curves.{png,pdf}`` and, for 2-D inputs, ``decision_boundary_<scheme>.png``.
 
-An interrupted run (Ctrl-C, kill) keeps every finished epoch in ``records.jsonl``; ``resume=True``
-restores the last checkpoint, cuts the records back to its epoch and continues. The result is
-bit-identical to an uninterrupted run, since epoch ``e``'s batches depend only on seeds and ``e``.
+Stopping: SIGINT or SIGTERM finish the epoch in flight, save a checkpoint of it, mark ``run.json``
+``"interrupted"`` and raise :class:`jaxinit.signals.Interrupted` (the CLI exits 130 or 143). A kill
+(SIGKILL) keeps every finished epoch in ``records.jsonl`` and loses the epochs since the last
+checkpoint. ``resume=True`` restores the last checkpoint, cuts the records back to its epoch and
+continues; the result is bit-identical to an uninterrupted run, since epoch ``e``'s batches depend
+only on seeds and ``e``. A run that stops before its first epoch leaves nothing that blocks a rerun.
+
+Compiled programs: the population is padded to its size bucket (:func:`jaxinit.placement.bucket`)
+with copies of member 0 that never reach a record, so a second sweep with other seeds, schemes,
+scales, learning rates or momenta, or another population size in the same bucket, compiles nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -31,20 +45,22 @@ from typing import Any
 
 import flax.serialization
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxinit import data as datasets
-from jaxinit import models, results, sharding
+from jaxinit import folders, models, placement, results, sharding, signals
 from jaxinit import population as pop
 from jaxinit import train as tr
 
-__all__ = ["SweepConfig", "default_config", "group_keys", "run", "load_config", "TOY", "IMAGES"]
+__all__ = ["SweepConfig", "SweepResult", "default_config", "group_keys", "run", "load_config",
+           "TOY", "IMAGES"]
 
 TOY = ("moons", "circles")
 IMAGES = ("mnist", "fashion_mnist")
 CHECKPOINT = "checkpoint.msgpack"
 RECORDS = "records.jsonl"
+SPREAD = "ci95"
+"""The spread every sweep table shows after the mean (the CSV has both std and ci95)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,36 +134,9 @@ def slug(text: str) -> str:
   return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
 
 
-def _prepare(folder: Path, config: SweepConfig, resume: bool, overwrite: bool) -> None:
-  """Checks the output folder against the flags; clears it for ``overwrite``."""
-  if resume and overwrite:
-    raise ValueError("--resume and --overwrite exclude each other; choose one")
-  if folder.exists() and not folder.is_dir():
-    raise ValueError(f"output {folder} exists and is not a folder")
-  used = folder.is_dir() and any(folder.iterdir())
-  if resume:
-    stored = folder / "config.json"
-    if not stored.exists():
-      raise ValueError(f"cannot resume: {stored} does not exist; start the sweep without --resume")
-    old = json.loads(stored.read_text())
-    if old != json.loads(json.dumps(config.to_json())):
-      diff = sorted(k for k in set(old) | set(config.to_json())
-                    if old.get(k) != json.loads(json.dumps(config.to_json())).get(k))
-      raise ValueError(f"cannot resume {folder}: it was run with a different config (differs in "
-                       f"{', '.join(diff)}); use the same flags, or --overwrite, or another --name")
-    return
-  if used and not overwrite:
-    raise ValueError(f"output folder {folder} already holds a run; pass --resume to continue it, "
-                     "--overwrite to replace it, or choose another --name")
-  if used:
-    if not (folder / "config.json").exists():
-      raise ValueError(f"refusing to overwrite {folder}: it is not a jaxinit run folder (no "
-                       "config.json); choose another --name or --out")
-    shutil.rmtree(folder)
-
-
-def _save_checkpoint(folder: Path, state: tr.TrainState, epoch: int) -> None:
-  host = jax.tree.map(sharding.to_host, state)
+def _save_checkpoint(folder: Path, state: tr.TrainState, members: int, epoch: int) -> None:
+  """Atomically writes the first ``members`` members' state after ``epoch``."""
+  host = sharding.unpad(state, members)
   payload = flax.serialization.to_bytes({"epoch": epoch, "state": host})
   tmp = folder / f".{CHECKPOINT}.tmp"
   tmp.write_bytes(payload)
@@ -163,18 +152,7 @@ def _load_checkpoint(folder: Path, template: tr.TrainState) -> tuple[int, tr.Tra
     restored = flax.serialization.from_bytes(target, path.read_bytes())
   except Exception as e:
     raise ValueError(f"checkpoint {path} cannot be read ({e}); rerun with --overwrite") from e
-  return int(restored["epoch"]), jax.tree.map(jnp.asarray, restored["state"])
-
-
-def _records(members: Sequence[pop.Member], epoch: int, metrics_M4: np.ndarray,
-             diverged_epoch_M: np.ndarray) -> list[dict[str, Any]]:
-  rows = []
-  for k, m in enumerate(members):
-    de = int(diverged_epoch_M[k])
-    rows.append({"member": k, **dataclasses.asdict(m), "epoch": epoch,
-                 **{name: float(v) for name, v in zip(tr.METRICS, metrics_M4[k], strict=True)},
-                 "diverged": de > 0, "diverged_epoch": de or None})
-  return rows
+  return int(restored["epoch"]), restored["state"]
 
 
 def _progress(total: int, done: int, quiet: bool) -> Callable[[int, np.ndarray], None]:
@@ -200,29 +178,39 @@ def _progress(total: int, done: int, quiet: bool) -> Callable[[int, np.ndarray],
   return update
 
 
+@functools.lru_cache(maxsize=8)
+def _grid_program(model_cfg: models.ModelConfig) -> Any:
+  """``jit(vmap(apply))`` of the members on a batch of points (the decision-boundary grid)."""
+  model = models.build(model_cfg)
+  return jax.jit(jax.vmap(lambda v, x: model.apply(v, x), in_axes=(0, None)))
+
+
 def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
              members: Sequence[pop.Member], state: tr.TrainState, rows: list[dict]) -> list[Path]:
-  """Writes the loss curves and, for 2-D inputs, one decision-boundary figure per scheme."""
+  """Writes the loss curves and, for 2-D inputs, one decision-boundary figure per scheme.
+
+  ``state`` is the padded population (its size bucket), so the forward pass compiles once per
+  bucket; the padding members are dropped before anything is drawn."""
   from jaxinit import plots
 
   paths = [folder / f"loss_curves.{ext}" for ext in ("png", "pdf")]
   for path in paths:
-    plots.loss_curves(rows, path, title=f"{config.data}: mean +- std over seeds")
+    plots.loss_curves(rows, path, title=config.data)
   if dataset.feature_shape != (2,):
     return paths
-  model = models.build(config.model)
   xy = np.concatenate([dataset.x_train, dataset.x_test])
   lo, hi = xy.min(0) - 0.5, xy.max(0) + 0.5
   gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150))
-  grid = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], 1), jnp.float32)
+  grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
   variables = {"params": state.params, **({"batch_stats": state.batch_stats}
                                           if state.batch_stats else {})}
-  logits = jax.jit(jax.vmap(lambda v: model.apply(v, grid)))(variables)
-  prob_M = np.asarray(jax.nn.sigmoid(logits[..., 0]) if config.model.num_outputs == 1
-                      else jax.nn.softmax(logits)[..., 1]).reshape(len(members), *gx.shape)
+  logits = np.asarray(_grid_program(config.model)(variables, grid))[:len(members)]
+  prob_M = (0.5 + 0.5 * np.tanh(logits[..., 0].astype(np.float64) / 2)  # the sigmoid, no overflow
+            if config.model.num_outputs == 1
+            else _softmax(logits)[..., 1]).reshape(len(members), *gx.shape)
+  diverged = np.asarray(state.diverged_epoch)[:len(members)]
   for scheme in dict.fromkeys(m.scheme for m in members):
-    idx = [k for k, m in enumerate(members) if m.scheme == scheme]
-    alive = [k for k in idx if int(state.diverged_epoch[k]) == 0]
+    alive = [k for k, m in enumerate(members) if m.scheme == scheme and diverged[k] == 0]
     prob = prob_M[alive].mean(0) if alive else np.full(gx.shape, np.nan)
     paths.append(folder / f"decision_boundary_{slug(scheme)}.png")
     plots.decision_boundary(gx, gy, prob, dataset.x_test, dataset.y_test,
@@ -231,111 +219,177 @@ def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
   return paths
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+  z = logits.astype(np.float64) - logits.max(-1, keepdims=True)
+  e = np.exp(z)
+  return e / e.sum(-1, keepdims=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+  """What :func:`run` returns.
+
+  Attributes:
+    folder: the run folder.
+    record: the run record, as in ``run.json``.
+    table: the summary rows (:func:`jaxinit.results.summarize` of the last epoch).
+    markdown: ``table.md``'s text, byte for byte (the table and its caption).
+    resumed_from: the epoch a resumed run continued from, else None.
+  """
+
+  folder: Path
+  record: dict[str, Any]
+  table: list[dict[str, Any]]
+  markdown: str
+  resumed_from: int | None = None
+
+
+def _say(text: str) -> None:
+  print(text, file=sys.stderr, flush=True)
+
+
 def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
         resume: bool = False, overwrite: bool = False, checkpoint_seconds: float = 30.0,
         quiet: bool = False, figures: bool = True, max_members_per_chunk: int | None = None
-        ) -> dict[str, Any]:
-  """Runs (or resumes) a sweep into ``folder`` and returns its run record.
+        ) -> SweepResult:
+  """Runs (or resumes) a sweep into ``folder``.
 
   Args:
     config: the sweep.
-    folder: the output folder; it must be empty or absent unless ``resume`` or ``overwrite``.
+    folder: the output folder; it must be empty or absent unless ``resume`` or ``overwrite``
+      (:func:`jaxinit.folders.prepare`).
     data_dir: the image sets' IDX folder (see :func:`jaxinit.data.mnist`).
     resume: continue the run in ``folder`` from its last checkpoint (its config must equal
       ``config``).
     overwrite: replace the run in ``folder``.
     checkpoint_seconds: save the train state when this much time has passed since the last save (0:
-      after every epoch), and always after the last epoch.
-    quiet: no progress bar.
+      after every epoch), and always after the last epoch and on SIGINT/SIGTERM.
+    quiet: no progress bar (where the run resumes from and why it stopped are still said on
+      stderr).
     figures: write the figures at the end.
     max_members_per_chunk: train at most this many members at a time; None sizes the chunks from
-      the devices' free memory (no chunks where it is not reported, e.g. on the CPU). Results do
-      not depend on it (to float rounding).
+      the free memory (:func:`jaxinit.placement.plan_population`). Results do not depend on it (to
+      float rounding).
 
   Returns:
-    The run record (also in ``run.json``): ``status`` ``"finished"``, the table rows, wall times.
+    The :class:`SweepResult`; ``record["status"]`` is ``"finished"``.
 
   Raises:
-    ValueError: a bad config, a folder that holds a run without ``resume``/``overwrite``, a resume
-      whose config differs.
-    KeyboardInterrupt: re-raised after ``run.json`` is marked ``"interrupted"``.
+    ValueError: a bad config, data that is missing or not the dataset named, a population that
+      does not fit in memory, a folder the rules refuse (nothing is written in these cases).
+    jaxinit.signals.Interrupted: SIGINT or SIGTERM; the epoch in flight was finished and
+      checkpointed, and ``run.json`` is marked ``"interrupted"``.
   """
   t0 = time.perf_counter()
+  if checkpoint_seconds < 0 or checkpoint_seconds != checkpoint_seconds:
+    raise ValueError(f"checkpoint_seconds={checkpoint_seconds}; accepted: a number >= 0 "
+                     "(0 = after every epoch)")
+  say = _say
   folder = read_folder = Path(folder)
+  members = config.members()
+  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir)
+  data = tr.device_data(dataset)
+  tr.check_data(data, config.train, config.model)
+  plan = placement.plan_population(config.model, config.train, len(members),
+                                  dataset.feature_shape, len(dataset.y_train),
+                                  max_members_per_chunk=max_members_per_chunk)
   if jax.process_index() != 0:
     # Several processes (jax.distributed): all run the same program and read the run folder (to
     # resume), but only process 0 writes it; the others write to a scratch folder.
     folder = Path(tempfile.mkdtemp(prefix=f"jaxinit-process{jax.process_index()}-"))
     figures = False
-  members = config.members()
-  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir)
-  data = tr.device_data(dataset)
-  tr.check_data(data, config.train, config.model)
+  fresh_folder = not read_folder.exists()
   if folder == read_folder:  # process 0 checks (and for --overwrite clears) the run folder
-    _prepare(folder, config, resume, overwrite)
-  folder.mkdir(parents=True, exist_ok=True)
-  record: dict[str, Any] = {"config": config.to_json(), "environment": results.environment(),
-                            "data_dir": data_dir, "members": len(members), "status": "running",
-                            "epochs_done": 0, "wall_s": {}}
-  results.write_json(folder / "config.json", config.to_json())
-  results.write_json(folder / "members.json", pop.member_table(members))
-  initial = tr.init_state(config.model, config.train, members, dataset.x_train)
-  start = 0
-  if resume:
-    restored = _load_checkpoint(read_folder, initial)
-    if restored is not None:
-      start, initial = restored
-    if (folder / RECORDS).exists():
-      results.truncate_records(folder / RECORDS, start)
-    previous = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
-    record["resumed_from_epoch"] = start
-    record["wall_s"]["before_resume"] = previous.get("wall_s", {}).get("total")
-  record["wall_s"]["setup"] = time.perf_counter() - t0
-  results.write_json(folder / "run.json", record)
-  progress = _progress(config.train.epochs, start, quiet)
-  mesh = sharding.population_mesh()
-  devices = 1 if mesh is None else mesh.size
-  if max_members_per_chunk is None:
-    max_members_per_chunk = sharding.members_that_fit(
-        tr.member_bytes(config.model, config.train, dataset.feature_shape, len(dataset.y_train)),
-        sharding.free_bytes(), devices)
-  record["devices"], record["max_members_per_chunk"] = devices, max_members_per_chunk
-  last_save, t_train, epoch, state = time.perf_counter(), time.perf_counter(), start, initial
+    resume = folders.prepare(folder, "config.json", config=config.to_json(), resume=resume,
+                             overwrite=overwrite, empty_when_missing=(RECORDS, CHECKPOINT))
+  record: dict[str, Any] = {
+      "config": config.to_json(), "environment": results.environment(), "data_dir": data_dir,
+      "data_source": getattr(dataset, "source", None), "members": len(members),
+      "padded_members": plan.count, "devices": plan.devices,
+      "members_per_chunk": plan.chunk, "status": "running", "epochs_done": 0,
+      "checkpoint_epoch": 0, "wall_s": {}}
+  start, state = 0, None
   try:
-    with results.RecordWriter(folder / RECORDS) as writer:
-      for epoch, state, metrics in tr.run(config.model, config.train, members, data, initial,
-                                          start, mesh, max_members_per_chunk):
-        metrics = sharding.to_host(metrics)
-        diverged = sharding.to_host(state.diverged_epoch)[:len(members)]
-        writer.write(_records(members, epoch, metrics, diverged))
-        final = epoch == config.train.epochs
-        if final or time.perf_counter() - last_save >= checkpoint_seconds:
-          _save_checkpoint(folder, sharding.unpad(state, len(members)), epoch)
-          last_save = time.perf_counter()
-        if epoch == start + 1:
-          record["wall_s"]["first_epoch_with_compile"] = time.perf_counter() - t_train
-        progress(epoch, metrics)
-  except KeyboardInterrupt:
-    record.update(status="interrupted", epochs_done=epoch)
-    record["wall_s"]["total"] = time.perf_counter() - t0
+    folder.mkdir(parents=True, exist_ok=True)
+    results.write_json(folder / "config.json", config.to_json())
+    results.write_json(folder / "members.json", pop.member_table(members))
+    state = tr.init_state(config.model, config.train, members, dataset.x_train, plan.count)
+    if resume:
+      restored = _load_checkpoint(read_folder, sharding.unpad(state, len(members)))
+      if restored is not None:
+        start, state = restored
+      if (folder / RECORDS).exists():
+        results.truncate_records(folder / RECORDS, start)
+      previous = (json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists()
+                  else {})
+      record["resumed_from_epoch"] = start
+      record["wall_s"]["before_resume"] = previous.get("wall_s", {}).get("total")
+      say(f"resuming {folder} from epoch {start} of {config.train.epochs} "
+          + ("(its last checkpoint; later records are discarded)" if restored else
+             "(no checkpoint was saved: starting over)"))
+    record.update(epochs_done=start, checkpoint_epoch=start)
+    record["wall_s"]["setup"] = time.perf_counter() - t0
     results.write_json(folder / "run.json", record)
-    print(f"interrupted after epoch {epoch}; every finished epoch is in {folder / RECORDS}; "
-          "continue with --resume", file=sys.stderr)
+    state = _train(config, folder, members, data, state, start, plan, checkpoint_seconds,
+                   quiet, record, t0)
+  except BaseException as e:
+    if record["epochs_done"] == 0 and not resume and fresh_folder and folder == read_folder:
+      shutil.rmtree(folder, ignore_errors=True)  # nothing finished: leave nothing behind
+    elif isinstance(e, signals.Interrupted | KeyboardInterrupt):
+      record["status"] = "interrupted"
+      record["wall_s"]["total"] = time.perf_counter() - t0
+      results.write_json(folder / "run.json", record)
+      say(f"stopped after epoch {record['epochs_done']}; the checkpoint holds epoch "
+          f"{record['checkpoint_epoch']} and every finished epoch is in {folder / RECORDS}; "
+          "continue with --resume")
+    if isinstance(e, KeyboardInterrupt):
+      raise signals.Interrupted(signal.SIGINT) from e
     raise
-  finally:
-    getattr(progress, "stop", lambda: None)()
-  record["wall_s"]["train"] = time.perf_counter() - t_train
-  state = jax.tree.map(sharding.to_host, sharding.unpad(state, len(members)))
+  record["wall_s"]["train"] = time.perf_counter() - t0 - record["wall_s"]["setup"]
   rows = results.read_records(folder / RECORDS)
-  table = results.summarize(rows, by=group_keys(config))
-  results.write_tables(table, folder, by=group_keys(config))
+  by = group_keys(config)
+  table = results.summarize(rows, by=by)
+  paths = results.write_tables(table, folder, by=by, spread=SPREAD)
   if figures:
-    record["figures"] = [str(p.name) for p in _figures(folder, config, dataset, members, state, rows)]
-  record.update(status="finished", epochs_done=epoch, table=table,
-                diverged=sum(int(d > 0) for d in np.asarray(state.diverged_epoch)))
+    host = jax.tree.map(sharding.to_host, state)
+    record["figures"] = [p.name for p in _figures(folder, config, dataset, members, host, rows)]
+  diverged = sharding.to_host(state.diverged_epoch)[:len(members)]
+  record.update(status="finished", table=table, diverged=int(np.sum(diverged > 0)))
   record["wall_s"]["total"] = time.perf_counter() - t0
   results.write_json(folder / "run.json", record)
+  markdown = Path(paths["md"]).read_text()
   if folder != read_folder:  # a scratch folder of a process other than 0
     shutil.rmtree(folder, ignore_errors=True)
-  return record
+  return SweepResult(read_folder, record, table, markdown, start if resume else None)
 
+
+def _train(config: SweepConfig, folder: Path, members: Sequence[pop.Member], data: tr.DeviceData,
+           initial: tr.TrainState, start: int, plan: placement.Plan, checkpoint_seconds: float,
+           quiet: bool, record: dict[str, Any], t0: float) -> tr.TrainState:
+  """The epoch loop: records every epoch, checkpoints (and ``run.json``) by time, at the end and
+  on a stop request. Returns the final (padded) state."""
+  progress = _progress(config.train.epochs, start, quiet)
+  last_save, t_train = time.perf_counter(), time.perf_counter()
+  m, state = len(members), initial
+  try:
+    with (signals.stop_requests("saving a checkpoint after the epoch in flight") as stop,
+          results.RecordWriter(folder / RECORDS) as writer):
+      for epoch, state, metrics in tr.run(config.model, config.train, members, data, initial,
+                                          start, plan):
+        diverged = sharding.to_host(state.diverged_epoch)[:m]
+        writer.write(results.epoch_records(members, epoch, metrics, diverged))
+        record["epochs_done"] = epoch
+        if epoch == start + 1:
+          record["wall_s"]["first_epoch_with_compile"] = time.perf_counter() - t_train
+        if (stop or epoch == config.train.epochs
+            or time.perf_counter() - last_save >= checkpoint_seconds):
+          _save_checkpoint(folder, state, m, epoch)
+          record["checkpoint_epoch"] = epoch
+          record["wall_s"]["total"] = time.perf_counter() - t0
+          results.write_json(folder / "run.json", record)
+          last_save = time.perf_counter()
+        progress(epoch, metrics)
+        stop.check(f"stopped after epoch {epoch}")
+  finally:
+    getattr(progress, "stop", lambda: None)()
+  return state

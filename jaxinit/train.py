@@ -1,5 +1,8 @@
 """Training a population in one compiled program: optax SGD + momentum, vmapped over members.
 
+Where the members train (the size bucket, chunks, mesh) is decided apart, by
+:mod:`jaxinit.placement`; this module holds the compiled programs and the epoch loop.
+
 One epoch is a ``lax.scan`` over minibatches inside ``jit(vmap(...))``, followed by an evaluation of
 every member on the whole train and test sets. What differs between members (parameters, learning
 rate, momentum, seed) is data, so a second sweep with other seeds, schemes, scales or learning rates
@@ -25,7 +28,6 @@ accuracy at logit > 0); more logits, softmax cross-entropy with integer labels.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import math
@@ -36,20 +38,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh
 
-from jaxinit import models, sharding
+from jaxinit import models, placement, sharding
 from jaxinit import population as pop
 
-__all__ = ["TrainConfig", "TrainState", "DeviceData", "METRICS", "device_data", "init_state", "run",
-           "train_one", "trace_count", "check_data", "SHUFFLES"]
+__all__ = ["TrainConfig", "TrainState", "DeviceData", "Programs", "METRICS", "device_data",
+           "programs", "init_state", "run", "train_one", "check_data", "SHUFFLES"]
 
 SHUFFLES = ("shared", "member")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 PRECISIONS = {"highest": "highest", "tf32": "tensorfloat32", "bf16": "bfloat16"}
 """TrainConfig.precision -> the ``jax.default_matmul_precision`` the epoch is traced under."""
 _SHUFFLE_STREAM = 1  # fold_in(key(seed), 1): the shuffling stream; key(seed) itself initializes
-_TRACES: collections.Counter[str] = collections.Counter()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,11 +122,6 @@ class DeviceData(NamedTuple):
 def device_data(dataset: Any) -> DeviceData:
   """Puts a :class:`jaxinit.data.Dataset` (anything with the four array attributes) on the device."""
   return DeviceData(*(jnp.asarray(getattr(dataset, f)) for f in DeviceData._fields))
-
-
-def trace_count(name: str = "epoch") -> int:
-  """How many times the population epoch (``"epoch"``) or init (``"init"``) has been traced."""
-  return _TRACES[name]
 
 
 def _optimizer(lr: Any, momentum: Any) -> optax.GradientTransformation:
@@ -206,16 +201,30 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
   return epoch
 
 
-def _programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any, Any]:
-  """The compiled (population epoch, single-member epoch, population init) for one architecture.
+class Programs(NamedTuple):
+  """The jitted programs of one (architecture, :class:`TrainConfig`).
 
-  The number of epochs is not part of the program, so runs of different lengths share it.
+  Attributes:
+    population_epoch: ``(states (M, ...), seeds (M,) uint32, data, epoch int32) -> (states,
+      metrics (M, 4))``; the states are donated.
+    single_epoch: the same for one unbatched member: ``(state, seed, data, epoch)``.
+    init_state: ``(variables (M, ...), lr (M,), momentum (M,)) -> TrainState (M, ...)``.
   """
+
+  population_epoch: Any
+  single_epoch: Any
+  init_state: Any
+
+
+def programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
+  """The :class:`Programs` for one architecture, cached; each compiles once per input shape (the
+  population's size bucket, the data's shapes). The number of epochs is not part of them, so runs
+  of different lengths share them."""
   return _compiled(model_cfg, dataclasses.replace(cfg, epochs=1))
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any, Any]:
+def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
   member_epoch = _member_epoch(model_cfg, cfg)
 
   precision = PRECISIONS[cfg.precision]
@@ -227,7 +236,6 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any
 
   def _population_epoch(states: TrainState, seeds: jax.Array, data: DeviceData, epoch: jax.Array
                         ) -> tuple[TrainState, jax.Array]:
-    _TRACES["epoch"] += 1
     n = data.x_train.shape[0]
     if cfg.shuffle == "shared":
       perm = _permutation(jnp.uint32(cfg.order_seed), epoch, n, cfg.batch_size)
@@ -243,13 +251,12 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any
                           data, epoch)
 
   def init(variables: dict, lr: jax.Array, momentum: jax.Array) -> TrainState:
-    _TRACES["init"] += 1
     params = variables["params"]
     return TrainState(params, variables.get("batch_stats", {}), _optimizer(lr, momentum).init(params),
                       jnp.bool_(True), jnp.int32(0))
 
-  return (jax.jit(population_epoch, donate_argnums=0), jax.jit(single_epoch, donate_argnums=0),
-          jax.jit(jax.vmap(init)))
+  return Programs(jax.jit(population_epoch, donate_argnums=0),
+                  jax.jit(single_epoch, donate_argnums=0), jax.jit(jax.vmap(init)))
 
 
 def check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig) -> None:
@@ -258,7 +265,7 @@ def check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig
   if cfg.batch_size is not None and cfg.batch_size > n:
     raise ValueError(f"batch_size {cfg.batch_size} is larger than the training set ({n} examples); "
                      f"accepted: 1..{n}")
-  top = int(jnp.max(data.y_train))
+  top = int(np.max(np.asarray(data.y_train)))
   classes = 2 if model_cfg.num_outputs == 1 else model_cfg.num_outputs
   if top >= classes:
     raise ValueError(f"labels go up to {top} but the model has {model_cfg.num_outputs} output(s) "
@@ -266,20 +273,29 @@ def check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig
 
 
 def init_state(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
-               x_train: Any) -> TrainState:
-  """The stacked initial :class:`TrainState` of a population (leaves ``(M, ...)``).
+               x_train: Any, count: int | None = None) -> TrainState:
+  """The stacked initial :class:`TrainState` of a population (leaves ``(count, ...)``, on the
+  device).
 
-  ``x_train`` (``(N, *input_shape)``) gives the input shape and, for data-dependent schemes, the
-  batch they see (:func:`jaxinit.population.init_batch`)."""
+  Args:
+    model_cfg, cfg: the architecture and training.
+    members: the population, ``M`` members.
+    x_train: ``(N, *input_shape)``: gives the input shape and, for data-dependent schemes, the
+      batch they see (:func:`jaxinit.population.init_batch`).
+    count: pad to this many members with copies of member 0 (the :class:`jaxinit.placement.Plan`'s
+      ``count``; default ``M``). The padding happens on the host after the members are drawn, so
+      the compiled programs depend on ``count`` only, not on ``M``.
+  """
+  count = len(members) if count is None else count
   variables = pop.init_params(model_cfg, members, x_train.shape[1:], pop.init_batch(x_train))
   hp = pop.hyperparameters(members)
-  return _programs(model_cfg, cfg)[2](variables, hp["lr"], hp["momentum"])
+  variables, lr, momentum = sharding.pad((variables, hp["lr"], hp["momentum"]), count)
+  return programs(model_cfg, cfg).init_state(variables, lr, momentum)
 
 
 def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
         data: DeviceData, state: TrainState | None = None, start_epoch: int = 0,
-        mesh: Mesh | str | None = "auto", max_members_per_chunk: int | None = None
-        ) -> Iterator[tuple[int, TrainState, jax.Array]]:
+        plan: placement.Plan | None = None) -> Iterator[tuple[int, TrainState, np.ndarray]]:
   """Trains a population epoch by epoch, yielding after each one.
 
   Args:
@@ -287,76 +303,54 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
     cfg: the training configuration.
     members: the population (``M`` members).
     data: the dataset on the device (:func:`device_data`).
-    state: the state to continue from (a resumed run), ``M`` members, else a fresh
-      :func:`init_state`.
+    state: the state to continue from (a resumed run): ``M`` members, or already padded to
+      ``plan.count``; None: a fresh :func:`init_state`.
     start_epoch: the number of epochs ``state`` has already done.
-    mesh: the devices the model axis is sharded over: ``"auto"`` (every device, when there is more
-      than one: :func:`jaxinit.sharding.population_mesh`), a ``Mesh``, or None (one device).
-    max_members_per_chunk: train at most this many members at a time (rounded down to a multiple
-      of the device count): each epoch runs the chunks one after another through the same compiled
-      program, the other chunks' states waiting in host memory. None: all at once.
+    plan: the size bucket, chunks and mesh (:func:`jaxinit.placement.plan_population`); None:
+      :func:`jaxinit.placement.plan` over every device (sharded when there is more than one), all
+      members at once.
 
   Yields:
     ``(epoch, state, metrics_M4)`` for ``epoch = start_epoch + 1 .. cfg.epochs``: the 1-based epoch,
-    the stacked state after it, and an array ``(M, 4)`` of :data:`METRICS` (NaN for diverged
-    members; :func:`jaxinit.sharding.to_host` it to wait for the epoch). The state may hold more
-    than ``M`` members (padding to a multiple of the device count or of the chunk size), the first
-    ``M`` being the population (:func:`jaxinit.sharding.unpad`); with chunks it is in host memory.
-    The yielded state's device buffers are donated to the next epoch: copy what you keep.
+    the stacked state after it, padded to ``plan.count`` members (the first ``M`` being the
+    population: :func:`jaxinit.sharding.unpad`; in host memory when chunked), and a host array
+    ``(M, 4)`` of :data:`METRICS` (NaN for diverged members). The yielded state's device buffers
+    are donated to the next epoch: copy what you keep before asking for the next one.
 
   Raises:
-    ValueError: data that does not fit, or ``max_members_per_chunk < 1``.
+    ValueError: data that does not fit.
   """
   check_data(data, cfg, model_cfg)
+  m = len(members)
+  if plan is None:
+    plan = placement.plan(m, sharding.population_mesh())
   if state is None:
-    state = init_state(model_cfg, cfg, members, data.x_train)
-  seeds = jnp.asarray([m.seed for m in members], jnp.uint32)
-  mesh = sharding.population_mesh() if mesh == "auto" else mesh
-  devices = 1 if mesh is None else mesh.size
-  if max_members_per_chunk is not None and max_members_per_chunk < 1:
-    raise ValueError(f"max_members_per_chunk={max_members_per_chunk}; accepted: an int >= 1")
-  chunk = sharding.padded_count(len(members), devices)
-  if max_members_per_chunk is not None and max_members_per_chunk < chunk:
-    chunk = max(devices, max_members_per_chunk // devices * devices)
-  count = sharding.padded_count(len(members), chunk)
-  state, seeds = sharding.pad((state, seeds), count)
-  place = (lambda tree: tree) if mesh is None else (lambda tree: sharding.shard(tree, mesh))
+    state = init_state(model_cfg, cfg, members, data.x_train, plan.count)
+  elif jax.tree.leaves(state)[0].shape[0] != plan.count:
+    state = sharding.pad(state, plan.count)
+  seeds = np.asarray([mb.seed for mb in placement.padded_members(members, plan.count)], np.uint32)
+  mesh = plan.mesh
+  place = jax.device_put if mesh is None else (lambda tree: sharding.shard(tree, mesh))
   if mesh is not None:
     data = sharding.replicate(data, mesh)
-  epoch_fn = _programs(model_cfg, cfg)[0]
-  if chunk == count:  # everything on the device at once
+  epoch_fn = programs(model_cfg, cfg).population_epoch
+  if not plan.chunked:  # everything on the device at once
     state, seeds = place((state, seeds))
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
-      state, metrics = epoch_fn(state, seeds, data, jnp.int32(epoch))
-      yield epoch, state, metrics[:len(members)]
+      state, metrics = epoch_fn(state, seeds, data, np.int32(epoch))
+      yield epoch, state, sharding.to_host(metrics)[:m]
     return
+  chunk = plan.chunk
   state = jax.tree.map(sharding.to_host, state)
   for epoch in range(start_epoch + 1, cfg.epochs + 1):
     parts, metrics = [], []
-    for start in range(0, count, chunk):
+    for start in range(0, plan.count, chunk):
       part = place(jax.tree.map(lambda x, start=start: x[start:start + chunk], (state, seeds)))
-      part_state, part_metrics = epoch_fn(*part, data, jnp.int32(epoch))
+      part_state, part_metrics = epoch_fn(*part, data, np.int32(epoch))
       parts.append(jax.tree.map(sharding.to_host, part_state))
       metrics.append(sharding.to_host(part_metrics))
     state = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-    yield epoch, state, np.concatenate(metrics)[:len(members)]
-
-
-def member_bytes(model_cfg: models.ModelConfig, cfg: TrainConfig, input_shape: Sequence[int],
-                 n_train: int) -> int:
-  """An estimate of one member's device memory during an epoch, in bytes: its state (parameters,
-  momentum, batch statistics: float32), its gradients, and the activations of one minibatch
-  (``n_train`` examples when full batch) kept for the backward pass, twice (preactivations and
-  activations); evaluation runs in smaller chunks and is not counted."""
-  model = models.build(model_cfg)
-  x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
-  variables = jax.eval_shape(model.init, jax.random.key(0), x)
-  params = sum(math.prod(v.shape) for v in jax.tree.leaves(variables))
-  _, inter = jax.eval_shape(
-      lambda v: models.logits_and_intermediates(model, v, jnp.zeros(x.shape, x.dtype)), variables)
-  per_example = sum(math.prod(v.shape[1:]) for v in jax.tree.leaves(inter))
-  batch = n_train if cfg.batch_size is None else cfg.batch_size
-  return 4 * (3 * params + 2 * batch * per_example)
+    yield epoch, state, np.concatenate(metrics)[:m]
 
 
 def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Member, data: DeviceData
@@ -369,12 +363,10 @@ def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Membe
   check_data(data, cfg, model_cfg)
   stacked = init_state(model_cfg, cfg, [member], data.x_train)
   state = jax.tree.map(lambda x: x[0], stacked)
-  epoch_fn = _programs(model_cfg, cfg)[1]
-  seed = jnp.uint32(member.seed)
+  epoch_fn = programs(model_cfg, cfg).single_epoch
+  seed = np.uint32(member.seed)
   rows = []
   for epoch in range(1, cfg.epochs + 1):
-    state, metrics = epoch_fn(state, seed, data, jnp.int32(epoch))
+    state, metrics = epoch_fn(state, seed, data, np.int32(epoch))
     rows.append(metrics)
   return state, np.stack([np.asarray(m) for m in rows])
-
-

@@ -1,4 +1,4 @@
-"""Shared test helpers."""
+"""Shared test helpers: JAX's compile log, and one Monte-Carlo chain for the theory tests."""
 
 import functools
 import math
@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import activations, initializers
+from jaxinit import activations, compilation, initializers
 
 
 @functools.cache
@@ -39,3 +39,9 @@ def _chain_moments(name, C_b, C_W, width, depth, seeds):
 def chain_moments():
   """``(activation, C_b, C_W, width, depth, seeds) -> (m2, m4)``, cached across tests."""
   return _chain_moments
+
+
+@pytest.fixture
+def compilations():
+  """:func:`jaxinit.compilation.log`: the XLA compilations JAX logs inside a ``with`` block."""
+  return compilation.log

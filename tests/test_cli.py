@@ -170,7 +170,7 @@ def test_sample_plot_writes_the_figure(capsys, tmp_path, suffix, magic):
     (["sample", "orthogonal", "--shape", "5"], ["orthogonal: shape (5,)", "accepted: a kernel"]),
     (["sample", "normal(stddev=-1)"], ["stddev=-1 is out of range", "accepted: a number >= 0"]),
     (["sample", "he_normal(foo=1)"], ["bad parameters", "accepted: gain, negative_slope, mode"]),
-    (["sample", "--seed", "-3"], ["--seed -3 is out of range", "accepted: an int in [0, 2^32)"]),
+    (["sample", "--seed", "-3"], ["seed -3 is out of range", "accepted: an int in [0, 2^32)"]),
     (["sample", "--seed", str(2 ** 32)], ["is out of range", "accepted: an int in [0, 2^32)"]),
     (["sample", "--plot", "out.jpg"], ["accepted suffixes: .png, .pdf, .svg"]),
     (["sample", "--shape", "0,4", "--plot", "out.png"], ["--plot needs a non-empty draw"]),
@@ -279,3 +279,41 @@ def test_diagnose_writes_table_json_and_figures_that_agree(capsys: pytest.Captur
           "kernel_he_normal.png", "jacobian_spectrum.png"} <= names_
   code, _, err = run(capsys, "diagnose", "--seeds", "1", "--out", str(tmp_path), "--name", "d")
   assert code == 2 and "not empty; pass --overwrite" in err
+
+
+# ----------------------------------------------------------------------------- exit codes
+
+
+def test_oversized_draw_is_refused_with_the_estimate(capsys):
+  code, out, err = run(capsys, "sample", "he_normal", "--shape", "1000000,100000")
+  assert code == 2 and out == ""
+  assert re.search(r"a draw of shape \(1000000, 100000\) \(100,000,000,000 entries\) needs about "
+                   r"1\.6e\+03 GB .*; [\d.e+]+ GB is available; choose a smaller --shape", err), err
+
+
+def test_missing_data_is_bad_input(capsys, tmp_path):
+  code, _, err = run(capsys, "sweep", "--data", "mnist", "--data-dir", str(tmp_path / "nowhere"),
+                     "--out", str(tmp_path), "--quiet")
+  assert code == 2 and err.count("\n") <= 2 and "nowhere" in err and "Traceback" not in err
+
+
+def test_an_internal_error_exits_1_with_its_traceback(capsys, monkeypatch):
+  from jaxinit import describe
+
+  def broken(*args, **kwargs):
+    raise RuntimeError("a bug")
+  monkeypatch.setattr(describe, "describe", broken)
+  code, _, err = run(capsys, "sample")
+  assert code == 1 and "Traceback" in err and "internal error: RuntimeError: a bug" in err
+
+
+def test_a_closed_pipe_is_quiet():
+  proc = subprocess.run(f"{sys.executable} -m jaxinit.cli schemes | head -1", shell=True,
+                        capture_output=True, text=True, timeout=120, check=False)
+  assert proc.stdout.startswith("initializers (") and proc.stdout.count("\n") == 1
+  assert proc.stderr == "", proc.stderr
+
+
+def test_help_documents_the_exit_codes(capsys):
+  code, out, _ = run(capsys, "--help")
+  assert code == 0 and "exit status:" in out and "130/143" in out and "2        bad input" in out

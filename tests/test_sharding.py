@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import data, models, sharding
+from jaxinit import data, models, placement, sharding
 from jaxinit import population as pop
 from jaxinit import train as tr
 
@@ -33,20 +33,42 @@ def test_padding_arithmetic_and_round_trip():
 
 def test_one_device_needs_no_mesh_and_chunk_sizing():
   assert sharding.population_mesh(jax.devices()[:1]) is None
-  assert sharding.free_bytes() is None  # the CPU reports no memory limit
-  assert sharding.members_that_fit(1000, None) is None
-  assert sharding.members_that_fit(1000, 10_000, devices=2) == 10  # half of 10 kB / 1 kB, x 2
-  assert sharding.members_that_fit(10**9, 10_000) == 1
+  assert placement.free_bytes() is None  # the CPU reports no memory limit
+  assert placement.members_that_fit(1000, None) is None
+  assert placement.members_that_fit(1000, 10_000, devices=2) == 10  # half of 10 kB / 1 kB, x 2
+  assert placement.members_that_fit(10**9, 10_000) == 1
+  assert placement.host_available_bytes() > 0  # the CPU's chunks are sized from the host instead
+
+
+def test_plan_buckets_chunks_and_refuses_what_cannot_fit(monkeypatch: pytest.MonkeyPatch):
+  """Populations are padded to a bucket (four significant bits), chunks are a multiple of the
+  device count, and a population whose state exceeds the host memory is refused up front."""
+  assert [placement.bucket(m) for m in (1, 15, 16, 17, 19, 100, 1000, 4097)] == [
+      1, 15, 16, 18, 20, 104, 1024, 4608]
+  assert all(m <= placement.bucket(m) <= 1.125 * m for m in range(1, 5000))
+  assert placement.plan(19) == placement.Plan(19, 20, 20, None)
+  assert placement.plan(19, max_members_per_chunk=8) == placement.Plan(19, 24, 8, None)
+  cfg, train_cfg = models.ModelConfig(widths=(128, 64, 10)), tr.TrainConfig(batch_size=128)
+  need = placement.member_bytes(cfg, train_cfg, (784,), 60000)
+  monkeypatch.setattr(placement, "host_available_bytes", lambda: 1000 * need.total)
+  fits = placement.plan_population(cfg, train_cfg, 100, (784,), 60000, mesh=None)
+  assert fits == placement.Plan(100, 104, 104, None)
+  chunked = placement.plan_population(cfg, train_cfg, 600, (784,), 60000, mesh=None)
+  assert chunked.chunk == 500 and chunked.count == 1000  # half the memory per chunk
+  with pytest.raises(ValueError, match=r"a population of 5000 members needs about .* GB of host "
+                     r"memory .* is available; train fewer members"):
+    placement.plan_population(cfg, train_cfg, 5000, (784,), 60000, mesh=None)
 
 
 def test_member_bytes_counts_parameters_and_activations():
   cfg = models.ModelConfig(widths=(128, 64, 10))
   params = 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
   per_example = 2 * (128 + 64) + 10  # preact and act per hidden layer, logits
-  assert tr.member_bytes(cfg, tr.TrainConfig(batch_size=128), (784,), 60000) == 4 * (
-      3 * params + 2 * 128 * per_example)
-  full = tr.member_bytes(cfg, tr.TrainConfig(batch_size=None), (784,), 1000)
-  assert full == 4 * (3 * params + 2 * 1000 * per_example)
+  est = placement.member_bytes(cfg, tr.TrainConfig(batch_size=128), (784,), 60000)
+  assert est.state == 4 * 2 * params  # parameters and momentum, kept between epochs
+  assert est.total == 4 * (3 * params + 2 * 128 * per_example)  # + gradients and activations
+  full = placement.member_bytes(cfg, tr.TrainConfig(batch_size=None), (784,), 1000)
+  assert full.total == 4 * (3 * params + 2 * 1000 * per_example)
 
 
 def test_chunked_training_equals_unchunked():
@@ -59,7 +81,8 @@ def test_chunked_training_equals_unchunked():
   train_cfg = tr.TrainConfig(epochs=3, batch_size=100)
   whole = [(np.asarray(m), jax.tree.map(np.asarray, s))  # copied: the state's buffers are donated
            for _, s, m in tr.run(cfg, train_cfg, members, dd)]
-  chunked = [(m, s) for _, s, m in tr.run(cfg, train_cfg, members, dd, max_members_per_chunk=3)]
+  plan = placement.plan(len(members), max_members_per_chunk=3)
+  chunked = [(m, s) for _, s, m in tr.run(cfg, train_cfg, members, dd, plan=plan)]
   assert len(chunked) == 3
   for (m1, s1), (m2, s2) in zip(whole, chunked, strict=True):
     assert m2.shape == (7, 4)
@@ -68,7 +91,7 @@ def test_chunked_training_equals_unchunked():
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b[:7], rtol=1e-5, atol=1e-6),
                  sharding.unpad(s1, 7), s2)
   with pytest.raises(ValueError, match="max_members_per_chunk=0"):
-    next(tr.run(cfg, train_cfg, members, dd, max_members_per_chunk=0))
+    placement.plan(len(members), max_members_per_chunk=0)
 
 
 SCRIPT = textwrap.dedent("""
@@ -87,9 +110,9 @@ SCRIPT = textwrap.dedent("""
     for name in names:
       fields = configs[name]
       record = sweep.run(sweep.SweepConfig(**{**base.__dict__, **fields}), f"{out}/{name}",
-                         quiet=True, figures=False, max_members_per_chunk=chunk)
+                         quiet=True, figures=False, max_members_per_chunk=chunk).record
       assert record["status"] == "finished"
-    print(json.dumps({"devices": jax.device_count(), "chunk": record["max_members_per_chunk"]}))
+    print(json.dumps({"devices": jax.device_count(), "chunk": record["members_per_chunk"]}))
 """)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,12 +25,11 @@ SMALL = sweep.SweepConfig(schemes=("zeros", "he_normal"), seeds=(0, 1, 2),
                           train=tr.TrainConfig(epochs=6, batch_size=40))
 # The interrupted sweep: 8 members, 400 one-example steps per epoch (~5 ms an epoch here).
 LONG_FLAGS = ["--schemes", "he_normal,glorot_uniform", "--seeds", "4", "--epochs", "300",
-              "--batch-size", "1", "--lr", "0.01", "--quiet", "--no-figures",
-              "--checkpoint-seconds", "0"]
+              "--batch-size", "1", "--lr", "0.01", "--quiet", "--no-figures"]
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sweep.SweepResult]:
   folder = tmp_path_factory.mktemp("runs") / "small"
   return folder, sweep.run(SMALL, folder, quiet=True)
 
@@ -45,8 +46,9 @@ def test_default_study_is_the_issue_s_moons_study() -> None:
     sweep.default_config("moons", "cnn")
 
 
-def test_run_writes_records_tables_figures_and_run_record(small_run: tuple[Path, dict]) -> None:
-  folder, record = small_run
+def test_run_writes_records_tables_figures_and_run_record(small_run) -> None:
+  folder, result = small_run
+  record = result.record
   names = {p.name for p in folder.iterdir()}
   assert {"config.json", "members.json", "run.json", "records.jsonl", "checkpoint.msgpack",
           "table.md", "table.tex", "table.csv", "loss_curves.png", "loss_curves.pdf",
@@ -66,9 +68,13 @@ def test_run_writes_records_tables_figures_and_run_record(small_run: tuple[Path,
   assert table["zeros"]["train_loss_mean"] == pytest.approx(math.log(2), abs=1e-3)
   csv_text = (folder / "table.csv").read_text()
   assert repr(float(np.mean(he)))[:10] in csv_text
+  # What the terminal prints is table.md, byte for byte, and every header names its statistic.
+  assert result.markdown == (folder / "table.md").read_text()
+  header = result.markdown.splitlines()[0]
+  assert header.count("mean ± 95% CI") == 4 and "n = 3 members per row" in result.markdown
 
 
-def test_loss_curves_draw_the_records(small_run: tuple[Path, dict]) -> None:
+def test_loss_curves_draw_the_records(small_run) -> None:
   """The figure's lines are the per-epoch means of the records, one per scheme."""
   from jaxinit import plots
   folder, _ = small_run
@@ -95,43 +101,137 @@ def _wait_for_epochs(path: Path, members: int, epochs: int, proc: subprocess.Pop
   raise AssertionError(f"no epoch {epochs} in {path} after {timeout} s")
 
 
-def _start(out: Path, *extra: str) -> subprocess.Popen:
+def _start(out: Path, *extra: str, name: str = "run", sigint: Any = signal.SIG_DFL
+           ) -> subprocess.Popen:
+  """``jaxinit sweep`` in a child process whose SIGINT disposition is ``sigint`` (a suite started
+  in the background hands its children an ignored SIGINT; the test sets it either way)."""
   env = {**os.environ, "PYTHONPATH": str(ROOT)}
-  return subprocess.Popen([sys.executable, "-m", "jaxinit.cli", "sweep", "--out", str(out),
-                           "--name", "run", *LONG_FLAGS, *extra], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  # A child inherits an ignored signal and gets the default for a handled one (exec resets it).
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler if sigint == signal.SIG_DFL
+                           else signal.SIG_IGN)
+  try:
+    return subprocess.Popen([sys.executable, "-m", "jaxinit.cli", "sweep", "--out", str(out),
+                             "--name", name, *LONG_FLAGS, *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  finally:
+    signal.signal(signal.SIGINT, previous)
 
 
-def test_interrupt_kill_and_resume_reproduce_the_uninterrupted_run(tmp_path: Path) -> None:
-  """Ctrl-C, then kill -9 of the resumed run, then --resume: the same records, bit for bit."""
-  folder = tmp_path / "run"
-  records = folder / "records.jsonl"
-  proc = _start(tmp_path)
-  _wait_for_epochs(records, 8, 20, proc)
-  proc.send_signal(signal.SIGINT)
-  _, err = proc.communicate(timeout=60)
-  assert proc.returncode == 130, err
-  assert "continue with --resume" in err
-  run = json.loads((folder / "run.json").read_text())
-  assert run["status"] == "interrupted" and run["epochs_done"] >= 20
-  kept = results.read_records(records)
-  assert len(kept) >= 8 * 20  # every finished epoch is on disk
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+  """The uninterrupted long run's records."""
+  out = tmp_path_factory.mktemp("ref")
+  assert cli.main(["sweep", "--out", str(out), "--name", "ref", *LONG_FLAGS]) == 0
+  return results.read_records(out / "ref" / "records.jsonl")
 
-  proc = _start(tmp_path, "--resume")
-  _wait_for_epochs(records, 8, run["epochs_done"] + 20, proc)
-  proc.kill()
-  proc.communicate(timeout=60)
-  assert proc.returncode == -signal.SIGKILL
 
-  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, "--resume"]) == 0
-  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "ref", *LONG_FLAGS]) == 0
-  resumed = results.read_records(records)
-  reference = results.read_records(tmp_path / "ref" / "records.jsonl")
+def _assert_same_records(path: Path, reference: list[dict]) -> None:
+  resumed = results.read_records(path)
   assert len(resumed) == len(reference) == 8 * 300
   key = lambda r: (r["epoch"], r["member"])
   for a, b in zip(sorted(resumed, key=key), sorted(reference, key=key), strict=True):
     assert a == b
+
+
+@pytest.mark.parametrize("signum, sigint", [(signal.SIGINT, signal.SIG_DFL),
+                                            (signal.SIGTERM, signal.SIG_IGN)])
+def test_stop_signal_checkpoints_the_last_epoch_and_resume_continues(
+    signum: int, sigint: Any, tmp_path: Path, reference: list[dict],
+    capsys: pytest.CaptureFixture) -> None:
+  """SIGINT (Ctrl-C) or SIGTERM (a batch scheduler) at a random epoch long before the first timed
+  checkpoint (30 s): exit 128 + signal, a checkpoint of the last finished epoch, run.json saying
+  so; --resume says where it continues and ends with the uninterrupted run's records, bit for bit.
+  The SIGTERM case runs with SIGINT ignored, as in a suite started in the background."""
+  folder = tmp_path / "run"
+  stop_after = int(np.random.default_rng(int(signum)).integers(3, 30))
+  proc = _start(tmp_path, "--checkpoint-seconds", "30", sigint=sigint)
+  _wait_for_epochs(folder / "records.jsonl", 8, stop_after, proc)
+  proc.send_signal(signum)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 128 + signum, err
+  assert "continue with --resume" in err
+  run = json.loads((folder / "run.json").read_text())
+  done = run["epochs_done"]
+  assert run["status"] == "interrupted" and done >= stop_after and run["checkpoint_epoch"] == done
+  assert (folder / "checkpoint.msgpack").exists()
+  assert len(results.read_records(folder / "records.jsonl")) == 8 * done
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, "--resume"]) == 0
+  assert f"from epoch {done} of 300" in capsys.readouterr().err
+  _assert_same_records(folder / "records.jsonl", reference)
   assert json.loads((folder / "run.json").read_text())["status"] == "finished"
+
+
+def test_kill_loses_only_the_epochs_since_the_last_checkpoint(tmp_path: Path,
+                                                              reference: list[dict]) -> None:
+  """kill -9 of a run checkpointing every epoch, then --resume: the same records, bit for bit."""
+  folder = tmp_path / "run"
+  proc = _start(tmp_path, "--checkpoint-seconds", "0")
+  _wait_for_epochs(folder / "records.jsonl", 8, 20, proc)
+  proc.kill()
+  proc.communicate(timeout=60)
+  assert proc.returncode == -signal.SIGKILL
+  run = json.loads((folder / "run.json").read_text())
+  assert run["status"] == "running" and run["checkpoint_epoch"] >= 19
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, "--resume"]) == 0
+  _assert_same_records(folder / "records.jsonl", reference)
+
+
+def test_a_run_stopped_before_its_first_epoch_leaves_nothing_that_blocks(tmp_path: Path) -> None:
+  """A failure during setup removes the folder it made; a folder left by a kill before the first
+  epoch (config.json, no records, no checkpoint) is started afresh by the same command."""
+  bad = dataclasses.replace(SMALL, train=tr.TrainConfig(epochs=2, batch_size=1000))
+  with pytest.raises(ValueError, match="larger than the training set"):
+    sweep.run(bad, tmp_path / "a", quiet=True)
+  assert not (tmp_path / "a").exists()
+  (tmp_path / "b").mkdir()
+  (tmp_path / "b" / "config.json").write_text("{}")
+  (tmp_path / "b" / "run.json").write_text('{"status": "running", "epochs_done": 0}')
+  small = dataclasses.replace(SMALL, train=tr.TrainConfig(epochs=1, batch_size=40))
+  assert sweep.run(small, tmp_path / "b", quiet=True, figures=False).record["status"] == "finished"
+
+
+def test_oversized_population_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+  """More members than memory: exit 2, one line with the estimate and what is available, and no
+  run folder (the host is made to report 1 GB so the test does not depend on this machine)."""
+  from jaxinit import placement
+  monkeypatch.setattr(placement, "host_available_bytes", lambda: 10**9)
+  code = cli.main(["sweep", "--out", str(tmp_path), "--seeds", "100000", "--epochs", "1",
+                   "--widths", "512,512,1", "--quiet"])
+  err = capsys.readouterr().err
+  assert code == 2, err
+  line = err.strip().splitlines()[-1]
+  assert re.search(r"jaxinit: error: a population of 300000 members needs about [\d.]+ GB of host "
+                   r"memory .*; 1 GB is available", line), line
+  assert not (tmp_path / "moons-mlp").exists()
+
+
+@pytest.mark.parametrize("name", ["../x", "/tmp/x", "a/b", "..", ""])
+def test_name_must_stay_inside_out(name: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+  code = cli.main(["sweep", "--out", str(tmp_path / "out"), "--name", name, "--epochs", "1",
+                   "--seeds", "1", "--quiet"])
+  assert code == 2 and "is not a folder name inside --out" in capsys.readouterr().err
+  assert not (tmp_path / "x").exists() and not (tmp_path / "out").exists()
+
+
+def test_fashion_mnist_named_over_mnist_files_is_refused(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+  mnist = os.environ.get("JAXINIT_DATA_DIR")
+  if not mnist or not (Path(mnist) / "mnist").is_dir():
+    pytest.skip("needs the real MNIST files: set JAXINIT_DATA_DIR to the shared datasets folder")
+  code = cli.main(["sweep", "--data", "fashion_mnist", "--data-dir", str(Path(mnist) / "mnist"),
+                   "--out", str(tmp_path), "--epochs", "1", "--seeds", "1", "--quiet"])
+  err = capsys.readouterr().err
+  assert code == 2 and "holds MNIST" in err and "not Fashion-MNIST" in err, err
+  assert not any(tmp_path.iterdir())
+
+
+def test_checkpoint_seconds_and_counts_are_range_checked(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+  for flag, value in (("--checkpoint-seconds", "-1"), ("--epochs", "0"),
+                      ("--max-members-per-chunk", "0"), ("--order-seed", "-1")):
+    code = cli.main(["sweep", "--out", str(tmp_path), flag, value, "--quiet"])
+    assert code == 2 and f"{value} is out of range" in capsys.readouterr().err, flag
 
 
 def test_cli_sweep_prints_the_accuracy_table(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -139,8 +239,12 @@ def test_cli_sweep_prints_the_accuracy_table(tmp_path: Path, capsys: pytest.Capt
                    "--seeds", "2", "--epochs", "3", "--quiet", "--lr", "0.1,0.05"])
   out, err = capsys.readouterr()
   assert code == 0, err
-  assert "| scheme | lr | train_acc (%) | test_acc (%) | diverged |" in out
-  assert "| zeros | 0.1 | 50.0 ± 0.0 | 50.0 ± 0.0 | 0/2 |" in out
+  head = ("| scheme | lr | train_loss mean ± 95% CI | train_acc (%) mean ± 95% CI | test_loss mean "
+          "± 95% CI | test_acc (%) mean ± 95% CI | diverged |")
+  assert head in out
+  assert re.search(r"^\| zeros \| 0\.1 \| 0\.693 ± 0\.000 \| 50\.0 ± 0\.0 \| 0\.69\d ± 0\.00\d \| "
+                   r"50\.0 ± 0\.0 \| 0/2 \|$", out, re.M), out
+  assert (tmp_path / "moons-mlp" / "table.md").read_text() in out  # the terminal shows the file
   assert "uniform(low=-1.0, high=1.0)" in out
   assert (tmp_path / "moons-mlp" / "table.md").exists()
 
@@ -177,8 +281,7 @@ def test_cli_sweep_bad_input_is_a_clear_error(argv: list[str], match: str, tmp_p
   assert code == 2 and match in err, err
 
 
-def test_existing_folder_is_not_overwritten(small_run: tuple[Path, dict],
-                                            capsys: pytest.CaptureFixture) -> None:
+def test_existing_folder_is_not_overwritten(small_run, capsys: pytest.CaptureFixture) -> None:
   folder, _ = small_run
   before = {p.name: p.read_bytes() for p in folder.iterdir()}
   argv = ["sweep", "--out", str(folder.parent), "--name", folder.name, "--epochs", "1", "--quiet"]
@@ -229,7 +332,8 @@ def test_default_sweep_reproduces_the_readme_table(tmp_path: Path,
   readme = (ROOT / "README.md").read_text()
   expected = {}
   for scheme, train_acc, test_acc in re.findall(
-      r"^\| (\S+) \| ([\d.]+) ± [\d.]+ \| ([\d.]+) ± [\d.]+ \| 0/32 \|$", readme, re.M):
+      r"^\| (\S+) \| [\d.]+ ± [\d.]+ \| ([\d.]+) ± [\d.]+ \| [\d.]+ ± [\d.]+ \| ([\d.]+) ± "
+      r"[\d.]+ \| 0/32 \|$", readme, re.M):
     expected[scheme] = (float(train_acc), float(test_acc))
   assert list(expected) == ["zeros", "normal(stddev=10.0)", "he_normal"]
   os.chdir(tmp_path)  # the default output folder is ./runs

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxinit import data, models
+from jaxinit import data, models, placement
 from jaxinit import population as pop
 from jaxinit import train as tr
 
@@ -71,19 +71,27 @@ def test_member_result_does_not_depend_on_the_others() -> None:
     np.testing.assert_allclose(m_big[:, k_big], m_small[:, k_small], atol=ATOL, rtol=0)
 
 
-def test_second_sweep_does_not_recompile() -> None:
-  """Other seeds, schemes, scales, lrs, momenta, epochs and data values: the same compiled epoch."""
+def test_second_sweep_does_not_recompile(compilations) -> None:
+  """Other seeds, schemes, scales, lrs, momenta, epochs and data values, and another population size
+  in the same size bucket: JAX's compile log shows no new program (init included)."""
   cfg = tr.TrainConfig(epochs=2, batch_size=50, order_seed=3)
-  first = pop.grid(["he_normal", "zeros"], [0, 1], lrs=(0.1,), scales=(1.0,))
-  second = pop.grid(["orthogonal", "normal(stddev=0.5)"], [7, 8], lrs=(0.01,), momenta=(0.5,),
-                    scales=(2.0,))
+  first = pop.grid(["he_normal", "zeros"], [0, 1, 2], lrs=(0.1,), scales=(1.0,))
+  second = pop.grid(["he_normal", "zeros"], [7, 8, 9, 10], lrs=(0.01,), momenta=(0.5,),
+                    scales=(2.0,))[:7]  # 7 members (4 + 3): bucket 7 != 6, so a compile...
   final(MLP, cfg, list(first))
-  epochs, inits = tr.trace_count("epoch"), tr.trace_count("init")
+  assert placement.bucket(len(first)) == 6 and placement.bucket(19) == placement.bucket(20) == 20
+  big = pop.grid(["he_normal", "zeros"], range(10), lrs=(0.1,))  # 20 members, 10 per scheme
+  bigger = pop.grid(["he_normal", "zeros"], range(20, 30), lrs=(0.05,), momenta=(0.5,),
+                    scales=(2.0,))[:19]  # 19 members: 10 + 9 per scheme, the same buckets
+  final(MLP, cfg, list(big))
   other_data = tr.device_data(data.moons(seed=5))
-  _, metrics = final(MLP, dataclasses.replace(cfg, epochs=3), list(second), other_data)
-  assert metrics.shape == (3, 4, 4)
-  assert np.all(np.isfinite(metrics))
-  assert tr.trace_count("epoch") == epochs and tr.trace_count("init") == inits
+  with compilations() as log:
+    _, metrics = final(MLP, dataclasses.replace(cfg, epochs=3), list(bigger), other_data)
+  assert metrics.shape == (3, 19, 4) and np.all(np.isfinite(metrics))
+  assert log == [], log
+  with compilations() as log:  # ...which the log sees: it is not blind
+    final(MLP, cfg, list(second))
+  assert log, "a new population size bucket must compile"
 
 
 def test_divergence_is_marked_frozen_and_harmless() -> None:
@@ -164,7 +172,7 @@ def test_precision_is_in_the_compiled_epoch_and_checked() -> None:
     cfg = tr.TrainConfig(epochs=1, batch_size=100, precision=precision)
     state = tr.init_state(model_cfg, cfg, members, moons.x_train)
     seeds = jax.numpy.asarray([0, 1], jax.numpy.uint32)
-    program = tr._programs(model_cfg, cfg)[0]
+    program = tr.programs(model_cfg, cfg).population_epoch
     texts[precision] = program.lower(state, seeds, moons, jax.numpy.int32(1)).as_text()
   dots = [line for line in texts["highest"].splitlines() if "dot_general" in line]
   assert dots and all("HIGHEST" in line for line in dots)

@@ -1,0 +1,271 @@
+"""Diagnostics of a population at initialization, on disk: what ``jaxinit diagnose`` runs.
+
+``run(config, folder)`` initializes every member (schemes x seeds x scales), measures each layer on a
+batch of the training data (:func:`jaxinit.diagnostics.diagnose`) and the input-output Jacobian's
+singular values at the first example, and writes into ``folder``:
+
+* ``diagnostics.json``: the config, the examples used, the histograms' bin edges, every record (with
+  its histogram), the singular values and the environment; the folder's marker
+  (:func:`jaxinit.folders.prepare`);
+* ``diagnostics.csv``: the records without histograms, one row per member x layer x quantity;
+* ``hist_<group>_{preact,act,grad_preact}.png`` (the first seed's histograms, one panel per layer),
+  ``kernel_<group>.png`` (``G(l)`` through depth over the seeds) and ``jacobian_spectrum.png``, a
+  group being a scheme, or a scheme and a scale when several scales are run (``he_normal_scale=2``).
+
+It returns a :class:`DiagnoseResult`: the rows, the per-layer table of means over seeds and its
+Markdown text. Everything that can fail on the input (the config, the data, the members, the model
+on the data) fails before the folder is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxinit import data as datasets
+from jaxinit import diagnostics, folders, models, names, plots, provenance, records, stats, sweep, tables
+from jaxinit import population as pop
+
+__all__ = ["MARKER", "DiagnoseConfig", "DiagnoseResult", "run"]
+
+MARKER = "diagnostics.json"
+"""The file that marks a folder as holding diagnostics."""
+
+COLUMNS = (("kernel", "preact", "G(l) = mean z^2", ".4g"), ("std", "preact", "std z", ".4g"),
+           ("grad_norm", "grad_preact", "E ||dL/dz||^2", ".4g"),
+           ("dead_frac", "act", "dead", ".2f"), ("saturated_frac", "act", "saturated", ".2f"))
+"""The table's columns: (record field, quantity whose records hold it, header, format)."""
+
+
+def _int(name: str, value: Any, minimum: int) -> int:
+  return names.check_int(name, "DiagnoseConfig", value, minimum)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiagnoseConfig:
+  """Everything that decides a diagnosis's numbers (where its data lives does not).
+
+  The dataset and scheme names are stored canonical, seeds as ints and scales as floats (as
+  :class:`jaxinit.population.Member` holds them), so equal populations have equal configs.
+
+  Attributes:
+    data: dataset name (:func:`jaxinit.data.load`).
+    data_seed: the toy sets' seed (ignored by the image sets), ``>= 0``.
+    model: the architecture.
+    schemes, seeds, scales: the population (:func:`jaxinit.population.grid`; lr and momentum do not
+      enter a diagnosis at initialization).
+    examples: training examples in the batch, ``>= 1`` (all of them if the set is smaller).
+    bins: histogram bins, ``>= 1``.
+
+  Raises:
+    ValueError: an unknown dataset, a value out of range, or a population
+      :func:`jaxinit.population.grid` refuses (unknown scheme, duplicates, bad seed or scale).
+
+  >>> cfg = DiagnoseConfig(data="moons", schemes=("he_normal", "zeros"), seeds=(0, 1), scales=(1, 2))
+  >>> len(cfg.members()), cfg.group_keys(), cfg.scales
+  (8, ('scheme', 'scale'), (1.0, 2.0))
+  """
+
+  data: str = "moons"
+  data_seed: int = 0
+  model: models.ModelConfig = dataclasses.field(default_factory=models.ModelConfig)
+  schemes: tuple[str, ...] = ("zeros", "normal(stddev=10.0)", "he_normal")
+  seeds: tuple[int, ...] = tuple(range(32))
+  scales: tuple[float, ...] = (1.0,)
+  examples: int = 256
+  bins: int = 50
+
+  def __post_init__(self) -> None:
+    canonical = datasets.ALIASES.get(self.data, self.data) if isinstance(self.data, str) else None
+    if canonical not in datasets.known():
+      raise ValueError(f"unknown dataset {self.data!r}; known: {', '.join(datasets.known())}")
+    object.__setattr__(self, "data", canonical)
+    if not isinstance(self.model, models.ModelConfig):
+      raise ValueError(f"model must be a jaxinit.models.ModelConfig; got {type(self.model).__name__}")
+    for field in ("schemes", "seeds", "scales"):
+      value = getattr(self, field)
+      if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ValueError(f"{field} must be a sequence, e.g. a tuple; got {value!r}")
+      object.__setattr__(self, field, tuple(value))
+    object.__setattr__(self, "data_seed", _int("data_seed", self.data_seed, 0))
+    object.__setattr__(self, "examples", _int("examples", self.examples, 1))
+    object.__setattr__(self, "bins", _int("bins", self.bins, 1))
+    members = self.members()  # validates the population; canonical names and numbers below
+    for field, attr in (("schemes", "scheme"), ("seeds", "seed"), ("scales", "scale")):
+      object.__setattr__(self, field, tuple(dict.fromkeys(getattr(m, attr) for m in members)))
+
+  def members(self) -> tuple[pop.Member, ...]:
+    """The population, scheme-major then scale then seed (:func:`jaxinit.population.grid`)."""
+    return pop.grid(self.schemes, self.seeds, scales=self.scales)
+
+  def group_keys(self) -> tuple[str, ...]:
+    """The record keys the table groups members by: the scheme, and the scale where several."""
+    return ("scheme", "scale") if len(self.scales) > 1 else ("scheme",)
+
+  def to_json(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DiagnoseResult:
+  """What :func:`run` measured and wrote.
+
+  Attributes:
+    folder: the output folder.
+    config: the config run.
+    examples: the training examples used, ``min(config.examples, N)``.
+    rows: :func:`jaxinit.diagnostics.to_rows` of the records, the rows of ``diagnostics.csv``.
+    table: one dict per group (:meth:`DiagnoseConfig.group_keys`) and layer, in order of first
+      appearance (:func:`jaxinit.stats.group`): the group keys, ``layer``, ``n`` (seeds) and, for
+      each field ``f`` of :data:`COLUMNS`, ``f_mean``, ``f_std``, ``f_ci95`` and ``f_n`` over the
+      seeds where it applies (NaN where it applies to none).
+    figures: the figures written.
+    markdown: the table in Markdown, a blank line and its caption line (no trailing newline).
+    closing: the line saying what was written where.
+  """
+
+  folder: Path
+  config: DiagnoseConfig
+  examples: int
+  rows: list[dict[str, Any]]
+  table: list[dict[str, Any]]
+  figures: tuple[Path, ...]
+  markdown: str
+  closing: str
+
+  def text(self) -> str:
+    """What ``jaxinit diagnose`` prints: :attr:`markdown`, a blank line and :attr:`closing`."""
+    return f"{self.markdown}\n\n{self.closing}"
+
+
+def _table(rows: list[dict[str, Any]], by: tuple[str, ...]) -> list[dict[str, Any]]:
+  """Statistics over seeds per (group, layer) of the :data:`COLUMNS` fields, groups in order
+  (:func:`jaxinit.stats.group`, each field over the members where it applies)."""
+  units: dict[tuple, dict[str, Any]] = {}  # one row per member and layer, all quantities
+  for r in rows:
+    if r["quantity"] in {quantity for _, quantity, _, _ in COLUMNS}:
+      unit = units.setdefault((r["member"], r["layer"]), {
+          **{k: r[k] for k in by}, "layer": r["layer"],
+          **{field: math.nan for field, _, _, _ in COLUMNS}})
+      unit.update({field: r[field] for field, quantity, _, _ in COLUMNS
+                   if quantity == r["quantity"]})
+  return stats.group(units.values(), (*by, "layer"), [f for f, _, _, _ in COLUMNS], jointly=False)
+
+
+def _markdown(table: list[dict[str, Any]], by: tuple[str, ...], seeds: int, examples: int,
+              data: str) -> str:
+  keys = (*by, "layer")
+  body = [[f"{row[k]:g}" if isinstance(row[k], float) else str(row[k]) for k in keys]
+          + [format(row[f"{field}_mean"], fmt).replace("nan", "-") for field, _, _, fmt in COLUMNS]
+          for row in table]
+  caption = (f"Each cell is the mean over the {seeds} seed{'s' if seeds > 1 else ''} of its row, at "
+             f"initialization, on {examples} {data} training examples: G(l) = mean z(l)^2 over units "
+             "and examples; std z, the std of z(l); E ||dL/dz||^2, the squared norm of one example's "
+             "loss gradient at z(l), averaged over examples; dead, the fraction of relu units (conv "
+             "channels) <= 0 on every example; saturated, the fraction of tanh outputs with |s| > "
+             "0.99 or sigmoid outputs outside [0.01, 0.99]; - where a column does not apply.")
+  return tables.markdown([*keys, *(header for _, _, header, _ in COLUMNS)], body, caption,
+                         left=1).rstrip("\n")
+
+
+def _groups(members: Sequence[pop.Member], by: tuple[str, ...]) -> dict[str, list[int]]:
+  """Figure label (the scheme, with ``scale=`` when several) -> member indices, in order."""
+  out: dict[str, list[int]] = {}
+  for k, m in enumerate(members):
+    label = m.scheme if by == ("scheme",) else f"{m.scheme} scale={m.scale:g}"
+    out.setdefault(label, []).append(k)
+  return out
+
+
+def _figures(folder: Path, members: Sequence[pop.Member], by: tuple[str, ...],
+             diag: diagnostics.Diagnostics, rows: list[dict[str, Any]], sv_MK: np.ndarray
+             ) -> list[Path]:
+  figures = []
+  groups = _groups(members, by)
+  for label, idx in groups.items():
+    k, slug = idx[0], sweep.slug(label)
+    for quantity in ("preact", "act", "grad_preact"):
+      edges, counts = diagnostics.histograms(diag, k, quantity)
+      layers = sorted({r["layer"] for r in rows if r["quantity"] == quantity})
+      figures.append(folder / f"hist_{slug}_{quantity}.png")
+      plots.histogram_grid(edges, counts, figures[-1], xlabel=quantity.replace("_", " "),
+                           title=f"{label}, seed {members[k].seed}: {quantity} per layer",
+                           labels=[f"layer {r}" for r in layers])
+    kernel_SL = np.array([[r["kernel"] for r in rows if r["member"] == i and r["quantity"] == "preact"]
+                          for i in idx])
+    figures.append(folder / f"kernel_{slug}.png")
+    plots.depth_profile(None, kernel_SL, figures[-1], "G(l) = mean z(l)^2", title=label,
+                        log=bool(np.all(kernel_SL > 0)))
+  eig = {label: sv_MK[idx] ** 2 for label, idx in groups.items()}
+  eig = {label: v for label, v in eig.items() if np.any(v > 0)}
+  if eig:
+    figures.append(folder / "jacobian_spectrum.png")
+    plots.jacobian_spectrum(eig, figures[-1], title="input-output Jacobian at one input")
+  return figures
+
+
+def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | None = None,
+        overwrite: bool = False, figures: bool = True) -> DiagnoseResult:
+  """Diagnoses the population of ``config`` at initialization and writes the result into ``folder``.
+
+  Args:
+    config: what to diagnose.
+    folder: the output folder (:func:`jaxinit.folders.resolve` makes one from ``--out``/``--name``).
+    data_dir: the image sets' folder (:func:`jaxinit.data.load`); the toy sets ignore it.
+    overwrite: replace diagnostics already in ``folder`` (never a folder without ``diagnostics.json``).
+    figures: draw the figures (about half a second each on a CPU); without, only the JSON and CSV.
+
+  Returns:
+    A :class:`DiagnoseResult`; its :meth:`~DiagnoseResult.text` is what ``jaxinit diagnose`` prints.
+
+  Raises:
+    ValueError: a folder the rules of :func:`jaxinit.folders.prepare` refuse (checked first unless
+      ``overwrite``), data that cannot be loaded (:class:`jaxinit.data.DataError`), a model that does
+      not fit the data (input shape, labels outside its outputs); all raised before the folder is
+      touched.
+
+  Example (``result.text()`` is the table, its caption and where the files are)::
+
+    cfg = DiagnoseConfig(model=models.ModelConfig(widths=(8, 1)), schemes=("he_normal",),
+                         seeds=(0, 1), examples=32, bins=10)
+    result = run(cfg, "runs/diagnose-moons-mlp")
+    result.table[0]  # {'scheme': 'he_normal', 'layer': 1, 'n': 2, 'kernel': ..., ...}
+  """
+  if not isinstance(config, DiagnoseConfig):
+    raise ValueError(f"config must be a DiagnoseConfig; got {type(config).__name__}")
+  folder = Path(folder)
+  if not overwrite:  # fail fast; without overwrite, prepare deletes nothing
+    folders.prepare(folder, MARKER, what="diagnostics")
+  members = config.members()
+  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir)
+  n = min(config.examples, len(dataset.y_train))
+  variables_M = pop.init_params(config.model, members, dataset.feature_shape,
+                                pop.init_batch(dataset.x_train))
+  diag = diagnostics.diagnose(config.model, members, variables_M, dataset.x_train[:n],
+                              dataset.y_train[:n], bins=config.bins)
+  sv_MK = np.asarray(diagnostics.jacobian_singular_values(config.model, variables_M,
+                                                          dataset.x_train[:1]))
+  rows = diagnostics.to_rows(diag)
+  by = config.group_keys()
+  table = _table(rows, by)
+  if overwrite:
+    folders.prepare(folder, MARKER, overwrite=True, what="diagnostics")
+  folder.mkdir(parents=True, exist_ok=True)
+  records.write_json(folder / MARKER, {
+      "config": config.to_json(), "examples_used": n,
+      "edges": {q: np.asarray(e).tolist() for q, e in diag.edges.items()},
+      "records": diag.records, "jacobian_singular_values": sv_MK.tolist(),
+      "environment": provenance.environment()})
+  records.atomic_write(folder / "diagnostics.csv", tables.to_csv(rows))
+  drawn = _figures(folder, members, by, diag, rows, sv_MK) if figures else []
+  seeds = len(config.seeds)
+  closing = (f"means over {seeds} seeds at init, on {n} {config.data} examples; diagnostics.json, "
+             f"diagnostics.csv and {len(drawn)} figures in {folder}")
+  return DiagnoseResult(folder=folder, config=config, examples=n, rows=rows, table=table,
+                        figures=tuple(drawn), markdown=_markdown(table, by, seeds, n, config.data),
+                        closing=closing)

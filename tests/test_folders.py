@@ -1,0 +1,95 @@
+"""The output-folder rules shared by sweep and diagnose, and stop signals (jaxinit.folders,
+jaxinit.signals)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from jaxinit import folders, signals
+
+
+@pytest.mark.parametrize("name", ["../x", "..", ".", "", "a/b", "/abs", "a\\b"])
+def test_resolve_refuses_names_that_leave_out(name: str) -> None:
+  with pytest.raises(ValueError, match="is not a folder name inside --out"):
+    folders.resolve("runs", name)
+
+
+def test_resolve_keeps_plain_names() -> None:
+  assert folders.resolve("runs", "my-sweep.v2") == Path("runs/my-sweep.v2")
+
+
+def _run_folder(path: Path, config: dict, finished: bool = True) -> Path:
+  path.mkdir(parents=True)
+  (path / "config.json").write_text(json.dumps(config))
+  if finished:
+    (path / "records.jsonl").write_text("{}\n")
+  return path
+
+
+def test_rules_start_resume_overwrite_refuse(tmp_path: Path) -> None:
+  kw = {"empty_when_missing": ("records.jsonl", "checkpoint.msgpack")}
+  assert folders.prepare(tmp_path / "new", "config.json", **kw) is False  # absent: start
+  run = _run_folder(tmp_path / "run", {"a": 1})
+  with pytest.raises(ValueError, match="already holds a run; pass --resume"):
+    folders.prepare(run, "config.json", **kw)
+  assert folders.prepare(run, "config.json", config={"a": 1}, resume=True, **kw) is True
+  with pytest.raises(ValueError, match=r"different config \(differs in a\)"):
+    folders.prepare(run, "config.json", config={"a": 2}, resume=True, **kw)
+  with pytest.raises(ValueError, match="exclude each other"):
+    folders.prepare(run, "config.json", resume=True, overwrite=True, **kw)
+  assert run.exists()
+  assert folders.prepare(run, "config.json", overwrite=True, **kw) is False
+  assert not run.exists()  # cleared for the new run
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_ours(tmp_path: Path) -> None:
+  mine = tmp_path / "mine"
+  mine.mkdir()
+  (mine / "thesis.tex").write_text("precious")
+  with pytest.raises(ValueError, match="not a jaxinit run folder"):
+    folders.prepare(mine, "config.json", overwrite=True)
+  with pytest.raises(ValueError, match="cannot resume"):
+    folders.prepare(mine, "config.json", resume=True)
+  assert (mine / "thesis.tex").read_text() == "precious"
+
+
+def test_a_run_that_finished_no_epoch_is_started_afresh(tmp_path: Path) -> None:
+  run = _run_folder(tmp_path / "run", {"a": 1}, finished=False)
+  assert folders.prepare(run, "config.json", empty_when_missing=("records.jsonl",)) is False
+  assert not run.exists()
+
+
+def test_diagnostics_folders_say_not_empty(tmp_path: Path) -> None:
+  (tmp_path / "d").mkdir()
+  (tmp_path / "d" / "diagnostics.json").write_text("{}")
+  with pytest.raises(ValueError, match="is not empty; pass --overwrite"):
+    folders.prepare(tmp_path / "d", "diagnostics.json", what="diagnostics")
+
+
+def test_first_signal_is_a_request_and_the_second_stops_at_once() -> None:
+  with signals.stop_requests() as stop:
+    assert not stop
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.signum == signal.SIGTERM  # the process goes on
+    with pytest.raises(signals.Interrupted) as info:
+      stop.check()
+    assert info.value.exit_code == 143
+    with pytest.raises(signals.Interrupted):
+      os.kill(os.getpid(), signal.SIGINT)  # the second: at once
+  assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
+
+
+def test_an_ignored_sigint_stays_ignored() -> None:
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    with signals.stop_requests() as stop:
+      os.kill(os.getpid(), signal.SIGINT)
+      assert not stop
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)
