@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from jaxinit import describe, folders, names
+from jaxinit import describe, folders, names, population
 
 __all__ = ["main"]
 
@@ -57,7 +57,7 @@ def _number(kind: Callable[[str], Any], minimum: float, strict: bool = False,
   return parse
 
 
-SEED = _number(int, 0, maximum=2 ** 32)
+SEED = _number(int, 0, maximum=population.MAX_SEED)
 
 
 def _cmd_schemes(args: argparse.Namespace) -> int:
@@ -167,13 +167,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
   _distributed(args)
   config = _sweep_config(args)
-  members = config.members()  # validates the grid before anything is written
   name = f"{config.data}-{config.model.kind}" if args.name is None else args.name
   folder = folders.resolve(args.out, name)
-  m, grid = len(members), len(config.schemes) * len(config.seeds)
-  print(f"sweep: {m} members ({len(config.schemes)} schemes x {len(config.seeds)} seeds"
-        f"{'' if m == grid else ' x hyperparameters'}), {config.data}, {config.model.kind} "
-        f"{config.model.widths}, {config.train.epochs} epochs -> {folder}", file=sys.stderr)
   result = sweep.run(config, folder, data_dir=args.data_dir, resume=args.resume,
                      overwrite=args.overwrite, checkpoint_seconds=args.checkpoint_seconds,
                      max_members_per_chunk=args.max_members_per_chunk, quiet=args.quiet,

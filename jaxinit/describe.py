@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit import initializers, names, placement
+from jaxinit import initializers, names, placement, population
 
 __all__ = ["Description", "describe", "catalog", "parse_shape", "parse_dtype", "STRUCTURED", "DTYPES"]
 
@@ -132,7 +132,7 @@ def describe(name: str, shape: Sequence[int], seed: int = 0, dtype: Any = "float
       available (the message gives the estimate).
   """
   init = initializers.get(name)
-  if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+  if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < population.MAX_SEED:
     # jax.random.key keeps 32 bits of the seed unless x64 is on: larger seeds would repeat others.
     raise ValueError(f"seed {seed!r} is out of range; accepted: an int in [0, 2^32)")
   dtype = parse_dtype(dtype) if isinstance(dtype, str) else jnp.dtype(dtype)

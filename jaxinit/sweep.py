@@ -287,6 +287,10 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   say = _say
   folder = read_folder = Path(folder)
   members = config.members()
+  m, grid = len(members), len(config.schemes) * len(config.seeds)
+  say(f"sweep: {m} members ({len(config.schemes)} schemes x {len(config.seeds)} seeds"
+      f"{'' if m == grid else ' x hyperparameters'}), {config.data}, {config.model.kind} "
+      f"{config.model.widths}, {config.train.epochs} epochs -> {folder}")
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir)
   data = tr.device_data(dataset)
   tr.check_data(data, config.train, config.model)

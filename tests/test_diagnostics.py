@@ -155,6 +155,9 @@ def test_population_equals_each_member_alone() -> None:
 
   Tolerance 1e-6 relative, or 1e-6 of the row's largest |value| (a mean near 0), and 1e-5 absolute
   for the kurtosis (m4 / m2^2 amplifies rounding): batched and unbatched matmuls round differently.
+  For the same reason a value within rounding of a bin edge may fall in the neighbouring bin, or out
+  of the range at its ends (the population's extreme value is an edge): the histograms differ by at
+  most one value moved (L1 distance <= 2).
   """
   members = pop.grid(["he_normal"], seeds=[5], scales=[1.0, 3.0])
   together = diagnostics.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS,
@@ -164,16 +167,22 @@ def test_population_equals_each_member_alone() -> None:
     alone = diagnostics.diagnose(MLP, [m], pop.init_params(MLP, [m], (2,)), X_MOONS, Y_MOONS,
                                  edges=together.edges)
     for a, b in zip(alone.records, together.records[k * n:(k + 1) * n], strict=True):
-      assert {f: a[f] for f in ("layer", "quantity", "scheme", "seed", "hist")} == {
-          f: b[f] for f in ("layer", "quantity", "scheme", "seed", "hist")}
+      assert {f: a[f] for f in ("layer", "quantity", "scheme", "seed")} == {
+          f: b[f] for f in ("layer", "quantity", "scheme", "seed")}
+      ha, hb = np.asarray(a["hist"]), np.asarray(b["hist"])
+      assert np.abs(ha - hb).sum() <= 2, (a["layer"], a["quantity"], ha - hb)
       scale = max(abs(b["min"]), abs(b["max"]))
       for f in (*diagnostics.STATS, "kernel", "grad_norm", "saturated_frac"):
         np.testing.assert_allclose(a[f], b[f], rtol=1e-6,
                                    atol=1e-5 if f == "kurtosis" else 1e-6 * scale, err_msg=f)
 
 
+@pytest.mark.slow
 def test_relu_he_kernel_is_preserved_with_depth() -> None:
   r"""Wide relu MLP at He init: E[G(l) | G(l-1)] = G(l-1), so G(l)/G(1) averages to 1 over seeds.
+
+  Slow: a claim of He et al. (2015) seen through the diagnostics; the kernel records themselves
+  are checked against NumPy in the fast path (test_stats_equal_numpy_recomputation).
 
   Per layer step the ratio's relative variance is about 5/n (chi^2_n: 2/n; 2 sum relu(z)^2 /
   sum z^2: 3/n), so the mean over S seeds of G(l)/G(1) is within 3 sqrt(5 (l-1) / (n S)) of 1;
@@ -229,10 +238,31 @@ def test_dead_relu_with_a_large_negative_bias() -> None:
   assert all(r["dead_frac"] < 0.5 for r in alive.records if r["quantity"] == "act")
 
 
+def test_saturated_frac_of_large_and_small_weights() -> None:
+  """saturated_frac is the fraction of |tanh(z)| > 0.99, recomputed with NumPy from the model's own
+  preactivations (to one entry of 768 or 384: float32 rounding at the threshold), on the MLP the
+  other tests compile: member 0, normal(stddev=1) x scale 10, saturates most entries (measured 79%
+  and 88% in the two hidden layers); member 1 (scale 0.1) none."""
+  members = pop.grid(["normal(stddev=1)"], seeds=[0], scales=[10.0, 0.1])
+  variables_M = pop.init_params(MLP, members, (2,))
+  diag = diagnostics.diagnose(MLP, members, variables_M, X_MOONS, Y_MOONS)
+  _, sown = models.logits_and_intermediates(models.build(MLP), _member(variables_M, 0), X_MOONS)
+  for layer in (1, 2):
+    z = np.asarray(sown[f"preact_{layer - 1}"])
+    saturated = np.mean(np.abs(np.tanh(z)) > 0.99)
+    assert saturated > 0.75, (layer, saturated)
+    row = _record(diag, 0, layer, "act")
+    assert row["saturated_frac"] == pytest.approx(saturated, abs=1.01 / z.size), (layer, saturated)
+    assert _record(diag, 1, layer, "act")["saturated_frac"] < 0.01
+
+
+@pytest.mark.slow
 def test_tanh_saturates_with_large_weights() -> None:
   """normal(stddev=10) kernels saturate tanh: > 90% of entries with |tanh| > 0.99 in deep layers.
 
   Member 0 is normal(stddev=1) x scale 10, i.e. normal(stddev=10); member 1 (scale 0.1) is calm.
+  Slow: width 128 compiles its own program; test_saturated_frac_of_large_and_small_weights checks
+  the statistic on the shared MLP.
   """
   cfg = models.ModelConfig(widths=(128, 128, 128, 1), activation="tanh")
   members = pop.grid(["normal(stddev=1)"], seeds=[0], scales=[10.0, 0.1])
@@ -288,25 +318,19 @@ def test_jacobian_of_a_linear_network_is_the_kernel_product() -> None:
     diagnostics.jacobian_singular_values(cnn, None, x[0].reshape(-1))
 
 
-def test_second_call_with_other_members_and_data_does_not_retrace() -> None:
-  """Members, seeds, schemes and data are arguments: a second call reuses the compiled program."""
+def test_second_call_with_other_members_and_data_does_not_recompile(compilations) -> None:
+  """Members, seeds, schemes and data are arguments: a second call compiles nothing (JAX's log)."""
   first = pop.grid(["he_normal"], seeds=[0, 1])
   second = pop.grid(["he_normal"], seeds=[9, 4], scales=[0.5])
-  before = diagnostics.trace_count()
-  diagnostics.diagnose(MLP, first, pop.init_params(MLP, first, (2,)), X_MOONS, Y_MOONS)
-  assert diagnostics.trace_count() <= before + 1  # 0 if an earlier test traced this already
-  traced = diagnostics.trace_count()
   x2, y2 = MOONS.x_test[:64], MOONS.y_test[:64]
-  diag = diagnostics.diagnose(MLP, second, pop.init_params(MLP, second, (2,)), x2, y2)
-  assert diagnostics.trace_count() == traced
+  v1, v2 = pop.init_params(MLP, first, (2,)), pop.init_params(MLP, second, (2,))
+  diagnostics.diagnose(MLP, first, v1, X_MOONS, Y_MOONS)
+  diagnostics.jacobian_singular_values(MLP, v1, X_MOONS[0])
+  with compilations() as log:
+    diag = diagnostics.diagnose(MLP, second, v2, x2, y2)
+    diagnostics.jacobian_singular_values(MLP, v2, x2[3])
+  assert log == [], log
   assert (diag.records[0]["seed"], diag.records[0]["scale"]) == (9, 0.5)
-  jac_before = diagnostics.trace_count("jacobian")
-  for ms, x_one in ((first, X_MOONS[0]), (second, x2[3])):
-    diagnostics.jacobian_singular_values(MLP, pop.init_params(MLP, ms, (2,)), x_one)
-  assert diagnostics.trace_count("jacobian") <= jac_before + 1
-  jac_traced = diagnostics.trace_count("jacobian")
-  diagnostics.jacobian_singular_values(MLP, pop.init_params(MLP, first, (2,)), x2[5])
-  assert diagnostics.trace_count("jacobian") == jac_traced
 
 
 def test_bad_inputs_raise() -> None:

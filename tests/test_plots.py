@@ -80,7 +80,8 @@ def test_no_target_draws_bars_only(tmp_path):
 
 def test_accepts_a_jax_array_of_any_shape(tmp_path):
   init = initializers.get("lecun_normal")
-  w = init(jax.random.key(3), (3, 3, 8, 16))
+  # drawn as (72, 16), fan_in 72 as for (3, 3, 8, 16): XLA on CPU compiles a rank-4 draw in ~5 s
+  w = init(jax.random.key(3), (3 * 3 * 8, 16)).reshape(3, 3, 8, 16)
   fig = plots.sample_histogram(w, init.target(w.shape), init.name, tmp_path / "j.png")
   expected, _ = np.histogram(np.asarray(w, np.float64).ravel(), bins=100, density=True)
   np.testing.assert_allclose(bars(fig)[0], expected, rtol=1e-12)
@@ -126,6 +127,60 @@ def test_bad_input_raises_value_error(tmp_path, values, path, message):
   with pytest.raises(ValueError, match=re.escape(message)):
     plots.sample_histogram(values, None, "t", tmp_path / path)
   assert not (tmp_path / path).exists()
+
+
+def loss_records() -> list[dict]:
+  """Two schemes over 5 epochs: member 2 diverges at epoch 3, member 4 at epoch 4 (leaving b one);
+  member 1's outlier at epoch 2 puts a's mean - std below zero."""
+  rng = np.random.default_rng(0)
+  rows = []
+  for epoch in range(1, 6):
+    for member, scheme in enumerate(["a", "a", "a", "b", "b"]):
+      loss = 10.0 if (member, epoch) == (1, 2) else float(rng.lognormal(-epoch / 3, 1.0))
+      dead = (member == 2 and epoch >= 3) or (member == 4 and epoch >= 4)
+      rows.append(dict(member=member, epoch=epoch, scheme=scheme, train_loss=math.nan if dead else loss,
+                       test_loss=math.nan if dead else 2 * loss, diverged=dead))
+  return rows
+
+
+@pytest.mark.parametrize("metric", ["train_loss", "test_loss"])
+def test_loss_curves_line_is_the_mean_and_band_is_mean_plus_minus_std_as_the_legend_says(
+    tmp_path, metric):
+  rows = loss_records()
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    fig = plots.loss_curves(rows, tmp_path / "loss.png", title="moons")
+  title = fig.axes[0].get_legend().get_title().get_text()
+  assert title == plots.LOSS_BAND and title.startswith("mean ± std over members")
+  assert fig.get_suptitle() == "moons"
+  ax = fig.axes[("train_loss", "test_loss").index(metric)]
+  assert ax.get_yscale() == "log" and ax.get_ylabel() == metric.replace("_", " ")
+  assert [line.get_label() for line in ax.lines] == ["a", "b"] and len(ax.collections) == 2
+  crosses_zero = False
+  for line, band, scheme in zip(ax.lines, ax.collections, ("a", "b"), strict=True):
+    values = [[r[metric] for r in rows if r["scheme"] == scheme and r["epoch"] == e
+               and math.isfinite(r[metric])] for e in range(1, 6)]
+    mean = np.array([np.mean(v) for v in values])
+    std = np.array([np.std(v, ddof=1) if len(v) > 1 else np.nan for v in values])
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 6))
+    np.testing.assert_allclose(line.get_ydata(), mean, rtol=1e-12)
+    vertices = np.concatenate([path.vertices for path in band.get_paths()])
+    drawn = sorted({int(x) for x in vertices[:, 0]})
+    assert drawn == [e for e in range(1, 6) if len(values[e - 1]) > 1]  # no band where n < 2
+    for e in drawn:
+      ys = vertices[vertices[:, 0] == e, 1]
+      assert ys.min() == pytest.approx(mean[e - 1] - std[e - 1], rel=1e-12, abs=1e-15)
+      assert ys.max() == pytest.approx(mean[e - 1] + std[e - 1], rel=1e-12)
+      crosses_zero |= ys.min() < 0
+  assert crosses_zero  # drawn as computed (it runs off the log axis), not clipped in the data
+
+
+def test_loss_curves_state_the_statistic_without_a_title_and_reject_no_rows(tmp_path):
+  fig = plots.loss_curves(loss_records(), tmp_path / "loss.svg", metrics=("train_loss",))
+  assert fig.get_suptitle() == "" and len(fig.axes) == 1
+  assert fig.axes[0].get_legend().get_title().get_text() == plots.LOSS_BAND
+  with pytest.raises(ValueError, match="at least one record"):
+    plots.loss_curves([], tmp_path / "none.png")
 
 
 # ------------------------------------------------------------------- theory and diagnostics figures
