@@ -62,9 +62,9 @@ def test_kappa4_recursion_tanh_critical_asymptote():
 def test_relu_kernel_spread_reference_value():
   """theory.md's how-to-test note: at relu criticality, width 1000, depth 20, the relative spread of
   one network's layer-20 G/K(1) is exactly sqrt(2/n + (1 + 2/n)(1.005^19 - 1)) = 0.3187 (the
-  note's "about 0.28" is the value at layer 16). Monte Carlo: test_fourth_moment_ratio_matches_
-  monte_carlo_and_beats_first_order (width 100) and, slow, test_relu_kernel_spread_is_exact_at_
-  width_1000_depth_20."""
+  note's "about 0.28" is the value at layer 16). Its Monte Carlo, at width 100 in
+  test_fourth_moment_ratio_matches_monte_carlo_and_beats_first_order, and at width 1000 in
+  test_relu_kernel_spread_is_exact_at_width_1000_depth_20 (slow)."""
   spread = np.asarray(finite_width.kernel_spread("relu", 0.0, 2.0, 2.0, [1000] * 20)) / 2.0
   assert spread[-1] == pytest.approx(math.sqrt(2e-3 + 1.002 * (1.005 ** 19 - 1)), rel=1e-5)
   assert spread[-1] == pytest.approx(0.3187, abs=1e-4)
@@ -165,7 +165,7 @@ def test_kappa4_recursion_matches_monte_carlo(chain_moments, name, C_b, C_W, S):
 @pytest.mark.slow
 def test_relu_kernel_spread_is_exact_at_width_1000_depth_20(chain_moments):
   """theory.md's how-to-test note, by Monte Carlo: 8192 networks of width 1000, depth 20 at relu
-  criticality, relative se of the std ~ 1% (the value, 0.3187: test_relu_kernel_spread_reference_
-  value; the same code at width 100 in the fast path)."""
+  criticality, relative se of the std ~ 1%. The value (0.3187) is asserted in
+  test_relu_kernel_spread_reference_value; the fast path runs the same check at width 100."""
   m2, _ = chain_moments("relu", 0.0, 2.0, 1000, 20, 8192)
   _assert_spread(m2, np.asarray(finite_width.kernel_spread("relu", 0.0, 2.0, 2.0, [1000] * 20)))
