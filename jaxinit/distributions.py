@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit import names
-from jaxinit.initializer import Initializer, Shape, Target, canonical_name, from_draw, is_concrete
+from jaxinit.initializer import Initializer, Shape, Target, canonical_name, flat, from_draw, is_concrete
 
 __all__ = ["zeros", "ones", "constant", "normal", "uniform", "truncated_normal", "MIN_BOUND"]
 
@@ -51,7 +51,7 @@ def normal(stddev: float = 1.0) -> Initializer:
   stddev = names.check_number("stddev", "normal", stddev, minimum=0.0)
   return from_draw(
       names.format_call("normal", kwargs={"stddev": stddev}), "N(0, stddev^2)",
-      lambda key, shape, dtype: jax.random.normal(key, shape, dtype) * jnp.array(stddev, dtype),
+      lambda key, shape, dtype: flat(jax.random.normal, key, shape, dtype) * jnp.array(stddev, dtype),
       lambda shape: Target("normal", 0.0, float(stddev) * float(stddev)))
 
 
@@ -64,7 +64,7 @@ def uniform(low: float = -1.0, high: float = 1.0) -> Initializer:
                      "a finite width high - low")
   return from_draw(
       names.format_call("uniform", kwargs={"low": low, "high": high}), "U(low, high)",
-      lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, low, high),
+      lambda key, shape, dtype: flat(jax.random.uniform, key, shape, dtype, low, high),
       lambda shape: Target("uniform", (float(low) + float(high)) / 2,
                            (float(high) - float(low)) ** 2 / 12, (float(high) - float(low)) / 2))
 
@@ -78,7 +78,8 @@ def truncated_std(bound: float) -> float:
 def draw_truncated(key: jax.Array, shape: Shape, dtype: np.dtype, std: jax.Array,
                    bound: float = 2.0) -> jax.Array:
   """N(0, sigma^2) truncated to +-bound sigma, with sigma chosen so the result has stddev ``std``."""
-  sample = jax.random.truncated_normal(key, -bound, bound, shape, dtype)
+  sample = flat(lambda k, sh, dt: jax.random.truncated_normal(k, -bound, bound, sh, dt), key, shape,
+                dtype)
   return sample * (std / jnp.array(truncated_std(bound), dtype))
 
 

@@ -26,6 +26,7 @@ from jaxinit.initializer import (
     canonical_name,
     check_choice,
     fans,
+    flat,
     from_draw,
 )
 
@@ -93,8 +94,8 @@ def variance_scaling(scale: float = 1.0, mode: str = "fan_in",
     if distribution == "truncated_normal":
       return draw_truncated(key, shape, dtype, jnp.sqrt(var))
     if distribution == "normal":
-      return jax.random.normal(key, shape, dtype) * jnp.sqrt(var)
-    return jax.random.uniform(key, shape, dtype, -1) * jnp.sqrt(3 * var)
+      return flat(jax.random.normal, key, shape, dtype) * jnp.sqrt(var)
+    return flat(jax.random.uniform, key, shape, dtype, -1) * jnp.sqrt(3 * var)
 
   def target(shape: Shape) -> Target:
     var = float(variance(shape))
