@@ -105,8 +105,7 @@ class Description:
 
 def _check_memory(shape: Sequence[int], dtype: np.dtype) -> None:
   need = math.prod(shape) * max(dtype.itemsize, 4) * _WORKING_COPIES
-  free = placement.free_bytes()
-  free = placement.host_available_bytes() if free is None else free
+  free, _ = placement.working_bytes()
   if free is not None and need > free:
     raise ValueError(f"a draw of shape {tuple(shape)} ({math.prod(shape):,} entries) needs about "
                      f"{need / 1e9:.3g} GB while drawing and measuring it; {free / 1e9:.3g} GB is "

@@ -24,8 +24,8 @@ from jaxinit import models, sharding
 from jaxinit import population as pop
 
 __all__ = ["Plan", "plan", "bucket", "padded_members", "MemoryEstimate", "member_bytes",
-           "plan_population", "free_bytes", "host_available_bytes", "members_that_fit",
-           "HOST_HEADROOM"]
+           "plan_population", "free_bytes", "host_available_bytes", "working_bytes",
+           "members_that_fit", "HOST_HEADROOM"]
 
 HOST_HEADROOM = 0.8
 """The fraction of the host's available memory a population's state may take."""
@@ -133,9 +133,9 @@ def _gb(n: float) -> str:
   return f"{n / 1e9:.3g} GB"
 
 
-def plan_population(model_cfg: models.ModelConfig, cfg: Any, members: int, input_shape: Sequence[int],
-         n_train: int, mesh: Any = "auto", max_members_per_chunk: int | None = None
-         ) -> Plan:
+def plan_population(model_cfg: models.ModelConfig, cfg: Any, members: int,
+                    input_shape: Sequence[int], n_train: int, mesh: Any = "auto",
+                    max_members_per_chunk: int | None = None) -> Plan:
   """Where and in which chunks a population trains, checked against the memory there is.
 
   The population's state (:class:`MemoryEstimate` ``state`` per member) lives on the devices when
@@ -161,24 +161,21 @@ def plan_population(model_cfg: models.ModelConfig, cfg: Any, members: int, input
   devices = 1 if mesh is None else mesh.size
   need = member_bytes(model_cfg, cfg, input_shape, n_train)
   host = host_available_bytes()
-  free = free_bytes()
-  on_cpu = free is None
-  if on_cpu and host is not None:
-    free = host
+  free, on_cpu = working_bytes()
   if max_members_per_chunk is None:
     max_members_per_chunk = members_that_fit(need.total, free, devices)
-  placement = plan(members, mesh, max_members_per_chunk)
-  resident = placement.count * need.state + (placement.chunk * need.work if on_cpu else 0)
-  if host is not None and placement.chunked and resident > HOST_HEADROOM * host:
+  chosen = plan(members, mesh, max_members_per_chunk)
+  resident = chosen.count * need.state + (chosen.chunk * need.work if on_cpu else 0)
+  if host is not None and chosen.chunked and resident > HOST_HEADROOM * host:
     raise ValueError(
         f"a population of {members} members needs about {_gb(resident)} of host memory "
         f"({_gb(need.state)} of parameters and optimizer state per member, kept between chunks); "
         f"{_gb(host)} is available; train fewer members (--seeds, --schemes, the grid's axes)")
-  if placement.chunk * need.total > (free if free is not None else math.inf):
+  if chosen.chunk * need.total > (free if free is not None else math.inf):
     raise ValueError(
-        f"one chunk of {placement.chunk} members needs about {_gb(placement.chunk * need.total)} "
+        f"one chunk of {chosen.chunk} members needs about {_gb(chosen.chunk * need.total)} "
         f"({_gb(need.total)} per member); {_gb(free)} is free; lower --max-members-per-chunk")
-  return placement
+  return chosen
 
 
 def free_bytes(devices: Sequence[jax.Device] | None = None) -> int | None:
@@ -191,6 +188,13 @@ def free_bytes(devices: Sequence[jax.Device] | None = None) -> int | None:
       return None
     free.append(int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
   return min(free) if free else None
+
+
+def working_bytes() -> tuple[int | None, bool]:
+  """The memory new arrays can take on the devices: ``(free_bytes(), False)``, or on the CPU,
+  which reports none, ``(host_available_bytes(), True)``."""
+  free = free_bytes()
+  return (free, False) if free is not None else (host_available_bytes(), True)
 
 
 def host_available_bytes() -> int | None:

@@ -135,7 +135,7 @@ def _scale_kernels(params: dict, scale: jax.Array) -> dict:
 
 
 def init_params(config: models.ModelConfig, members: Sequence[Member],
-                input_shape: Sequence[int], x_batch: Any = None) -> dict:
+                input_shape: Sequence[int], x_batch: Any = None, *, host: bool = False) -> dict:
   """Initial variables of every member, stacked with the model axis first.
 
   Each scheme's members are initialized by one compiled ``lax.map`` of ``model.init`` (and the
@@ -149,6 +149,8 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
     input_shape: one example's shape, e.g. ``(2,)`` or ``(28, 28, 1)``.
     x_batch: inputs ``(B, *input_shape)`` for the data-dependent schemes (``lsuv``), the same batch
       for every member; schemes that need no data ignore it.
+    host: return NumPy arrays in host memory (for a caller that pads them there next, as
+      :func:`jaxinit.train.init_state` does) instead of device arrays.
 
   Returns:
     ``{"params": ..., ["batch_stats": ...]}`` whose leaves have shape ``(M, *leaf_shape)``.
@@ -182,7 +184,8 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   # Put back in member order on the host (no program is compiled for the population's size), then
   # on the device.
   inverse = np.argsort(np.asarray(order))
-  return jax.tree.map(lambda *xs: jax.device_put(np.concatenate(xs)[inverse]), *parts)
+  place = (lambda x: x) if host else jax.device_put
+  return jax.tree.map(lambda *xs: place(np.concatenate(xs)[inverse]), *parts)
 
 
 def init_batch(x_train: Any, size: int = INIT_BATCH) -> jax.Array:

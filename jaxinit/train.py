@@ -287,7 +287,8 @@ def init_state(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequenc
       the compiled programs depend on ``count`` only, not on ``M``.
   """
   count = len(members) if count is None else count
-  variables = pop.init_params(model_cfg, members, x_train.shape[1:], pop.init_batch(x_train))
+  variables = pop.init_params(model_cfg, members, x_train.shape[1:], pop.init_batch(x_train),
+                              host=True)
   hp = pop.hyperparameters(members)
   variables, lr, momentum = sharding.pad((variables, hp["lr"], hp["momentum"]), count)
   return programs(model_cfg, cfg).init_state(variables, lr, momentum)
