@@ -15,7 +15,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit import names
-from jaxinit.initializer import Initializer, Shape, Target, canonical_name, flat, from_draw, is_concrete
+from jaxinit.initializer import (
+    Affine,
+    Initializer,
+    Shape,
+    Target,
+    canonical_name,
+    flat,
+    from_draw,
+    is_concrete,
+)
 
 __all__ = ["zeros", "ones", "constant", "normal", "uniform", "truncated_normal", "MIN_BOUND"]
 
@@ -23,10 +32,15 @@ __all__ = ["zeros", "ones", "constant", "normal", "uniform", "truncated_normal",
 MIN_BOUND = 0.01
 
 
+def _concrete(*values: Any) -> bool:
+  return all(is_concrete(v) for v in values)
+
+
 def _fixed(name: str, value: Any) -> Initializer:
   return from_draw(name, repr(value) if is_concrete(value) else "value",
                    lambda key, shape, dtype: jnp.full(shape, value, dtype),
-                   lambda shape: Target("constant", float(value), 0.0))
+                   lambda shape: Target("constant", float(value), 0.0),
+                   affine=(lambda shape: Affine("constant", 0.0, value)) if _concrete(value) else None)
 
 
 def zeros() -> Initializer:
@@ -52,7 +66,8 @@ def normal(stddev: float = 1.0) -> Initializer:
   return from_draw(
       names.format_call("normal", kwargs={"stddev": stddev}), "N(0, stddev^2)",
       lambda key, shape, dtype: flat(jax.random.normal, key, shape, dtype) * jnp.array(stddev, dtype),
-      lambda shape: Target("normal", 0.0, float(stddev) * float(stddev)))
+      lambda shape: Target("normal", 0.0, float(stddev) * float(stddev)),
+      affine=(lambda shape: Affine("normal", stddev)) if _concrete(stddev) else None)
 
 
 def uniform(low: float = -1.0, high: float = 1.0) -> Initializer:
@@ -66,7 +81,8 @@ def uniform(low: float = -1.0, high: float = 1.0) -> Initializer:
       names.format_call("uniform", kwargs={"low": low, "high": high}), "U(low, high)",
       lambda key, shape, dtype: flat(jax.random.uniform, key, shape, dtype, low, high),
       lambda shape: Target("uniform", (float(low) + float(high)) / 2,
-                           (float(high) - float(low)) ** 2 / 12, (float(high) - float(low)) / 2))
+                           (float(high) - float(low)) ** 2 / 12, (float(high) - float(low)) / 2),
+      affine=(lambda shape: Affine("uniform", low=low, high=high)) if _concrete(low, high) else None)
 
 
 def truncated_std(bound: float) -> float:
@@ -89,6 +105,12 @@ def truncated_target(variance: float, bound: float = 2.0) -> Target:
   return Target("truncated_normal", 0.0, variance, bound * sigma, sigma)
 
 
+def truncated_affine(std: np.float32, bound: float = 2.0) -> Affine:
+  """The :class:`Affine` of :func:`draw_truncated` with float32 standard deviation ``std``: the
+  scale ``std / truncated_std(bound)`` rounded as the draw rounds it."""
+  return Affine("truncated_normal", np.float32(std) / np.float32(truncated_std(bound)), bound=bound)
+
+
 def truncated_normal(stddev: float = 1.0, bound: float = 2.0) -> Initializer:
   """N(0, sigma^2) cut at +-bound sigma, sigma set so the standard deviation *after* truncation is
   ``stddev`` (sigma = stddev / 0.8796 at bound 2; jax's ``truncated_normal(stddev)`` uses sigma =
@@ -102,4 +124,5 @@ def truncated_normal(stddev: float = 1.0, bound: float = 2.0) -> Initializer:
       canonical_name("truncated_normal", {"bound": 2.0}, stddev=stddev, bound=bound),
       "N(0, sigma^2) truncated to +-bound*sigma, stddev after truncation = stddev",
       lambda key, shape, dtype: draw_truncated(key, shape, dtype, jnp.array(stddev, dtype), bound),
-      lambda shape: truncated_target(float(stddev) * float(stddev), bound))
+      lambda shape: truncated_target(float(stddev) * float(stddev), bound),
+      affine=(lambda shape: truncated_affine(np.float32(stddev), bound)) if _concrete(stddev) else None)

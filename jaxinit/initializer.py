@@ -21,8 +21,8 @@ import numpy as np
 from jaxinit import names
 
 __all__ = [
-    "Initializer", "Target", "fans", "from_draw", "canonical_name", "check_choice", "is_concrete",
-    "flat", "Shape", "DTypeLike", "Draw",
+    "Initializer", "Target", "Affine", "BASES", "fans", "from_draw", "canonical_name", "check_choice",
+    "is_concrete", "flat", "Shape", "DTypeLike", "Draw",
 ]
 
 Shape = tuple[int, ...]
@@ -68,6 +68,44 @@ class Target:
     return None
 
 
+BASES = ("constant", "normal", "uniform", "truncated_normal")
+"""The standard draws an :class:`Affine` initializer scales."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Affine:
+  """An initializer's float32 draw for one shape, as ``offset + scale * base``.
+
+  ``base`` is the standard draw from the key, with the same bits as the scheme's own sampler:
+  ``constant``: zeros (no draw); ``normal``: ``jax.random.normal``; ``uniform``:
+  ``jax.random.uniform(key, shape, float32, low, high)``; ``truncated_normal``:
+  ``jax.random.truncated_normal(key, -bound, bound, shape, float32)``. ``scale`` and ``offset``
+  are float32 values computed as the scheme computes them, so ``offset + scale * base`` with them as
+  data is the scheme's draw bit for bit. Schemes that are one distribution with shape-dependent
+  parameters (the fixed distributions, the variance-scaling family) have one; the structured ones
+  (orthogonal, ...) have none. It lets a population draw several such schemes with one compiled
+  program whose scales are data (:mod:`jaxinit.init_programs`).
+
+  Attributes:
+    base: one of :data:`BASES`.
+    scale, offset: float32 values (as Python floats).
+    low, high: the uniform base's interval (float32 values).
+    bound: the truncated-normal base's cut, in standard deviations (part of the compiled program).
+  """
+
+  base: str
+  scale: float = 1.0
+  offset: float = 0.0
+  low: float = -1.0
+  high: float = 1.0
+  bound: float = 2.0
+
+  def __post_init__(self) -> None:
+    check_choice("base", "Affine", self.base, BASES)
+    for field in ("scale", "offset", "low", "high", "bound"):
+      object.__setattr__(self, field, float(np.float32(getattr(self, field))))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Initializer:
   """An initialization scheme: a pure function of ``(key, shape, dtype)`` with a canonical name.
@@ -82,6 +120,7 @@ class Initializer:
   _draw: Draw = dataclasses.field(repr=False)
   _target: Callable[[Shape], Target] = dataclasses.field(repr=False)
   _validate: Callable[[Shape], None] = dataclasses.field(default=lambda shape: None, repr=False)
+  _affine: Callable[[Shape], Affine] | None = dataclasses.field(default=None, repr=False)
 
   def __call__(self, key: jax.Array, shape: Sequence[int] | int,
                dtype: DTypeLike = jnp.float32) -> jax.Array:
@@ -116,6 +155,15 @@ class Initializer:
     if math.prod(shape) == 0:
       raise ValueError(f"{self.name}: shape {shape} has no entries, so no entry distribution")
     return self._target(shape)
+
+  def affine(self, shape: Sequence[int] | int) -> Affine | None:
+    """The float32 draw for ``shape`` as ``offset + scale * base`` (:class:`Affine`), or None for a
+    scheme that is not one (structured schemes, or parameters that are traced).
+
+    Raises:
+      ValueError: a shape the scheme does not accept.
+    """
+    return None if self._affine is None else self._affine(self._shape(shape))
 
   def _shape(self, shape: Sequence[int] | int) -> Shape:
     shape = _check_shape(shape, self.name)
@@ -225,7 +273,8 @@ def canonical_name(kind: str, defaults: dict[str, Any], **params: Any) -> str:
 
 
 def from_draw(name: str, formula: str, draw: Draw, target: Callable[[Shape], Target],
-              validate: Callable[[Shape], None] | None = None) -> Initializer:
+              validate: Callable[[Shape], None] | None = None,
+              affine: Callable[[Shape], Affine] | None = None) -> Initializer:
   """The :class:`Initializer` drawing with ``draw(key, shape, dtype)``, compiled per shape and dtype.
 
   Args:
@@ -234,10 +283,11 @@ def from_draw(name: str, formula: str, draw: Draw, target: Callable[[Shape], Tar
     draw: samples an array of ``shape`` in the floating ``dtype`` (float32 or wider).
     target: the :class:`Target` of one entry for a shape.
     validate: raises ValueError for a shape the scheme does not accept.
+    affine: the float32 draw for a shape as an :class:`Affine`, where the scheme is one.
   """
   # The draw is compiled once per (shape, dtype) with the parameters as constants, so a call made
   # eagerly and the same call inlined in a user's jit or jit(vmap) population are one XLA program
   # and round alike. Op-by-op eager arithmetic would not: XLA fuses a sampler's last multiply with
   # the scaling into one FMA rounding (1 ulp off in ~20% of entries on CPU otherwise).
   return Initializer(name, formula, jax.jit(draw, static_argnums=(1, 2)), target,
-                     validate or (lambda shape: None))
+                     validate or (lambda shape: None), affine)

@@ -14,7 +14,6 @@ random numbers (common random numbers), so comparisons between schemes are paire
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit import models, names
+from jaxinit import init_programs, models, names
 from jaxinit import schemes as scheme_registry
 
 __all__ = ["Member", "grid", "member_table", "init_params", "hyperparameters", "MAX_SEED",
@@ -35,7 +34,7 @@ MAX_SEED = 2 ** 32
 INIT_BATCH = 256
 """Inputs in the data batch of a data-dependent scheme (LSUV) in sweeps (:func:`init_batch`)."""
 
-REFINE_STREAM = 0x5EED
+REFINE_STREAM = init_programs.REFINE_STREAM
 """A data-dependent scheme's refinement (MetaInit's random batches) uses ``fold_in(key(seed),
 REFINE_STREAM)``, a stream apart from the layers' init keys."""
 
@@ -108,40 +107,17 @@ def hyperparameters(members: Sequence[Member]) -> dict[str, np.ndarray]:
           for f in ("lr", "momentum", "scale")}
 
 
-@functools.lru_cache(maxsize=64)
-def _init_fn(config: models.ModelConfig, scheme: str) -> Any:
-  """``jit(map(init))`` for one (architecture, scheme): seeds ``(G,)``, scales ``(G,)`` and the
-  batch ``x`` the scheme's refinement sees (its shape gives the input shape)."""
-  s = scheme_registry.get(scheme)
-  model = models.build(config, kernel_init=s.kernel_init, bias_init=s.bias_init)
-
-  def one(seed: jax.Array, scale: jax.Array, x: jax.Array) -> dict:
-    key = jax.random.key(seed)
-    variables = model.init(key, x[:1])
-    if s.refine is not None:
-      variables = s.refine(model, variables, jax.random.fold_in(key, REFINE_STREAM), x)
-    return {**variables, "params": _scale_kernels(variables["params"], scale)}
-
-  # lax.map, not vmap: members are drawn one after another by the unbatched program, so a member's
-  # draw is the very computation it gets alone. (It also avoids an XLA CPU hang seen with jax
-  # 0.10.2: jit(vmap) of six or more QR decompositions, as in a deep orthogonal MLP, never returns.)
-  return jax.jit(lambda seeds, scales, x: jax.lax.map(lambda a: one(*a, x), (seeds, scales)))
-
-
-def _scale_kernels(params: dict, scale: jax.Array) -> dict:
-  def leaf(path: tuple, x: jax.Array) -> jax.Array:
-    return x * scale.astype(x.dtype) if path[-1].key == "kernel" else x
-  return jax.tree_util.tree_map_with_path(leaf, params)
-
-
 def init_params(config: models.ModelConfig, members: Sequence[Member],
                 input_shape: Sequence[int], x_batch: Any = None, *, host: bool = False) -> dict:
   """Initial variables of every member, stacked with the model axis first.
 
-  Each scheme's members are initialized by one compiled ``lax.map`` of ``model.init`` (and the
-  scheme's refinement: LSUV, MetaInit) over their seeds, compiled once per architecture, scheme and
-  power of two above its member count, and cached, then put back in member order on the host.
-  Every kernel is multiplied by its member's ``scale``.
+  Members are drawn one after another by compiled ``lax.map`` programs
+  (:mod:`jaxinit.init_programs`), then put back in member order on the host: the schemes whose
+  layers are affine draws (constants, normal, uniform, truncated normal, the Glorot/LeCun/He
+  family, ``critical``) all by one program per architecture with their scales as data; each other
+  scheme (orthogonal, LSUV, ...) by its own. Each program's member count is padded to a power of
+  two, so populations of nearby sizes reuse it. Every kernel is multiplied by its member's
+  ``scale``.
 
   Args:
     config: the architecture.
@@ -169,23 +145,46 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
     x = _check_batch(x_batch, input_shape, needs_data[0])
   else:
     x = np.zeros((1, *input_shape), np.float32)
+  shared: list[int] = []
+  forms: dict[str, init_programs.Forms] = {}
+  for scheme in list(by_scheme):
+    if (f := init_programs.forms(config, input_shape, scheme)) is not None:
+      forms[scheme] = f
+      shared.extend(by_scheme.pop(scheme))
   parts, order = [], []
+  if shared:
+    padded = _padded(shared)
+    signature, base, coef = init_programs.pack([forms[members[k].scheme] for k in padded])
+    parts.append(_drawn(init_programs.shared(config, signature), members, len(shared), padded,
+                        base, coef, _scales(members, padded), x[:1]))
+    order.extend(shared)
   for scheme, idx in by_scheme.items():
-    # Each scheme's seeds are padded to a power of two (with copies of the first), so that
-    # populations of nearby sizes reuse the compiled init (drawing a few more members costs little
-    # beside a compile); the copies are dropped on the host.
-    padded = np.resize(np.asarray(idx), 1 << (len(idx) - 1).bit_length())
-    seeds = np.asarray([members[k].seed for k in padded], np.uint32)
-    scales = np.asarray([members[k].scale for k in padded], np.float32)
-    drawn = _init_fn(config, scheme)(seeds, scales, x)
-    n = len(idx)
-    parts.append(jax.tree.map(lambda v, n=n: np.asarray(v)[:n], drawn))
+    padded = _padded(idx)
+    parts.append(_drawn(init_programs.per_scheme(config, scheme), members, len(idx), padded,
+                        _scales(members, padded), x))
     order.extend(idx)
   # Put back in member order on the host (no program is compiled for the population's size), then
   # on the device.
   inverse = np.argsort(np.asarray(order))
   place = (lambda x: x) if host else jax.device_put
   return jax.tree.map(lambda *xs: place(np.concatenate(xs)[inverse]), *parts)
+
+
+def _padded(idx: list[int]) -> np.ndarray:
+  """``idx`` padded to a power of two with copies of its first: a program compiled for one size
+  serves every population up to it (drawing a few more members costs little beside a compile)."""
+  return np.resize(np.asarray(idx), 1 << (len(idx) - 1).bit_length())
+
+
+def _scales(members: Sequence[Member], idx: np.ndarray) -> np.ndarray:
+  return np.asarray([members[k].scale for k in idx], np.float32)
+
+
+def _drawn(program: Any, members: Sequence[Member], n: int, padded: np.ndarray, *args: Any) -> Any:
+  """``program(seeds, *args)`` for the members ``padded``, on the host, the padding (all but the
+  first ``n``) dropped."""
+  seeds = np.asarray([members[k].seed for k in padded], np.uint32)
+  return jax.tree.map(lambda v: np.asarray(v)[:n], program(seeds, *args))
 
 
 def init_batch(x_train: Any, size: int = INIT_BATCH) -> jax.Array:

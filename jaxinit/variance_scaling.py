@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit import names
-from jaxinit.distributions import draw_truncated, truncated_target
+from jaxinit.distributions import draw_truncated, truncated_affine, truncated_target
 from jaxinit.initializer import (
+    Affine,
     Initializer,
     Shape,
     Target,
@@ -28,6 +29,7 @@ from jaxinit.initializer import (
     fans,
     flat,
     from_draw,
+    is_concrete,
 )
 
 __all__ = [
@@ -105,12 +107,21 @@ def variance_scaling(scale: float = 1.0, mode: str = "fan_in",
       return Target("normal", 0.0, var)
     return Target("uniform", 0.0, var, math.sqrt(3 * var))
 
+  def affine(shape: Shape) -> Affine:
+    var = np.float32(variance(shape))  # the float32 arithmetic of draw, on the host
+    if distribution == "truncated_normal":
+      return truncated_affine(np.sqrt(var))
+    if distribution == "normal":
+      return Affine("normal", np.sqrt(var))
+    return Affine("uniform", np.sqrt(np.float32(3) * var))
+
   fan = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "(fan_in + fan_out) / 2",
          "fan_geo_avg": "sqrt(fan_in * fan_out)"}[mode]
   formula = {"normal": f"N(0, scale / {fan})",
              "truncated_normal": f"truncated N(+-2 sigma) with variance scale / {fan}",
              "uniform": f"U(+-sqrt(3 scale / {fan}))"}[distribution]
-  return from_draw(name, formula, draw, target)
+  return from_draw(name, formula, draw, target,
+                   affine=affine if is_concrete(scale) else None)
 
 
 # ----------------------------------------------------------------------------- named members
