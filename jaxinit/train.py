@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -171,21 +170,25 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
     return TrainState(*kept, ok, state.diverged_epoch), None
 
   def evaluate(state: TrainState, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    # Full chunks sliced in place by a scan, then the remainder: no padded copy of the data set
+    # (padding and masking it cost ~2x the forward passes of MNIST's test set on a CPU).
     n = x.shape[0]
     chunk = min(cfg.eval_batch_size, n)
-    count = math.ceil(n / chunk)
-    pad = count * chunk - n
-    xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(count, chunk, *x.shape[1:])
-    ys = jnp.pad(y, (0, pad)).reshape(count, chunk)
-    mask = (jnp.arange(count * chunk) < n).reshape(count, chunk)
+    count, rest = divmod(n, chunk)
 
-    def body(carry: tuple, batch: tuple) -> tuple[tuple, None]:
-      xc, yc, mc = batch
+    def sums(xc: jax.Array, yc: jax.Array) -> tuple[jax.Array, jax.Array]:
       loss, correct = models.per_example_loss(model.apply(variables(state), xc), yc)
-      return (carry[0] + jnp.sum(jnp.where(mc, loss, 0.0)),
-              carry[1] + jnp.sum(mc & correct)), None
+      return jnp.sum(loss), jnp.sum(correct)
 
-    (total, correct), _ = jax.lax.scan(body, (jnp.float32(0.0), jnp.int32(0)), (xs, ys, mask))
+    def body(carry: tuple, i: jax.Array) -> tuple[tuple, None]:
+      part = sums(jax.lax.dynamic_slice_in_dim(x, i * chunk, chunk),
+                  jax.lax.dynamic_slice_in_dim(y, i * chunk, chunk))
+      return (carry[0] + part[0], carry[1] + part[1]), None
+
+    (total, correct), _ = jax.lax.scan(body, (jnp.float32(0.0), jnp.int32(0)), jnp.arange(count))
+    if rest:
+      part = sums(x[count * chunk:], y[count * chunk:])
+      total, correct = total + part[0], correct + part[1]
     return total / n, correct / n
 
   def epoch(state: TrainState, perm_SB: jax.Array, data: DeviceData, epoch: jax.Array

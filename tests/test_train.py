@@ -140,6 +140,28 @@ def test_multiclass_loss_and_accuracy_on_a_tiny_mnist_like_set() -> None:
   assert abs(acc - round(acc)) < 1e-4  # a count of correct examples over 64
 
 
+@pytest.mark.parametrize("model_cfg, eval_batch_size", [
+    (MLP, 16),  # 400 train = 25 chunks, 200 test = 12 chunks + 8
+    (models.ModelConfig(widths=(6, 3), batch_norm=True), 1000),  # one chunk of the whole set
+])
+def test_epoch_metrics_are_the_whole_set_evaluated_at_once(model_cfg: models.ModelConfig,
+                                                          eval_batch_size: int) -> None:
+  """The chunked evaluation (full chunks, then the remainder) gives the loss and accuracy of one
+  forward pass over the whole set with the state after the epoch (BatchNorm: running stats)."""
+  cfg = tr.TrainConfig(epochs=1, batch_size=50, eval_batch_size=eval_batch_size)
+  members = [pop.Member("he_normal", 0), pop.Member("glorot_uniform", 1, 0.05)]
+  state, metrics = final(model_cfg, cfg, members)
+  model = models.build(model_cfg)
+  for k in range(2):
+    variables = jax.tree.map(lambda x, k=k: x[k], {"params": state.params,
+                                                   **({"batch_stats": state.batch_stats}
+                                                      if model_cfg.batch_norm else {})})
+    for j, (x, y) in enumerate(((MOONS.x_train, MOONS.y_train), (MOONS.x_test, MOONS.y_test))):
+      loss, correct = models.per_example_loss(model.apply(variables, x), y)
+      np.testing.assert_allclose(metrics[0, k, 2 * j], np.mean(loss), rtol=2e-6)
+      np.testing.assert_allclose(metrics[0, k, 2 * j + 1], np.sum(correct) / len(y), rtol=1e-7)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"epochs": 0}, "epochs must be an int >= 1"),
     ({"batch_size": 0}, "batch_size must be"),
