@@ -1,11 +1,13 @@
 """The compiled programs that draw a population's initial variables, one member after another.
 
-* **Shared, one per architecture**: the schemes whose every kernel and bias initializer is an
-  :class:`jaxinit.initializer.Affine` draw, ``offset + scale * base`` (zeros, constants, normal,
-  uniform, truncated normal, the Glorot/LeCun/He family, ``critical(...)``), are drawn by one
-  program: each layer's base draw is chosen by data (``lax.switch``) and its scale and offset are
-  data, so a second population with other such schemes compiles nothing. The draws are the
-  schemes' own, bit for bit (tested against :func:`per_scheme`).
+* **Shared, one per architecture and set of base draws**: the schemes whose every kernel and bias
+  initializer is an :class:`jaxinit.initializer.Affine` draw, ``offset + scale * base`` (zeros,
+  constants, normal, uniform, truncated normal, the Glorot/LeCun/He family, ``critical(...)``),
+  are drawn by one program: each layer's base draw is chosen by data (``lax.switch`` over the
+  bases the population uses, besides constants) and its scale and offset are data. Every mix of
+  zeros, constants and the ``*_normal`` schemes is one program, so a second population of such
+  schemes compiles nothing. The draws are the schemes' own, bit for bit (tested against
+  :func:`per_scheme` and a plain ``model.init``).
 * **Per scheme**: the others (orthogonal, delta-orthogonal, identity, the data-dependent ones) get
   one program per (architecture, scheme).
 
@@ -34,6 +36,7 @@ __all__ = ["REFINE_STREAM", "Forms", "Signature", "forms", "pack", "shared", "la
 REFINE_STREAM = 0x5EED
 """A data-dependent scheme's refinement (MetaInit's random batches) uses ``fold_in(key(seed),
 REFINE_STREAM)``, a stream apart from the layers' init keys."""
+
 
 @functools.lru_cache(maxsize=64)
 def layer_shapes(config: models.ModelConfig, input_shape: tuple[int, ...]

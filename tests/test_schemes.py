@@ -72,10 +72,15 @@ def test_every_initializer_name_is_a_scheme():
   assert set(initializers.known()) | {"critical", "lsuv", "metainit"} == set(schemes.known())
 
 
+@pytest.mark.slow
 def test_data_dependent_members_train_alike_in_a_population_and_alone():
   """An LSUV and a MetaInit member trained in a mixed population end where the single-model
   trainer takes them alone (the same init batch, the same refinement key), to 1e-5. One seed per
-  scheme: the population and the single-model trainer then share each scheme's compiled init."""
+  scheme: the population and the single-model trainer then share each scheme's compiled init.
+
+  Slow (~16 s of compiling): the fast suite trains LSUV and MetaInit members in a population
+  through the CLI (test_sweep.py) and checks vmapped LSUV against single calls (test_datadep.py).
+  """
   dd = tr.device_data(data.load("moons"))
   cfg = models.ModelConfig(widths=(16, 16, 1), activation="tanh")
   members = population.grid(["he_normal", "lsuv", "metainit(steps=5)"], seeds=[5])

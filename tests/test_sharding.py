@@ -99,28 +99,32 @@ SCRIPT = textwrap.dedent("""
     import jax
     from jaxinit import models, sweep
     from jaxinit import train as tr
-    out, chunk = sys.argv[1], (int(sys.argv[2]) if sys.argv[2] != "none" else None)
-    names = sys.argv[3].split(",")
+    out, runs = sys.argv[1], [r.split(":") for r in sys.argv[2].split(",")]
     base = sweep.SweepConfig(model=models.ModelConfig(widths=(8, 1)),
                              train=tr.TrainConfig(epochs=3, batch_size=100), lrs=(0.1,))
     configs = {"prime": dict(schemes=("he_normal", "lsuv", "normal(stddev=0.5)", "zeros", "uniform"),
                              seeds=(3,)),
                "one": dict(schemes=("he_normal",), seeds=(7,)),
                "eleven": dict(schemes=("he_normal",), seeds=tuple(range(11)))}
-    for name in names:
+    chunks = {}
+    for name, chunk in runs:
       fields = configs[name]
       record = sweep.run(sweep.SweepConfig(**{**base.__dict__, **fields}), f"{out}/{name}",
-                         quiet=True, figures=False, max_members_per_chunk=chunk).record
+                         quiet=True, figures=False,
+                         max_members_per_chunk=None if chunk == "all" else int(chunk)).record
       assert record["status"] == "finished"
-    print(json.dumps({"devices": jax.device_count(), "chunk": record["members_per_chunk"]}))
+      chunks[name] = record["members_per_chunk"]
+    print(json.dumps({"devices": jax.device_count(), "chunks": chunks}))
 """)
 
 
-def _sweeps(tmp_path: Path, devices: int, chunk: int | None, names: str) -> tuple[dict, Path]:
+def _sweeps(tmp_path: Path, devices: int, runs: str) -> tuple[dict, Path]:
+  """Sweeps in one process on ``devices`` simulated CPU devices; ``runs`` is ``name:chunk,...``
+  (``chunk``: members per chunk, or ``all``)."""
   env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
          "JAX_PLATFORMS": "cpu"}
-  out = tmp_path / f"d{devices}-c{chunk}"
-  done = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(chunk).lower(), names], env=env,
+  out = tmp_path / f"d{devices}"
+  done = subprocess.run([sys.executable, "-c", SCRIPT, str(out), runs], env=env,
                         capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   return json.loads(done.stdout.strip().splitlines()[-1]), out
@@ -131,25 +135,29 @@ def _records(folder: Path) -> dict[tuple[int, int], dict]:
   return {(r["member"], r["epoch"]): r for r in rows}
 
 
+@pytest.mark.slow
 def test_eight_simulated_devices_give_the_records_of_one(tmp_path):
   """Sweeps of 5 members (prime), 1 member and 11 members (8 devices, and 8 devices in chunks
   of 8: two chunks, 5 padding members) write the same records as on one device, to float
-  rounding, and no padding member ever reaches a record."""
-  info1, one = _sweeps(tmp_path, 1, None, "prime,one,eleven")
-  info8, eight = _sweeps(tmp_path, 8, None, "prime,one")
-  info8c, chunked = _sweeps(tmp_path, 8, 8, "eleven")
-  assert (info1["devices"], info8["devices"], info8c["chunk"]) == (1, 8, 8)
-  for name, members, folder in (("prime", 5, eight), ("one", 1, eight), ("eleven", 11, chunked)):
+  rounding, and no padding member ever reaches a record.
+
+  Slow (two subprocesses, ~20 s): in the fast suite, the two-process test below shards a padded
+  population over a mesh of 4 devices and checks its records the same way.
+  """
+  info1, one = _sweeps(tmp_path, 1, "prime:all,one:all,eleven:all")
+  info8, eight = _sweeps(tmp_path, 8, "prime:all,one:all,eleven:8")
+  assert (info1["devices"], info8["devices"], info8["chunks"]["eleven"]) == (1, 8, 8)
+  for name, members in (("prime", 5), ("one", 1), ("eleven", 11)):
     reference = _records(one / name)
     assert sorted(reference) == [(k, e) for k in range(members) for e in (1, 2, 3)]
-    rows = _records(folder / name)
+    rows = _records(eight / name)
     assert sorted(rows) == sorted(reference)  # no padding member, nothing missing
     for key, row in reference.items():
       assert rows[key]["scheme"] == row["scheme"] and rows[key]["seed"] == row["seed"]
       for metric in tr.METRICS:
         assert math.isclose(rows[key][metric], row[metric], rel_tol=1e-5, abs_tol=1e-6), (
             name, key, metric)
-    run = json.loads((folder / name / "run.json").read_text())
+    run = json.loads((eight / name / "run.json").read_text())
     assert run["devices"] == 8 and run["environment"]["device_count"] == 8
 
 

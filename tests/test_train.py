@@ -2,7 +2,7 @@
 
 Tolerances: trained parameters of a member alone and in a population agree to float32 rounding, not
 bit for bit (batched and unbatched matmuls round differently; measured here: <= 2.4e-7 after 60 SGD
-steps on moons). We assert 1e-5 on parameters and metrics after 3-5 epochs.
+steps on moons). We assert 1e-5 on parameters and metrics after 2-5 epochs.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ MIXED = [pop.Member("he_normal", 0, 0.1), pop.Member("glorot_uniform", 3, 0.05, 
 def test_vmapped_equals_one_by_one(shuffle: str, batch_norm: bool) -> None:
   """8 members (mixed schemes, seeds, lrs, momenta, scales) together == each trained alone."""
   model_cfg = models.ModelConfig(batch_norm=batch_norm)
-  cfg = tr.TrainConfig(epochs=3, batch_size=32, shuffle=shuffle)
+  cfg = tr.TrainConfig(epochs=2, batch_size=32, shuffle=shuffle)
   state, metrics = final(model_cfg, cfg, MIXED)
-  assert metrics.shape == (3, 8, 4) and np.all(np.isfinite(metrics))
+  assert metrics.shape == (2, 8, 4) and np.all(np.isfinite(metrics))
   for k, member in enumerate(MIXED):
     alone, alone_metrics = tr.train_one(model_cfg, cfg, member, MOONS)
     assert_member_close(state, k, jax.tree.map(np.asarray, alone), None)
@@ -140,22 +140,17 @@ def test_multiclass_loss_and_accuracy_on_a_tiny_mnist_like_set() -> None:
   assert abs(acc - round(acc)) < 1e-4  # a count of correct examples over 64
 
 
-@pytest.mark.parametrize("model_cfg, eval_batch_size", [
-    (MLP, 16),  # 400 train = 25 chunks, 200 test = 12 chunks + 8
-    (models.ModelConfig(widths=(6, 3), batch_norm=True), 1000),  # one chunk of the whole set
-])
-def test_epoch_metrics_are_the_whole_set_evaluated_at_once(model_cfg: models.ModelConfig,
-                                                          eval_batch_size: int) -> None:
-  """The chunked evaluation (full chunks, then the remainder) gives the loss and accuracy of one
-  forward pass over the whole set with the state after the epoch (BatchNorm: running stats)."""
-  cfg = tr.TrainConfig(epochs=1, batch_size=50, eval_batch_size=eval_batch_size)
+def test_epoch_metrics_are_the_whole_set_evaluated_at_once() -> None:
+  """The chunked evaluation (full chunks, then the remainder: 400 train = 25 chunks of 16, 200
+  test = 12 chunks + 8) gives the loss and accuracy of one forward pass over the whole set with
+  the state after the epoch."""
+  model_cfg = MLP
+  cfg = tr.TrainConfig(epochs=1, batch_size=50, eval_batch_size=16)
   members = [pop.Member("he_normal", 0), pop.Member("glorot_uniform", 1, 0.05)]
   state, metrics = final(model_cfg, cfg, members)
   model = models.build(model_cfg)
   for k in range(2):
-    variables = jax.tree.map(lambda x, k=k: x[k], {"params": state.params,
-                                                   **({"batch_stats": state.batch_stats}
-                                                      if model_cfg.batch_norm else {})})
+    variables = jax.tree.map(lambda x, k=k: x[k], {"params": state.params})
     for j, (x, y) in enumerate(((MOONS.x_train, MOONS.y_train), (MOONS.x_test, MOONS.y_test))):
       loss, correct = models.per_example_loss(model.apply(variables, x), y)
       np.testing.assert_allclose(metrics[0, k, 2 * j], np.mean(loss), rtol=2e-6)
