@@ -66,7 +66,7 @@ def panel_rule(panels: int = PANELS[0], order: int = PANELS[1], smallest: float 
   sigmoid saturating at large K). The defaults (2 x 13 x 8 = 208 nodes, about the cost of 160
   Gauss-Hermite ones) reach 7e-9 relative on ``<s^2>_K`` for every registered activation without
   a closed form, K in [1e-3, 1e3], against adaptive scipy quadrature in float64
-  (tests/test_theory.py); in float32 the sum's rounding (~1e-7) dominates. The tail beyond
+  (tests/test_theory_accuracy.py); in float32 the sum's rounding (~1e-7) dominates. The tail beyond
   ``|x| = 10`` (mass 1.5e-23) is dropped.
   """
   edges = np.concatenate([[0.0], np.geomspace(smallest, 10.0, panels + 1)])
