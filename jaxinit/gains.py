@@ -59,8 +59,8 @@ def variance_preserving_gain(activation: str | activations.Activation,
   r"""Returns the gain that keeps the preactivation second moment ``K`` through a layer.
 
   :math:`g = \sqrt{K / \langle s(z)^2 \rangle_K}`, :math:`z \sim N(0, K)`, with
-  :func:`jaxinit.theory.second_moment` (closed forms for relu, leaky relu, linear and erf,
-  Gauss-Hermite quadrature otherwise).
+  :func:`jaxinit.theory.second_moment` (closed forms for relu, leaky relu, linear, erf and sin,
+  :func:`jaxinit.theory.panel_rule` quadrature otherwise).
 
   Args:
     activation: name or :class:`~jaxinit.activations.Activation` from the registry.

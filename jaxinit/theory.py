@@ -3,10 +3,11 @@
 Notation of Roberts, Yaida & Hanin, *The Principles of Deep Learning Theory* (PDLT), ch. 4-5: an MLP
 ``z(l+1) = W(l+1) s(z(l)) + b(l+1)`` with ``W ~ N(0, C_W / fan_in)`` and ``b ~ N(0, C_b)``;
 ``<f>_K = E[f(z)]``, ``z ~ N(0, K)``. At infinite width the preactivation variance follows
-``K(l+1) = C_b + C_W <s^2>_{K(l)}``. Closed forms where they exist (ReLU, leaky ReLU, linear, erf),
-Gauss-Hermite quadrature for any registered activation. Everything is pure JAX: ``C_b``, ``C_W``
-and ``K`` may be traced, so ``jax.vmap`` over a grid of ``(C_b, C_W)`` computes a phase diagram in
-one call; the activation is a static (Python) argument.
+``K(l+1) = C_b + C_W <s^2>_{K(l)}``. Closed forms where they exist (ReLU, leaky ReLU, linear, erf,
+sin), a kink- and scale-aware quadrature (:func:`panel_rule`) for any registered activation; the
+two-input cross term of the others is still a 96 x 96 Gauss-Hermite rule. Everything is pure
+JAX: ``C_b``, ``C_W`` and ``K`` may be traced, so ``jax.vmap`` over a grid of ``(C_b, C_W)``
+computes a phase diagram in one call; the activation is a static (Python) argument.
 
 On top: the order-to-chaos :func:`phase` (``chi_perp`` at the fixed point), the correlation map
 (:func:`correlation_recursion`, :func:`correlation_fixed_point`, :func:`chi_c`; Schoenholz et al.,
@@ -29,7 +30,8 @@ import numpy as np
 from jaxinit import activations
 
 __all__ = [
-    "DEFAULT_NODES", "gaussian_expectation", "bivariate_expectation", "slope", "second_moment",
+    "DEFAULT_NODES", "PANELS", "panel_rule", "gaussian_expectation", "bivariate_expectation",
+    "slope", "second_moment",
     "derivative_moment", "chi_parallel", "chi_perp", "kernel_recursion", "fixed_point",
     "depth_scales", "correlation_step", "relu_arccos_kernel", "phase_point", "phase",
     "correlation_recursion", "correlation_fixed_point", "chi_c", "gradient_norm_ratio", "Critical",
