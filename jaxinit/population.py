@@ -114,10 +114,10 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   Members are drawn one after another by compiled ``lax.map`` programs
   (:mod:`jaxinit.init_programs`), then put back in member order on the host: the schemes whose
   layers are affine draws (constants, normal, uniform, truncated normal, the Glorot/LeCun/He
-  family, ``critical``) all by one program per architecture with their scales as data; each other
-  scheme (orthogonal, LSUV, ...) by its own. Each program's member count is padded to a power of
-  two, so populations of nearby sizes reuse it. Every kernel is multiplied by its member's
-  ``scale``.
+  family, ``critical``) all by one program per architecture and set of base draws, their scales
+  as data; each other scheme (orthogonal, LSUV, ...) by its own. Each program's member count is
+  padded to a power of two, so populations of nearby sizes reuse it. Every kernel is multiplied
+  by its member's ``scale``.
 
   Args:
     config: the architecture.
