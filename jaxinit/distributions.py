@@ -91,12 +91,17 @@ def truncated_std(bound: float) -> float:
   return math.sqrt(1 - 2 * bound * phi / math.erf(bound / math.sqrt(2)))
 
 
+def standard_truncated(key: jax.Array, shape: Shape, dtype: np.dtype, bound: float = 2.0
+                       ) -> jax.Array:
+  """N(0, 1) cut at +-bound (``jax.random.truncated_normal``), drawn flat (:func:`flat`)."""
+  return flat(lambda k, sh, dt: jax.random.truncated_normal(k, -bound, bound, sh, dt), key, shape,
+              dtype)
+
+
 def draw_truncated(key: jax.Array, shape: Shape, dtype: np.dtype, std: jax.Array,
                    bound: float = 2.0) -> jax.Array:
   """N(0, sigma^2) truncated to +-bound sigma, with sigma chosen so the result has stddev ``std``."""
-  sample = flat(lambda k, sh, dt: jax.random.truncated_normal(k, -bound, bound, sh, dt), key, shape,
-                dtype)
-  return sample * (std / jnp.array(truncated_std(bound), dtype))
+  return standard_truncated(key, shape, dtype, bound) * (std / jnp.array(truncated_std(bound), dtype))
 
 
 def truncated_target(variance: float, bound: float = 2.0) -> Target:

@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxinit import models
 from jaxinit import schemes as scheme_registry
+from jaxinit.distributions import standard_truncated
 from jaxinit.initializer import Affine, flat
 
 __all__ = ["REFINE_STREAM", "Forms", "Signature", "forms", "pack", "shared", "layer_shapes",
@@ -116,7 +117,7 @@ def _draw(base: str, shape: tuple[int, ...], key: jax.Array, coef: jax.Array) ->
   elif base == "uniform":
     z = flat(jax.random.uniform, key, shape, f32, low, high)
   else:
-    z = flat(lambda k, sh, dt: jax.random.truncated_normal(k, -2.0, 2.0, sh, dt), key, shape, f32)
+    z = standard_truncated(key, shape, f32)  # cut at 2: forms() sends other cuts elsewhere
   return offset + z * scale
 
 

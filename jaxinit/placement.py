@@ -160,8 +160,8 @@ def plan_population(model_cfg: models.ModelConfig, cfg: Any, members: int,
   mesh = sharding.population_mesh() if mesh == "auto" else mesh
   devices = 1 if mesh is None else mesh.size
   need = member_bytes(model_cfg, cfg, input_shape, n_train)
-  host = host_available_bytes()
   free, on_cpu = working_bytes()
+  host = free if on_cpu else host_available_bytes()  # on the CPU, working_bytes read it already
   if max_members_per_chunk is None:
     max_members_per_chunk = members_that_fit(need.total, free, devices)
   chosen = plan(members, mesh, max_members_per_chunk)
