@@ -144,11 +144,10 @@ def test_epoch_metrics_are_the_whole_set_evaluated_at_once() -> None:
   """The chunked evaluation (full chunks, then the remainder: 400 train = 25 chunks of 16, 200
   test = 12 chunks + 8) gives the loss and accuracy of one forward pass over the whole set with
   the state after the epoch."""
-  model_cfg = MLP
   cfg = tr.TrainConfig(epochs=1, batch_size=50, eval_batch_size=16)
   members = [pop.Member("he_normal", 0), pop.Member("glorot_uniform", 1, 0.05)]
-  state, metrics = final(model_cfg, cfg, members)
-  model = models.build(model_cfg)
+  state, metrics = final(MLP, cfg, members)
+  model = models.build(MLP)
   for k in range(2):
     variables = jax.tree.map(lambda x, k=k: x[k], {"params": state.params})
     for j, (x, y) in enumerate(((MOONS.x_train, MOONS.y_train), (MOONS.x_test, MOONS.y_test))):
