@@ -3,10 +3,11 @@
 The reference is adaptive scipy quadrature (``quad``, split at the kink 0, relative tolerance
 1e-12) of the same integrals in the standard-normal variable. The contract checked: ``<s^2>_K``,
 ``<s'^2>_K`` and ``chi_parallel`` agree to 1e-6 relative for every registered activation, K in
-[1e-3, 1e3], in float64. The fast suite checks three K and the activations whose integrands are
-hardest for a fixed rule (a saturating one, a kinked one); the whole grid, every activation,
-is ``-m slow``. Closed forms of the two-input cross term are checked against identities that any
-correct kernel satisfies. (Not yet covered: quadrature cross terms, tracked in issue 13.)
+[1e-3, 1e3], in float64. The fast suite checks the two ends of that range and the activations
+whose integrands are hardest for a fixed rule (a saturating one, a kinked one); the whole grid,
+every activation, is ``-m slow``. Closed forms of the two-input cross term are checked against
+identities that any correct kernel satisfies. (Not yet covered: quadrature cross terms, tracked in
+issue 13.)
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def check(name: str, Ks: list[float]) -> None:
 
 @pytest.mark.parametrize("name", ["tanh", "selu"])
 def test_one_variable_expectations_to_1e_6(name: str) -> None:
-  check(name, [1e-3, 1.0, 1e3])
+  check(name, [1e-3, 1e3])
 
 
 @pytest.mark.slow
