@@ -28,7 +28,7 @@ import numpy as np
 from jaxinit import activations, theory
 
 __all__ = ["SCALE_INVARIANT", "slope_moments", "fourth_moment", "fourth_moment_ratio",
-           "kappa4_recursion", "kernel_spread"]
+           "kappa4_recursion", "mean_kernel", "kernel_spread"]
 
 SCALE_INVARIANT = ("linear", "relu", "leaky_relu")
 """Activations with ``s(a z) = a s(z)`` for ``a > 0``, for which the finite-width moments close."""
@@ -47,11 +47,16 @@ def slope_moments(act: activations.Activation) -> tuple[float, float] | None:
 
 
 def fourth_moment(activation: theory.Act, K: jax.typing.ArrayLike) -> jax.Array:
-  r""":math:`\langle s(z)^4 \rangle_K`: ``3 A4 K^2`` for the scale-invariant class, else quadrature."""
+  r""":math:`\langle s(z)^4 \rangle_K`: ``3 A4 K^2`` for the scale-invariant class, :math:`(3 - 4
+  e^{-2K} + e^{-8K})/8` for sin (:math:`\sin^4 = (3 - 4\cos 2z + \cos 4z)/8`; a quadrature cannot
+  follow its oscillation at large K), else :func:`jaxinit.theory.gaussian_expectation`."""
   act, K = activations.get(activation), jnp.asarray(K, jnp.result_type(float))
   moments = slope_moments(act)
   if moments is not None:
     return 3 * moments[1] * K * K
+  if act.kind == "sin":  # 3 - 4u + u^4 = (1 - u)^2 (3 + 2u + u^2), u = e^{-2K}: no cancellation
+    u = jnp.exp(-2 * K)
+    return jnp.expm1(-2 * K) ** 2 * (3 + 2 * u + u * u) / 8
   return theory.gaussian_expectation(lambda z: act(z) ** 4, K)
 
 
@@ -114,20 +119,68 @@ def kappa4_recursion(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax
     PDLT eq. (4.90) (the single-input four-point vertex recursion), with :math:`\chi_\parallel`
     of eq. (5.9).
   """
+  K, kappa, _ = _recursions(activation, C_b, C_W, K1, widths)
+  return K, kappa
+
+
+def mean_kernel(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.typing.ArrayLike,
+                K1: jax.typing.ArrayLike, widths: Sequence[int] | jax.Array
+                ) -> tuple[jax.Array, jax.Array]:
+  r"""The mean kernel at finite width to :math:`O(1/n)`: :math:`E[z^2](l) = K(l) + \delta K(l) +
+  O(1/n^2)`, returned as ``(K, delta_K)``.
+
+  ``delta_K`` is PDLT's next-to-leading-order metric :math:`K_{\{1\}}^{(l)}/n` (ch. 4), derived
+  here from the exact identity :math:`E[z^2(l+1)] = C_b + C_W E[\langle s^2\rangle_{G_c(l)}]`,
+  :math:`G_c` the conditional variance (module docstring): expanding :math:`F(K) = \langle s^2
+  \rangle_K` to second order about :math:`K(l)`, with :math:`E[G_c] = K + \delta K` and
+  :math:`\mathrm{Var}\, G_c = \kappa_4`,
+
+  .. math:: \delta K(l+1) = \chi_\parallel(K(l))\, \delta K(l) + \frac{C_W}{2} F''(K(l))\,
+     \kappa_4(l), \qquad \delta K(1) = 0,
+
+  with :math:`F''(K) = \langle (s^2)^{(4)}\rangle_K / 4` (the heat equation), here the exact
+  derivative of :func:`jaxinit.theory.chi_parallel` at ``C_W = 1``, and :math:`\kappa_4` from
+  :func:`kappa4_recursion`. The scale-invariant class has :math:`F'' = 0`, so ``delta_K`` is exactly
+  0 there (and ``E[z^2] = K`` holds exactly). At width 100, depth 10, criticality, it is about
+  -1.6% of ``K`` for tanh and +1.6% for gelu, and matches a Monte Carlo of 16k networks within its
+  standard error (tests/test_finite_width.py).
+
+  Args:
+    activation: name or Activation (static).
+    C_b, C_W, K1: as in :func:`kappa4_recursion` (may be traced).
+    widths: ``(n_1, ..., n_L)`` (may be traced); ``n_L`` does not enter.
+
+  Returns:
+    ``(K, delta_K)``, each shape ``(L,)``; entry ``l - 1`` is layer ``l``; ``delta_K`` is 0 at
+    layers 1 and 2 (``kappa4(1) = 0``).
+
+  References:
+    PDLT ch. 4 (the NLO metric) and eq. (5.9) (:math:`\chi_\parallel`).
+  """
+  K, _, delta = _recursions(activation, C_b, C_W, K1, widths)
+  return K, delta
+
+
+def _recursions(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.typing.ArrayLike,
+                K1: jax.typing.ArrayLike, widths: Sequence[int] | jax.Array
+                ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """``(K, kappa4, delta_K)`` of :func:`kappa4_recursion` and :func:`mean_kernel`, one scan."""
   act = activations.get(activation)
   dtype = jnp.result_type(float)
   C_b, C_W = jnp.asarray(C_b, dtype), jnp.asarray(C_W, dtype)
+  curvature = jax.grad(lambda K: theory.chi_parallel(act, 1.0, K))  # F''(K)
 
   def step(carry, n):
-    K, kappa = carry
+    K, kappa, delta = carry
     s2 = theory.second_moment(act, K)
     chi = theory.chi_parallel(act, C_W, K)
     kappa_next = C_W ** 2 / n * (fourth_moment(act, K) - s2 ** 2) + chi ** 2 * kappa
-    return (C_b + C_W * s2, kappa_next), (K, kappa)
+    delta_next = chi * delta + C_W / 2 * curvature(K) * kappa
+    return (C_b + C_W * s2, kappa_next, delta_next), (K, kappa, delta)
 
-  init = (jnp.asarray(K1, dtype), jnp.zeros((), dtype))
-  _, (K, kappa) = jax.lax.scan(step, init, jnp.asarray(widths, dtype))
-  return K, kappa
+  zero = jnp.zeros((), dtype)
+  _, out = jax.lax.scan(step, (jnp.asarray(K1, dtype), zero, zero), jnp.asarray(widths, dtype))
+  return out
 
 
 def kernel_spread(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.typing.ArrayLike,
