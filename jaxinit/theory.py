@@ -257,6 +257,8 @@ def chi_parallel(activation: Act, C_W: ArrayLike, K: ArrayLike) -> jax.Array:
   act, K = activations.get(activation), _float(K)
   if act.kind == "erf":  # the derivative of (2/pi) arcsin(2K / (1 + 2K)), without its cancellation
     return _float(C_W) * 4 / (jnp.pi * (1 + 2 * K) * jnp.sqrt(1 + 4 * K))
+  if act.kind == "sin":  # autodiff of expm1 gives expm1 + 1: cancellation in float32
+    return _float(C_W) * jnp.exp(-2 * K)
   if act.kind in _CLOSED_FORMS:
     return _float(C_W) * jax.grad(lambda k: second_moment(act, k))(K)
   small = K < 1e-30
@@ -300,16 +302,36 @@ def kernel_recursion(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K1: ArrayL
 
 
 def fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
-                iterations: int = 2000) -> jax.Array:
-  r"""The fixed point :math:`K^*` of the kernel recursion, by iterating it from ``K0``.
+                iterations: int = 100, newton: int = 30) -> jax.Array:
+  r"""The fixed point :math:`K^*` of the kernel recursion that iterating it from ``K0`` reaches.
 
-  Converges geometrically (rate :math:`\chi_\parallel(K^*)`) off criticality; at criticality of
-  the :math:`K^*=0` class (tanh, erf at ``C_b = 0``) the approach is a power law, ``K ~ 1/l``.
-  Returns ``inf`` where the kernel diverges (e.g. relu with :math:`C_W > 2`).
+  ``iterations`` steps of the map :math:`K \mapsto F(K) = C_b + C_W\langle s^2\rangle_K` bring
+  ``K`` into the basin of the attracting fixed point; then ``newton`` safeguarded Newton steps on
+  :math:`F(K) - K = 0` (slope :math:`\chi_\parallel(K) - 1`), each taken only where the map
+  contracts (:math:`\chi_\parallel(K) < 1`, so never toward a repelling fixed point) and the step
+  lands at ``K >= 0``, else a map step. Newton converges quadratically off criticality and halves
+  the distance per step at the double root of the critical :math:`K^* = 0` class, where the map
+  alone approaches as ``1/l`` (tanh at ``C_b = 0, C_W = 1``: 2000 map steps stop at 2.5e-4, these
+  130 steps at 9e-10 in float32, 3e-13 for erf). 160 expectations in all, against 2000 before.
+
+  Returns ``inf`` where the kernel diverges: still growing (:math:`F(K) > K`) where
+  :math:`\chi_\parallel(K) \ge 1`, e.g. relu with :math:`C_W > 2`.
   """
+  act = activations.get(activation)
   C_b, C_W = _float(C_b), _float(C_W)
-  return jax.lax.fori_loop(
-      0, iterations, lambda _, K: C_b + C_W * second_moment(activation, K), _float(K0))
+
+  def F(K):
+    return C_b + C_W * second_moment(act, K)
+
+  def polish(_, K):
+    FK, slope_ = F(K), chi_parallel(act, C_W, K) - 1
+    step = K - (FK - K) / jnp.where(slope_ < 0, slope_, -1.0)
+    return jnp.where((slope_ < 0) & (step >= 0), step, FK)
+
+  K = jax.lax.fori_loop(0, iterations, lambda _, K: F(K), _float(K0))
+  K = jax.lax.fori_loop(0, newton, polish, K)
+  diverging = (F(K) > K) & (chi_parallel(act, C_W, K) >= 1)
+  return jnp.where(diverging | ~jnp.isfinite(K), jnp.inf, K)
 
 
 def depth_scales(activation: Act, C_b: ArrayLike, C_W: ArrayLike,
@@ -372,14 +394,14 @@ def _cross(act: activations.Activation, K11: jax.Array, K12: jax.Array, K22: jax
 
 
 def phase_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
-                iterations: int = 2000) -> tuple[jax.Array, jax.Array]:
+                iterations: int = 100) -> tuple[jax.Array, jax.Array]:
   """``(K*, chi_perp(K*))`` together, two scalars; arguments as for :func:`phase`."""
   K_star = fixed_point(activation, C_b, C_W, K0, iterations)
   return K_star, chi_perp(activation, C_W, K_star)
 
 
 def phase(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
-          iterations: int = 2000) -> jax.Array:
+          iterations: int = 100) -> jax.Array:
   r"""The order parameter of the phase diagram, :math:`\chi_\perp(K^*)`: ``> 1`` chaotic (nearby
   inputs and gradients grow with depth), ``< 1`` ordered (they shrink), ``= 1`` the edge of chaos;
   ``jax.vmap(jax.vmap(lambda cw, cb: phase("tanh", cb, cw), (None, 0)), (0, None))(C_W, C_b)`` is
@@ -438,7 +460,7 @@ def correlation_fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, c0:
 
 
 def chi_c(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
-          iterations: int = 2000) -> jax.Array:
+          iterations: int = 100) -> jax.Array:
   r"""The slope of the correlation map at :math:`c = 1` (a scalar), :math:`\chi_1` of Schoenholz et
   al. (2017). By Price's theorem :math:`\partial E[s(z_1)s(z_2)] / \partial K_{12} =
   E[s'(z_1) s'(z_2)]`, so :math:`dc'/dc = C_W E[s'(z_1) s'(z_2)]`, at :math:`c = 1`
