@@ -126,17 +126,19 @@ def _expectation(rule: tuple[np.ndarray, np.ndarray], f: Callable[[jax.Array], j
   return jnp.sum(jnp.asarray(w, K.dtype) * f(jnp.sqrt(K) * jnp.asarray(x, K.dtype)))
 
 
-INNER = (10, 6, 12)
-"""(geometric panels per side, Gauss-Legendre order, uniform panels) of the inner rule of
-:func:`bivariate_expectation` (2 x 10 + 13 edges: 198 nodes)."""
+INNER = (6, 10, 6)
+"""The inner rule of :func:`bivariate_expectation`, per side of the split point: ``6`` geometric
+panels from 1e-3 to 0.05 of the side, then ``10`` uniform ones, Gauss-Legendre of order ``6``
+(2 x 16 panels: 192 nodes)."""
+
 
 @functools.cache
-def _inner_parts(panels: int, order: int, uniform: int) -> tuple[np.ndarray, ...]:
-  """Legendre nodes and weights on [-1, 1], geometric offsets in [0, 1], a uniform grid of
-  ``[-REACH, REACH]``."""
+def _inner_parts(geometric: int, uniform: int, order: int) -> tuple[np.ndarray, ...]:
+  """Legendre nodes and weights on [-1, 1], and the panel edges of one side as fractions of it."""
   g, gw = np.polynomial.legendre.leggauss(order)
-  offsets = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, panels)])
-  return g, gw, offsets, np.linspace(-REACH, REACH, uniform + 1)
+  edges = np.concatenate([[0.0], np.geomspace(1e-3, 0.05, geometric),
+                          np.linspace(0.05, 1.0, uniform + 1)[1:]])
+  return g, gw, edges
 
 
 def bivariate_expectation(f: Callable[[jax.Array, jax.Array], jax.Array], K11: ArrayLike,
@@ -150,11 +152,11 @@ def bivariate_expectation(f: Callable[[jax.Array, jax.Array], jax.Array], K11: A
   is :func:`panel_rule` (split at ``z1 = 0``, geometric panels for any scale); the inner one over
   ``y`` at each outer node is split where ``z2 = 0``, ``y0 = -c x / d``, with geometric panels either
   side of ``y0`` (a kink there, or a transition of width ``1/d`` for a saturating ``f`` at large
-  variance) merged with a uniform grid of ``[-10, 10]`` (the Gaussian's bulk). So ``f`` may have a
-  kink or a sharp transition where ``z1 = 0`` or ``z2 = 0`` and be smooth elsewhere; for such
+  variance) followed by uniform ones out to ``+-10`` (the Gaussian's bulk), :data:`INNER`. So ``f``
+  may have a kink or a sharp transition where ``z1 = 0`` or ``z2 = 0`` and be smooth elsewhere; for such
   ``f(z1, z2) = s(z1) s(z2)`` of every registered activation, variances in [1e-3, 1e3] and
   correlations in [-0.999, 0.999], it agrees with nested adaptive scipy quadrature to 1e-8 relative
-  in float64 (tests/test_theory_accuracy.py); 208 x 198 evaluations.
+  in float64 (tests/test_theory_accuracy.py); 208 x 192 evaluations.
 
   Args:
     f: ``f(z1, z2)``, elementwise (broadcasting).
@@ -174,10 +176,9 @@ def bivariate_expectation(f: Callable[[jax.Array, jax.Array], jax.Array], K11: A
     x, w = (jnp.asarray(v, K11.dtype) for v in _hermite_e(num_nodes))
     return jnp.sum(w[:, None] * w[None, :] * f(a * x[:, None], c * x[:, None] + d * x[None, :]))
   x, w = (jnp.asarray(v, K11.dtype) for v in panel_rule())
-  g, gw, offsets, grid = (jnp.asarray(v, K11.dtype) for v in _inner_parts(*INNER))
+  g, gw, side = (jnp.asarray(v, K11.dtype) for v in _inner_parts(*INNER))
   y0 = jnp.clip(jnp.where(d > 0, -c * x / jnp.where(d > 0, d, 1), 0.0), -REACH, REACH)[:, None]
-  edges = jnp.sort(jnp.concatenate([y0 + (REACH - y0) * offsets, y0 - (REACH + y0) * offsets[1:],
-                                    jnp.broadcast_to(grid, (x.size, grid.size))], axis=1), axis=1)
+  edges = jnp.concatenate([(y0 - (REACH + y0) * side[1:])[:, ::-1], y0 + (REACH - y0) * side], axis=1)
   half, mid = (edges[:, 1:] - edges[:, :-1]) / 2, (edges[:, 1:] + edges[:, :-1]) / 2
   y = (half[..., None] * g + mid[..., None]).reshape(x.size, -1)
   wy = (half[..., None] * gw).reshape(x.size, -1) * jnp.exp(-y * y / 2) / math.sqrt(2 * math.pi)
@@ -317,9 +318,13 @@ def fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike =
   Returns ``inf`` where the kernel diverges: still growing (:math:`F(K) > K`) where
   :math:`\chi_\parallel(K) \ge 1`, e.g. relu with :math:`C_W > 2`.
   """
-  act = activations.get(activation)
-  C_b, C_W = _float(C_b), _float(C_W)
+  return _fixed_point(activations.get(activation), _float(C_b), _float(C_W), _float(K0), iterations,
+                      newton)
 
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))  # one compilation per activation, not per value
+def _fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array, K0: jax.Array,
+                 iterations: int, newton: int) -> jax.Array:
   def F(K):
     return C_b + C_W * second_moment(act, K)
 
@@ -328,7 +333,7 @@ def fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike =
     step = K - (FK - K) / jnp.where(slope_ < 0, slope_, -1.0)
     return jnp.where((slope_ < 0) & (step >= 0), step, FK)
 
-  K = jax.lax.fori_loop(0, iterations, lambda _, K: F(K), _float(K0))
+  K = jax.lax.fori_loop(0, iterations, lambda _, K: F(K), K0)
   K = jax.lax.fori_loop(0, newton, polish, K)
   diverging = (F(K) > K) & (chi_parallel(act, C_W, K) >= 1)
   return jnp.where(diverging | ~jnp.isfinite(K), jnp.inf, K)
@@ -450,13 +455,20 @@ def correlation_fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, c0:
   rate ``dc'/dc`` at :math:`c^*`, slow near the edge of chaos: raise ``iterations`` there.
   Schoenholz et al. (2017), the c-map.
   """
-  K_star = fixed_point(activation, C_b, C_W, K0)
+  return _correlation_fixed_point(activations.get(activation), _float(C_b), _float(C_W),
+                                  _float(c0), iterations, _float(K0))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _correlation_fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array,
+                             c0: jax.Array, iterations: int, K0: jax.Array) -> jax.Array:
+  K_star = fixed_point(act, C_b, C_W, K0)
 
   def step(_, c):
-    K11, K12, _ = correlation_step(activation, C_b, C_W, K_star, c * K_star, K_star)
+    K11, K12, _ = correlation_step(act, C_b, C_W, K_star, c * K_star, K_star)
     return K12 / K11
 
-  return jax.lax.fori_loop(0, iterations, step, _float(c0))
+  return jax.lax.fori_loop(0, iterations, step, c0)
 
 
 def chi_c(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,

@@ -97,10 +97,10 @@ def test_bivariate_expectation_against_closed_forms():
   got = theory.bivariate_expectation(
       lambda a, b: jax.scipy.special.erf(a) * jax.scipy.special.erf(b), K11, K12, K22)
   closed = 2 / math.pi * math.asin(2 * K12 / math.sqrt((1 + 2 * K11) * (1 + 2 * K22)))
-  assert float(got) == pytest.approx(closed, abs=1e-5)
-  # relu: the arc-cosine kernel; the kink slows the product rule (1e-3 at 96 nodes).
+  assert float(got) == pytest.approx(closed, rel=1e-6)
+  # relu: the arc-cosine kernel; the rule splits at both kinks (a product rule errs by 1e-3).
   got = theory.bivariate_expectation(lambda a, b: jax.nn.relu(a) * jax.nn.relu(b), K11, K12, K22)
-  assert float(got) == pytest.approx(float(theory.relu_arccos_kernel(K11, K22, K12)), abs=2e-3)
+  assert float(got) == pytest.approx(float(theory.relu_arccos_kernel(K11, K22, K12)), rel=1e-6)
   # Equal inputs: the diagonal equals the single-input moment (test_gains asserts its value).
   assert float(theory.bivariate_expectation(lambda a, b: jnp.tanh(a) * jnp.tanh(b), 1.0, 1.0, 1.0)
                ) == pytest.approx(float(theory.second_moment("tanh", 1.0)), abs=1e-5)
