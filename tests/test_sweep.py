@@ -133,8 +133,9 @@ def _assert_same_records(path: Path, reference: list[dict]) -> None:
     assert a == b
 
 
-@pytest.mark.parametrize("signum, sigint", [(signal.SIGINT, signal.SIG_DFL),
-                                            (signal.SIGTERM, signal.SIG_IGN)])
+@pytest.mark.parametrize("signum, sigint", [
+    (signal.SIGINT, signal.SIG_DFL),
+    pytest.param(signal.SIGTERM, signal.SIG_IGN, marks=pytest.mark.slow)])  # same path, other signal
 def test_stop_signal_checkpoints_the_last_epoch_and_resume_continues(
     signum: int, sigint: Any, tmp_path: Path, reference: list[dict],
     capsys: pytest.CaptureFixture) -> None:

@@ -148,7 +148,7 @@ def check_float32(name: str, Ks: list[float], cs: tuple[float, ...]) -> None:
       check_cross(name, K, c, K, rtol, float32=True)
 
 
-@pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus", "erf", "sin"])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "sin"])
 def test_float32_to_a_few_ulps(name: str) -> None:
   """In float32 (the default dtype) the one-variable quantities and the cross term are within
   F32_ULPS float32 ulps of the float64 reference: the rules' own error (< 1e-8) is far below
