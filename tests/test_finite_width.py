@@ -175,7 +175,8 @@ GELU = theory.critical_point("gelu")
 
 
 @pytest.mark.parametrize(("name", "C_b", "C_W", "resolved"), [
-    ("tanh", 0.0, 1.0, True), ("gelu", GELU.C_b, GELU.C_W, True),  # criticality: -1.9%, +3.9% at l = 10
+    ("tanh", 0.0, 1.0, True),  # criticality: -1.9% at l = 10, gelu +3.9%
+    pytest.param("gelu", GELU.C_b, GELU.C_W, True, marks=pytest.mark.slow),
     pytest.param("gelu", 0.3, 1.5, False, marks=pytest.mark.slow),  # off criticality: +0.7%, 3 se
     pytest.param("erf", 0.0, math.pi / 4, True, marks=pytest.mark.slow),
     pytest.param("tanh", 0.05, 1.3, False, marks=pytest.mark.slow),  # -0.4%: 2-4 se

@@ -43,12 +43,14 @@ MIXED = [pop.Member("he_normal", 0, 0.1), pop.Member("glorot_uniform", 3, 0.05, 
 
 @pytest.mark.parametrize("shuffle, batch_norm", [("shared", False), ("member", True)])
 def test_vmapped_equals_one_by_one(shuffle: str, batch_norm: bool) -> None:
-  """8 members (mixed schemes, seeds, lrs, momenta, scales) together == each trained alone."""
+  """8 members (mixed schemes, seeds, lrs, momenta, scales) together == each trained alone; with
+  BatchNorm and per-member order, the first 4 of them (each one alone costs its own compiles)."""
   model_cfg = models.ModelConfig(batch_norm=batch_norm)
   cfg = tr.TrainConfig(epochs=2, batch_size=32, shuffle=shuffle)
-  state, metrics = final(model_cfg, cfg, MIXED)
-  assert metrics.shape == (2, 8, 4) and np.all(np.isfinite(metrics))
-  for k, member in enumerate(MIXED):
+  members = MIXED[:4] if batch_norm else MIXED
+  state, metrics = final(model_cfg, cfg, members)
+  assert metrics.shape == (2, len(members), 4) and np.all(np.isfinite(metrics))
+  for k, member in enumerate(members):
     alone, alone_metrics = tr.train_one(model_cfg, cfg, member, MOONS)
     assert_member_close(state, k, jax.tree.map(np.asarray, alone), None)
     np.testing.assert_allclose(metrics[:, k], alone_metrics, atol=ATOL, rtol=0)
@@ -197,23 +199,35 @@ def test_precision_is_in_the_compiled_epoch_and_checked() -> None:
     tr.TrainConfig(precision="fp8")
 
 
-def test_bf16_mixed_precision_keeps_float32_parameters_and_close_accuracy() -> None:
+def _bf16_and_float32_runs(epochs: int) -> dict[str, np.ndarray]:
+  """Final metrics of 8 he_normal members on moons, full batch, in float32 and in bf16."""
+  moons = tr.device_data(data.load("moons"))
+  members = pop.grid(["he_normal"], seeds=range(8))
+  final = {}
+  for precision in ("highest", "bf16"):
+    cfg = tr.TrainConfig(epochs=epochs, batch_size=None, precision=precision)
+    *_, (_, state, metrics) = tr.run(models.ModelConfig(), cfg, members, moons)
+    assert all(leaf.dtype == jax.numpy.float32 for leaf in jax.tree.leaves(state.params))
+    final[precision] = np.asarray(metrics)
+  return final
+
+
+def test_bf16_mixed_precision_keeps_float32_parameters() -> None:
   """precision="bf16" computes in bfloat16 (the model's activations are bfloat16) while the
-  parameters, optimizer state and loss stay float32; on moons (8 he_normal members, 100 full-batch
-  epochs) the run is not the float32 run, but every member's final accuracy is within 2 points."""
+  parameters, optimizer state and loss stay float32, and the run is not the float32 run."""
   model = models.build(models.ModelConfig(), dtype=jax.numpy.bfloat16)
   x = jax.numpy.ones((4, 2))
   variables = model.init(jax.random.key(0), x)
   _, inter = models.logits_and_intermediates(model, variables, x)
   assert inter["act_0"].dtype == jax.numpy.bfloat16
   assert variables["params"]["layer_0"]["kernel"].dtype == jax.numpy.float32
-  moons = tr.device_data(data.load("moons"))
-  members = pop.grid(["he_normal"], seeds=range(8))
-  final = {}
-  for precision in ("highest", "bf16"):
-    cfg = tr.TrainConfig(epochs=100, batch_size=None, precision=precision)
-    *_, (_, state, metrics) = tr.run(models.ModelConfig(), cfg, members, moons)
-    assert all(leaf.dtype == jax.numpy.float32 for leaf in jax.tree.leaves(state.params))
-    final[precision] = np.asarray(metrics)
+  final = _bf16_and_float32_runs(epochs=5)
   assert not np.array_equal(final["highest"], final["bf16"])
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_keeps_close_accuracy() -> None:
+  """On moons (8 he_normal members, 100 full-batch epochs) every member's final bf16 accuracy is
+  within 2 points of float32."""
+  final = _bf16_and_float32_runs(epochs=100)
   np.testing.assert_allclose(final["bf16"][:, [1, 3]], final["highest"][:, [1, 3]], atol=0.02)
