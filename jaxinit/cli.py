@@ -145,6 +145,7 @@ def _sweep_config(args: argparse.Namespace) -> Any:
   base = _population_config(args)
   changes: dict[str, Any] = {k: v for k, v in (("epochs", args.epochs), ("shuffle", args.shuffle),
                                                 ("order_seed", args.order_seed),
+                                                ("optimizer", args.optimizer),
                                                 ("precision", args.precision)) if v is not None}
   if args.batch_size is not None:
     changes["batch_size"] = None if args.batch_size == "full" else _ints(args.batch_size,
@@ -281,7 +282,10 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--batch-size", help="examples per step, or 'full' (default: full for toy sets, "
                  "128 for images)")
   p.add_argument("--lr", help="learning rate(s), comma-separated (default 0.1 toy, 0.01 images)")
-  p.add_argument("--momentum", help="SGD momentum value(s), comma-separated (default 0.9)")
+  p.add_argument("--optimizer", help="momentum (default: SGD + heavy ball), sgd, nesterov, adam, "
+                 "adamw, rmsprop, with constants as in 'adam(b2=0.99)'; lr and momentum per member")
+  p.add_argument("--momentum", help="momentum value(s) of momentum/nesterov, comma-separated "
+                 "(default 0.9; other optimizers ignore it)")
   p.add_argument("--shuffle", choices=("shared", "member"),
                  help="minibatch order: shared by all members (default) or per member seed")
   p.add_argument("--order-seed", type=SEED, help="seed of the shared minibatch order (default 0)")

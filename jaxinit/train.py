@@ -1,4 +1,4 @@
-"""Training a population in one compiled program: optax SGD + momentum, vmapped over members.
+"""Training a population in one compiled program: an optax optimizer, vmapped over members.
 
 Where the members train (the size bucket, chunks, mesh) is decided apart, by
 :mod:`jaxinit.placement`; this module holds the compiled programs and the epoch loop.
@@ -10,7 +10,8 @@ reuses the compiled program; only the architecture, the :class:`TrainConfig`, th
 ``M`` and the data shapes are part of it.
 
 * **Learning rate and momentum** live in each member's optimizer state
-  (``optax.inject_hyperparams(optax.sgd)``), so they are per-member values, not constants.
+  (``optax.inject_hyperparams``; :mod:`jaxinit.optimizers`: SGD + momentum by default, or plain
+  SGD, Nesterov, Adam, AdamW, RMSProp), so they are per-member values, not constants.
 * **Minibatch order** is shared by all members by default (from ``TrainConfig.order_seed``), or per
   member (from its seed) with ``shuffle="member"``. Epoch ``e``'s order depends only on that seed and
   ``e``, so a resumed run sees the same batches. The last ``N mod batch_size`` examples of each
@@ -38,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxinit import models, placement, sharding
+from jaxinit import models, optimizers, placement, sharding
 from jaxinit import population as pop
 
 __all__ = ["TrainConfig", "TrainState", "DeviceData", "Programs", "METRICS", "device_data",
@@ -63,6 +64,10 @@ class TrainConfig:
       member's own order, from its seed).
     order_seed: seed of the shared minibatch order.
     eval_batch_size: examples per forward pass when evaluating (bounds memory, not results).
+    optimizer: the optimizer's name (:mod:`jaxinit.optimizers`: ``"momentum"``, the default, SGD +
+      heavy ball; ``"sgd"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, with their
+      constants, e.g. ``"adam(b2=0.99)"``); stored in its canonical form. Each member's learning
+      rate (and momentum) is its own.
     precision: ``"highest"``: float32 matmuls and convolutions at full precision; ``"tf32"``:
       TensorFloat-32 matmuls (GPUs; the CPU computes float32); ``"bf16"``: mixed precision,
       bfloat16 computation (the model's ``dtype``) with float32 parameters, optimizer state and
@@ -74,9 +79,11 @@ class TrainConfig:
   shuffle: str = "shared"
   order_seed: int = 0
   eval_batch_size: int = 2048
+  optimizer: str = optimizers.DEFAULT
   precision: str = "highest"
 
   def __post_init__(self) -> None:
+    object.__setattr__(self, "optimizer", optimizers.get(self.optimizer).name)
     for field in ("epochs", "batch_size", "eval_batch_size"):
       v = getattr(self, field)
       if v is None and field == "batch_size":
@@ -123,10 +130,6 @@ def device_data(dataset: Any) -> DeviceData:
   return DeviceData(*(jnp.asarray(getattr(dataset, f)) for f in DeviceData._fields))
 
 
-def _optimizer(lr: Any, momentum: Any) -> optax.GradientTransformation:
-  return optax.inject_hyperparams(optax.sgd)(learning_rate=lr, momentum=momentum)
-
-
 def _all_finite(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
@@ -143,7 +146,7 @@ def _permutation(seed: jax.Array, epoch: jax.Array, n: int, batch: int | None) -
 def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
   """``epoch(state, seed, data, epoch) -> (state, metrics (4,))`` for one member (unbatched)."""
   model = models.build(model_cfg, dtype=jnp.bfloat16 if cfg.precision == "bf16" else None)
-  tx = _optimizer(0.0, 0.0)  # inject_hyperparams: update reads lr and momentum from the state
+  tx = optimizers.get(cfg.optimizer).transform(0.0, 0.0)  # update reads lr, momentum from the state
 
   def variables(state: TrainState) -> dict:
     return {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats
@@ -255,8 +258,9 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
 
   def init(variables: dict, lr: jax.Array, momentum: jax.Array) -> TrainState:
     params = variables["params"]
-    return TrainState(params, variables.get("batch_stats", {}), _optimizer(lr, momentum).init(params),
-                      jnp.bool_(True), jnp.int32(0))
+    opt_state = optimizers.get(cfg.optimizer).transform(lr, momentum).init(params)
+    return TrainState(params, variables.get("batch_stats", {}), opt_state, jnp.bool_(True),
+                      jnp.int32(0))
 
   return Programs(jax.jit(population_epoch, donate_argnums=0),
                   jax.jit(single_epoch, donate_argnums=0), jax.jit(jax.vmap(init)))

@@ -1,0 +1,135 @@
+"""Optimizers by name, with the learning rate and momentum as per-member data.
+
+An optimizer is named like a scheme (``"adam"``, ``"adam(b1=0.9, b2=0.999, eps=1e-08)"``) and the
+canonical string round-trips, so it can be stored in ``run.json`` and typed on the command line.
+Its constants (``b1``, ``b2``, ``eps``, ``weight_decay``, ``decay``) are part of the compiled
+program; each member's learning rate, and its momentum where the optimizer has one, are values in
+that member's optimizer state (``optax.inject_hyperparams``), so a population of many learning
+rates x seeds trains in one compiled program.
+
+=============  ==============================================  ===================
+name           optax                                           per member
+=============  ==============================================  ===================
+``sgd``        ``sgd(lr)``: plain gradient descent             lr
+``momentum``   ``sgd(lr, momentum)``: heavy ball (the default)  lr, momentum
+``nesterov``   ``sgd(lr, momentum, nesterov=True)``            lr, momentum
+``adam``       ``adam(lr, b1, b2, eps)``                       lr
+``adamw``      ``adamw(lr, b1, b2, eps, weight_decay)``        lr
+``rmsprop``    ``rmsprop(lr, decay, eps)``                     lr
+=============  ==============================================  ===================
+
+A member's momentum is ignored by the optimizers without one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import optax
+
+from jaxinit import names
+
+__all__ = ["Optimizer", "get", "known", "FACTORIES", "DEFAULT"]
+
+DEFAULT = "momentum"
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+  """An optimizer family with its constants.
+
+  Attributes:
+    kind: the registry entry, e.g. ``"adam"``.
+    params: the constants as ``(name, value)`` pairs, in the factory's order.
+    uses_momentum: whether the member's momentum is a hyperparameter of it.
+  """
+
+  kind: str
+  params: tuple[tuple[str, float], ...] = ()
+  uses_momentum: bool = False
+
+  @property
+  def name(self) -> str:
+    """The canonical string; ``get(name)`` rebuilds an equal optimizer."""
+    return names.format_call(self.kind, kwargs=dict(self.params))
+
+  def transform(self, lr: Any, momentum: Any) -> optax.GradientTransformation:
+    """The optax transformation with ``lr`` (and ``momentum``) as injected hyperparameters:
+    scalars for one member, or traced values; its state then carries them, so ``update`` reads
+    each member's own."""
+    constants = dict(self.params)
+    if self.kind in ("sgd", "momentum", "nesterov"):
+      if not self.uses_momentum:
+        return optax.inject_hyperparams(optax.sgd)(learning_rate=lr)
+      return optax.inject_hyperparams(optax.sgd, static_args=("nesterov",))(
+          learning_rate=lr, momentum=momentum, nesterov=self.kind == "nesterov")
+    # The constants stay Python floats (static), as in optax's own call: injected, they would be
+    # rounded to float32 (Adam's 1 - b2^t then differs by 1e-5 at the first step).
+    return optax.inject_hyperparams(getattr(optax, self.kind), static_args=tuple(constants))(
+        learning_rate=lr, **constants)
+
+
+def _positive(kind: str, **values: float) -> tuple[tuple[str, float], ...]:
+  return tuple((k, names.check_number(k, kind, v, 0.0, strict=True)) for k, v in values.items())
+
+
+def _betas(kind: str, b1: float, b2: float) -> tuple[tuple[str, float], ...]:
+  for k, v in (("b1", b1), ("b2", b2)):
+    names.check_number(k, kind, v, 0.0)
+    if not v < 1:
+      raise ValueError(f"{kind}: {k} must be in [0, 1); got {v}")
+  return (("b1", float(b1)), ("b2", float(b2)))
+
+
+def _adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+  return Optimizer("adam", _betas("adam", b1, b2) + _positive("adam", eps=eps))
+
+
+def _adamw(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+           weight_decay: float = 1e-4) -> Optimizer:
+  decay = (("weight_decay", names.check_number("weight_decay", "adamw", weight_decay, 0.0)),)
+  return Optimizer("adamw", _betas("adamw", b1, b2) + _positive("adamw", eps=eps) + decay)
+
+
+def _rmsprop(decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
+  names.check_number("decay", "rmsprop", decay, 0.0)
+  if not decay < 1:
+    raise ValueError(f"rmsprop: decay must be in [0, 1); got {decay}")
+  return Optimizer("rmsprop", (("decay", float(decay)), *_positive("rmsprop", eps=eps)))
+
+
+FACTORIES: dict[str, Callable[..., Optimizer]] = {
+    "sgd": lambda: Optimizer("sgd"),
+    "momentum": lambda: Optimizer("momentum", uses_momentum=True),
+    "nesterov": lambda: Optimizer("nesterov", uses_momentum=True),
+    "adam": _adam,
+    "adamw": _adamw,
+    "rmsprop": _rmsprop,
+}
+
+ALIASES: dict[str, str] = {"gd": "sgd", "heavy_ball": "momentum"}
+
+
+def known() -> list[str]:
+  """The registered optimizer names."""
+  return sorted(FACTORIES)
+
+
+def get(name: str | Optimizer) -> Optimizer:
+  """The :class:`Optimizer` a string names.
+
+  Raises:
+    ValueError: an unknown name (the message lists the known ones) or a bad constant.
+
+  >>> get("adam").name
+  'adam(b1=0.9, b2=0.999, eps=1e-08)'
+  >>> get("adam(b2=0.99)").name
+  'adam(b1=0.9, b2=0.99, eps=1e-08)'
+  """
+  if isinstance(name, Optimizer):
+    return name
+  if not isinstance(name, str):
+    raise TypeError(f"an optimizer is a name such as 'adam'; got {type(name).__name__}")
+  return names.build(name, FACTORIES, ALIASES, "optimizer")
