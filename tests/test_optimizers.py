@@ -88,21 +88,22 @@ def _population_equals_members_alone(optimizer: str, members: list[pop.Member]) 
 
 
 def test_adam_lr_x_seeds_is_one_program_and_equals_members_alone(compilations) -> None:
-  """A second Adam population with other learning rates and seeds compiles nothing; its members
-  (different lrs) trained alone give the same parameters and metrics."""
+  """A second Adam population with other learning rates and seeds compiles nothing; one of its
+  members trained alone gives the same parameters and metrics (three members, every optimizer:
+  the slow test below)."""
   cfg = tr.TrainConfig(epochs=2, batch_size=40, optimizer="adam")
   list(tr.run(MLP, cfg, pop.grid(["he_normal"], [0, 1], lrs=(1e-3, 3e-4)), MOONS))
   members = list(pop.grid(["he_normal"], [5, 6], lrs=(1e-2, 3e-3)))
   with compilations() as log:
     *_, (_, _, metrics) = tr.run(MLP, cfg, members, MOONS)
   assert log == [] and np.all(np.isfinite(np.asarray(metrics)))
-  _population_equals_members_alone("adam", members[1:3])
+  _population_equals_members_alone("adam", members[1:2])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(set(optimizers.known()) - {"adam"}))
+@pytest.mark.parametrize("name", optimizers.known())
 def test_every_optimizer_population_equals_members_alone(name: str) -> None:
-  """Three members (different schemes, seeds, lrs, momenta) with each other optimizer."""
+  """Three members (different schemes, seeds, lrs, momenta) with each optimizer."""
   _population_equals_members_alone(name, [
       pop.Member("he_normal", 0, 0.01), pop.Member("glorot_uniform", 3, 0.003, 0.5),
       pop.Member("he_normal", 1, 0.03, 0.0)])
