@@ -146,6 +146,7 @@ def _sweep_config(args: argparse.Namespace) -> Any:
   changes: dict[str, Any] = {k: v for k, v in (("epochs", args.epochs), ("shuffle", args.shuffle),
                                                 ("order_seed", args.order_seed),
                                                 ("optimizer", args.optimizer),
+                                                ("loss", args.loss),
                                                 ("precision", args.precision)) if v is not None}
   if args.batch_size is not None:
     changes["batch_size"] = None if args.batch_size == "full" else _ints(args.batch_size,
@@ -284,6 +285,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--lr", help="learning rate(s), comma-separated (default 0.1 toy, 0.01 images)")
   p.add_argument("--optimizer", help="momentum (default: SGD + heavy ball), sgd, nesterov, adam, "
                  "adamw, rmsprop, with constants as in 'adam(b2=0.99)'; lr and momentum per member")
+  p.add_argument("--loss", choices=("cross_entropy", "mse"),
+                 help="cross_entropy (default) or mse: half the squared error on one-hot targets")
   p.add_argument("--momentum", help="momentum value(s) of momentum/nesterov, comma-separated "
                  "(default 0.9; other optimizers ignore it)")
   p.add_argument("--shuffle", choices=("shared", "member"),

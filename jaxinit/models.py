@@ -27,7 +27,8 @@ import optax
 
 from jaxinit import activations, initializers
 
-__all__ = ["MLP", "CNN", "ModelConfig", "build", "logits_and_intermediates", "per_example_loss", "KINDS"]
+__all__ = ["MLP", "CNN", "ModelConfig", "build", "logits_and_intermediates", "per_example_loss", "KINDS",
+           "LOSSES"]
 
 KINDS = ("mlp", "cnn")
 Init = initializers.Initializer | nn.initializers.Initializer
@@ -204,18 +205,38 @@ def build(config: ModelConfig, kernel_init: Init | Sequence[Init] = DEFAULT_KERN
   return MLP(**common)
 
 
-def per_example_loss(logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """The training loss and correctness per example, each shape ``(B,)``.
+LOSSES = ("cross_entropy", "mse")
+"""Training losses: the cross-entropies, or the squared error on one-hot targets."""
 
-  One logit (``(B, 1)``) is binary: sigmoid cross-entropy, labels in {0, 1}, correct when the logit's
-  sign matches. More logits: softmax cross-entropy with integer labels, correct at the argmax.
+
+def per_example_loss(logits: jax.Array, y: jax.Array, loss: str = "cross_entropy"
+                     ) -> tuple[jax.Array, jax.Array]:
+  r"""The training loss and correctness per example, each shape ``(B,)``.
+
+  One logit (``(B, 1)``) is binary, labels in {0, 1}, correct when the logit's sign matches; more
+  logits, integer labels, correct at the argmax.
+
+  Args:
+    logits: ``(B, num_outputs)``.
+    y: ``(B,)`` integer labels.
+    loss: ``"cross_entropy"``: sigmoid (binary) or softmax cross-entropy. ``"mse"``: half the
+      squared error of the raw outputs against one-hot targets, :math:`\frac12\sum_k (f_k -
+      e_{y,k})^2` (the loss of kernel and signal-propagation theory, whose gradient is ``f - e_y``);
+      one logit's target is ``2y - 1`` (+-1), so the decision stays at ``logit > 0``.
   """
   logits = logits.astype(jnp.float32)  # the loss in float32 under mixed precision too
+  if loss not in LOSSES:
+    raise ValueError(f"unknown loss {loss!r}; accepted: {', '.join(LOSSES)}")
   if logits.shape[-1] == 1:
     z = logits[:, 0]
-    return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), (z > 0) == (y == 1)
-  return (optax.softmax_cross_entropy_with_integer_labels(logits, y),
-          jnp.argmax(logits, axis=-1) == y)
+    correct = (z > 0) == (y == 1)
+    if loss == "mse":
+      return 0.5 * (z - (2 * y - 1).astype(z.dtype)) ** 2, correct
+    return optax.sigmoid_binary_cross_entropy(z, y.astype(z.dtype)), correct
+  correct = jnp.argmax(logits, axis=-1) == y
+  if loss == "mse":
+    return 0.5 * jnp.sum((logits - jax.nn.one_hot(y, logits.shape[-1])) ** 2, axis=-1), correct
+  return optax.softmax_cross_entropy_with_integer_labels(logits, y), correct
 
 
 def logits_and_intermediates(model: nn.Module, variables: dict, x: jax.Array

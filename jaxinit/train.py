@@ -24,7 +24,8 @@ reuses the compiled program; only the architecture, the :class:`TrainConfig`, th
   unbatched matmuls may round differently.
 
 Loss: one logit means binary classification with a sigmoid output (``sigmoid_binary_cross_entropy``,
-accuracy at logit > 0); more logits, softmax cross-entropy with integer labels.
+accuracy at logit > 0); more logits, softmax cross-entropy with integer labels; or, with
+``TrainConfig.loss = "mse"``, the squared error against one-hot targets.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class TrainConfig:
       heavy ball; ``"sgd"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, with their
       constants, e.g. ``"adam(b2=0.99)"``); stored in its canonical form. Each member's learning
       rate (and momentum) is its own.
+    loss: ``"cross_entropy"`` (sigmoid or softmax) or ``"mse"`` (half the squared error against
+      one-hot targets, :func:`jaxinit.models.per_example_loss`); the recorded losses are this one.
     precision: ``"highest"``: float32 matmuls and convolutions at full precision; ``"tf32"``:
       TensorFloat-32 matmuls (GPUs; the CPU computes float32); ``"bf16"``: mixed precision,
       bfloat16 computation (the model's ``dtype``) with float32 parameters, optimizer state and
@@ -80,6 +83,7 @@ class TrainConfig:
   order_seed: int = 0
   eval_batch_size: int = 2048
   optimizer: str = optimizers.DEFAULT
+  loss: str = "cross_entropy"
   precision: str = "highest"
 
   def __post_init__(self) -> None:
@@ -92,6 +96,8 @@ class TrainConfig:
         raise ValueError(f"TrainConfig.{field} must be an int >= 1; got {v!r}")
     if self.shuffle not in SHUFFLES:
       raise ValueError(f"unknown shuffle {self.shuffle!r}; accepted: {', '.join(SHUFFLES)}")
+    if self.loss not in models.LOSSES:
+      raise ValueError(f"unknown loss {self.loss!r}; accepted: {', '.join(models.LOSSES)}")
     if self.precision not in PRECISIONS:
       raise ValueError(f"unknown precision {self.precision!r}; accepted: {', '.join(PRECISIONS)}")
     if not 0 <= self.order_seed < pop.MAX_SEED:
@@ -159,7 +165,7 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
       batch_stats = upd["batch_stats"]
     else:
       logits = model.apply({"params": params}, x)
-    return jnp.mean(models.per_example_loss(logits, y)[0]), batch_stats
+    return jnp.mean(models.per_example_loss(logits, y, cfg.loss)[0]), batch_stats
 
   def step(data: DeviceData, state: TrainState, idx: jax.Array) -> tuple[TrainState, None]:
     x, y = data.x_train[idx], data.y_train[idx]
@@ -180,7 +186,7 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
     count, rest = divmod(n, chunk)
 
     def sums(xc: jax.Array, yc: jax.Array) -> tuple[jax.Array, jax.Array]:
-      loss, correct = models.per_example_loss(model.apply(variables(state), xc), yc)
+      loss, correct = models.per_example_loss(model.apply(variables(state), xc), yc, cfg.loss)
       return jnp.sum(loss), jnp.sum(correct)
 
     def body(carry: tuple, i: jax.Array) -> tuple[tuple, None]:

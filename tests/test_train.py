@@ -158,11 +158,48 @@ def test_epoch_metrics_are_the_whole_set_evaluated_at_once() -> None:
       np.testing.assert_allclose(metrics[0, k, 2 * j + 1], np.sum(correct) / len(y), rtol=1e-7)
 
 
+def test_mse_is_half_the_squared_error_on_one_hot_targets() -> None:
+  """Three classes: 0.5 sum_k (f_k - e_y,k)^2; one logit: target 2y - 1. Correctness as for the
+  cross-entropy (argmax; logit sign)."""
+  logits = jax.numpy.array([[2.0, -1.0, 0.5], [0.1, 0.2, 0.3]])
+  loss, correct = models.per_example_loss(logits, jax.numpy.array([0, 1]), "mse")
+  np.testing.assert_allclose(loss, [0.5 * (1 + 1 + 0.25), 0.5 * (0.01 + 0.64 + 0.09)], rtol=1e-6)
+  assert correct.tolist() == [True, False]
+  loss, correct = models.per_example_loss(jax.numpy.array([[0.5], [0.5]]), jax.numpy.array([1, 0]),
+                                          "mse")
+  np.testing.assert_allclose(loss, [0.125, 1.125], rtol=1e-6)
+  assert correct.tolist() == [True, False]
+
+
+def test_mse_training_descends_the_mse() -> None:
+  """loss="mse" with plain full-batch SGD: the parameters after one epoch are the initial ones
+  minus lr times the gradient of the mean MSE, and the recorded losses are that loss's values."""
+  member = pop.Member("he_normal", 4, 0.5)
+  cfg = tr.TrainConfig(epochs=1, batch_size=None, optimizer="sgd", loss="mse")
+  state, metrics = final(MLP, cfg, [member])
+  params0 = pop.init_params(MLP, [member], MOONS.x_train.shape[1:])["params"]
+  params0 = jax.tree.map(lambda a: a[0], params0)
+  model = models.build(MLP)
+
+  def mse(params, x, y):
+    return jax.numpy.mean(models.per_example_loss(model.apply({"params": params}, x), y, "mse")[0])
+
+  grads = jax.grad(mse)(params0, MOONS.x_train, MOONS.y_train)
+  for a, p0, g in zip(jax.tree.leaves(state.params), jax.tree.leaves(params0),
+                      jax.tree.leaves(grads), strict=True):
+    np.testing.assert_allclose(a[0], p0 - 0.5 * g, atol=1e-6, rtol=1e-5)
+  trained = jax.tree.map(lambda a: a[0], state.params)
+  np.testing.assert_allclose(metrics[0, 0, [0, 2]], [mse(trained, MOONS.x_train, MOONS.y_train),
+                                                     mse(trained, MOONS.x_test, MOONS.y_test)],
+                             rtol=2e-6)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"epochs": 0}, "epochs must be an int >= 1"),
     ({"batch_size": 0}, "batch_size must be"),
     ({"batch_size": 2.5}, "batch_size must be"),
     ({"shuffle": "random"}, "unknown shuffle"),
+    ({"loss": "hinge"}, "unknown loss 'hinge'; accepted: cross_entropy, mse"),
     ({"order_seed": -1}, "order_seed"),
 ])
 def test_train_config_rejects_bad_values(kwargs: dict, match: str) -> None:
