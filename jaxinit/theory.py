@@ -5,7 +5,7 @@ Notation of Roberts, Yaida & Hanin, *The Principles of Deep Learning Theory* (PD
 ``<f>_K = E[f(z)]``, ``z ~ N(0, K)``. At infinite width the preactivation variance follows
 ``K(l+1) = C_b + C_W <s^2>_{K(l)}``. Closed forms where they exist (ReLU, leaky ReLU, linear, erf,
 sin), a kink- and scale-aware quadrature (:func:`panel_rule`) for any registered activation, and
-for the two-input cross term the same rule conditioned on one input (:func:`bivariate_expectation`);
+for the two-input cross term the same rule conditioned on one input (:func:`bivariate_expectation`).
 Everything is pure JAX: ``C_b``, ``C_W`` and ``K`` may be traced, so ``jax.vmap`` over a grid of
 ``(C_b, C_W)`` computes a phase diagram in one call; the activation is a static (Python) argument.
 
@@ -16,10 +16,10 @@ in [-0.999, 0.999], :func:`second_moment`, :func:`derivative_moment`, :func:`chi
 reference to 1e-6 relative in float64 (measured worst: 3.2e-8, the fourth moment) and to 8 float32
 ulps (9.5e-7) in float32 (measured worst: 3.7e-7); a value whose reference is ~0 (below 1e-12,
 e.g. sin's ``chi_parallel`` at large ``K``) is held to 1e-12 absolute, and cross terms are relative
-to :math:`\\sqrt{\\langle s^2\rangle_{K_{11}} \\langle s^2\rangle_{K_{22}}}`. Deep kernels and
+to ``sqrt(<s^2>_K11 <s^2>_K22)``, the scale of a correlation. Deep kernels and
 correlations over 20 layers inherit it (31 configurations, 1e-6). Outside that range the rules are
-not tested: below ``K = 1e-3`` a smooth activation is nearly linear and the rules stay exact, a
-``K`` above 1e3 puts structure below the finest panel (1e-3 in units of ``sqrt(K)``).
+not tested: below ``K = 1e-3`` an activation is nearly linear over the panels, which makes them
+easy, while above 1e3 its structure shrinks toward the finest panel (1e-3 in units of ``sqrt(K)``).
 
 On top: the order-to-chaos :func:`phase` (``chi_perp`` at the fixed point), the correlation map
 (:func:`correlation_recursion`, :func:`correlation_fixed_point`, :func:`chi_c`; Schoenholz et al.,
