@@ -146,6 +146,7 @@ def _sweep_config(args: argparse.Namespace) -> Any:
   changes: dict[str, Any] = {k: v for k, v in (("epochs", args.epochs), ("shuffle", args.shuffle),
                                                 ("order_seed", args.order_seed),
                                                 ("optimizer", args.optimizer),
+                                                ("schedule", args.schedule),
                                                 ("loss", args.loss),
                                                 ("precision", args.precision)) if v is not None}
   if args.batch_size is not None:
@@ -285,6 +286,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--lr", help="learning rate(s), comma-separated (default 0.1 toy, 0.01 images)")
   p.add_argument("--optimizer", help="momentum (default: SGD + heavy ball), sgd, nesterov, adam, "
                  "adamw, rmsprop, with constants as in 'adam(b2=0.99)'; lr and momentum per member")
+  p.add_argument("--schedule", help="learning-rate schedule over the run: constant (default), "
+                 "cosine(alpha=0.0), warmup_cosine(warmup=0.05, alpha=0.0)")
   p.add_argument("--loss", choices=("cross_entropy", "mse"),
                  help="cross_entropy (default) or mse: half the squared error on one-hot targets")
   p.add_argument("--momentum", help="momentum value(s) of momentum/nesterov, comma-separated "

@@ -19,6 +19,11 @@ name           optax                                           per member
 =============  ==============================================  ===================
 
 A member's momentum is ignored by the optimizers without one.
+
+A learning-rate schedule (:func:`schedule`) multiplies every member's learning rate by the same
+function of the step: ``constant``, ``cosine(alpha=0.0)`` (cosine decay from 1 to ``alpha`` over
+the run) or ``warmup_cosine(warmup=0.05, alpha=0.0)`` (linear warmup from 0 over that fraction of
+the run's steps, then cosine decay to ``alpha``), optax's schedules at peak 1.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ import optax
 
 from jaxinit import names
 
-__all__ = ["Optimizer", "get", "known", "FACTORIES", "DEFAULT"]
+__all__ = ["Optimizer", "get", "known", "FACTORIES", "DEFAULT", "Schedule", "schedule",
+           "SCHEDULES"]
 
 DEFAULT = "momentum"
 
@@ -133,3 +139,62 @@ def get(name: str | Optimizer) -> Optimizer:
   if not isinstance(name, str):
     raise TypeError(f"an optimizer is a name such as 'adam'; got {type(name).__name__}")
   return names.build(name, FACTORIES, ALIASES, "optimizer")
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """A learning-rate multiplier as a function of the step, named like an optimizer.
+
+  Attributes:
+    kind: ``"constant"``, ``"cosine"`` or ``"warmup_cosine"``.
+    params: its constants as ``(name, value)`` pairs.
+  """
+
+  kind: str
+  params: tuple[tuple[str, float], ...] = ()
+
+  @property
+  def name(self) -> str:
+    """The canonical string; ``schedule(name)`` rebuilds an equal schedule."""
+    return names.format_call(self.kind, kwargs=dict(self.params))
+
+  def multiplier(self, total_steps: int) -> Callable[[Any], Any]:
+    """``step -> factor`` for a run of ``total_steps`` optimizer steps (step 0 is the first)."""
+    p = dict(self.params)
+    if self.kind == "cosine":
+      return optax.cosine_decay_schedule(1.0, total_steps, alpha=p["alpha"])
+    if self.kind == "warmup_cosine":
+      warmup = max(1, round(p["warmup"] * total_steps))
+      return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, max(total_steps, warmup + 1),
+                                                end_value=p["alpha"])
+    return lambda step: 1.0
+
+
+def _fraction(kind: str, name: str, value: float) -> tuple[str, float]:
+  names.check_number(name, kind, value, 0.0)
+  if not value <= 1:
+    raise ValueError(f"{kind}: {name} must be in [0, 1]; got {value}")
+  return name, float(value)
+
+
+SCHEDULES: dict[str, Callable[..., Schedule]] = {
+    "constant": lambda: Schedule("constant"),
+    "cosine": lambda alpha=0.0: Schedule("cosine", (_fraction("cosine", "alpha", alpha),)),
+    "warmup_cosine": lambda warmup=0.05, alpha=0.0: Schedule(
+        "warmup_cosine", (_fraction("warmup_cosine", "warmup", warmup),
+                          _fraction("warmup_cosine", "alpha", alpha))),
+}
+
+
+def schedule(name: str | Schedule) -> Schedule:
+  """The :class:`Schedule` a string names.
+
+  Raises:
+    ValueError: an unknown name (the message lists the known ones) or a constant outside [0, 1].
+
+  >>> schedule("warmup_cosine").name
+  'warmup_cosine(warmup=0.05, alpha=0.0)'
+  """
+  if isinstance(name, Schedule):
+    return name
+  return names.build(name, SCHEDULES, {}, "schedule")

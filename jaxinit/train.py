@@ -69,6 +69,10 @@ class TrainConfig:
       heavy ball; ``"sgd"``, ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, with their
       constants, e.g. ``"adam(b2=0.99)"``); stored in its canonical form. Each member's learning
       rate (and momentum) is its own.
+    schedule: the learning-rate schedule's name (``"constant"``, ``"cosine(alpha=0.0)"``,
+      ``"warmup_cosine(warmup=0.05, alpha=0.0)"``; :func:`jaxinit.optimizers.schedule`) over the
+      ``epochs x steps per epoch`` steps of the run; a resumed run continues it. Programs with a
+      schedule other than constant depend on ``epochs``.
     loss: ``"cross_entropy"`` (sigmoid or softmax) or ``"mse"`` (half the squared error against
       one-hot targets, :func:`jaxinit.models.per_example_loss`); the recorded losses are this one.
     precision: ``"highest"``: float32 matmuls and convolutions at full precision; ``"tf32"``:
@@ -83,11 +87,13 @@ class TrainConfig:
   order_seed: int = 0
   eval_batch_size: int = 2048
   optimizer: str = optimizers.DEFAULT
+  schedule: str = "constant"
   loss: str = "cross_entropy"
   precision: str = "highest"
 
   def __post_init__(self) -> None:
     object.__setattr__(self, "optimizer", optimizers.get(self.optimizer).name)
+    object.__setattr__(self, "schedule", optimizers.schedule(self.schedule).name)
     for field in ("epochs", "batch_size", "eval_batch_size"):
       v = getattr(self, field)
       if v is None and field == "batch_size":
@@ -167,11 +173,15 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
       logits = model.apply({"params": params}, x)
     return jnp.mean(models.per_example_loss(logits, y, cfg.loss)[0]), batch_stats
 
-  def step(data: DeviceData, state: TrainState, idx: jax.Array) -> tuple[TrainState, None]:
+  def step(data: DeviceData, factor: Any, state: TrainState, idx_t: tuple[jax.Array, jax.Array]
+           ) -> tuple[TrainState, None]:
+    idx, t = idx_t
     x, y = data.x_train[idx], data.y_train[idx]
     (loss, bs), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, state.batch_stats, x, y)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    if cfg.schedule != "constant":  # the same as a learning rate of lr * factor(t)
+      updates = jax.tree.map(lambda u: (u * factor(t)).astype(u.dtype), updates)
     params = optax.apply_updates(state.params, updates)
     ok = state.alive & jnp.isfinite(loss) & _all_finite(params)
     new = (params, bs, opt_state)
@@ -203,7 +213,10 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
   def epoch(state: TrainState, perm_SB: jax.Array, data: DeviceData, epoch: jax.Array
             ) -> tuple[TrainState, jax.Array]:
     was_alive = state.alive
-    state, _ = jax.lax.scan(functools.partial(step, data), state, perm_SB)
+    steps = perm_SB.shape[0]  # the schedule's step t counts from the run's first step
+    factor = optimizers.schedule(cfg.schedule).multiplier(cfg.epochs * steps)
+    t = (epoch - 1) * steps + jnp.arange(steps)
+    state, _ = jax.lax.scan(functools.partial(step, data, factor), state, (perm_SB, t))
     state = state._replace(diverged_epoch=jnp.where(was_alive & ~state.alive, epoch,
                                                     state.diverged_epoch))
     metrics = jnp.stack([*evaluate(state, data.x_train, data.y_train),
@@ -230,9 +243,10 @@ class Programs(NamedTuple):
 
 def programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
   """The :class:`Programs` for one architecture, cached; each compiles once per input shape (the
-  population's size bucket, the data's shapes). The number of epochs is not part of them, so runs
-  of different lengths share them."""
-  return _compiled(model_cfg, dataclasses.replace(cfg, epochs=1))
+  population's size bucket, the data's shapes). The number of epochs is not part of them (unless a
+  schedule spans the run), so runs of different lengths share them."""
+  return _compiled(model_cfg, dataclasses.replace(cfg, epochs=1) if cfg.schedule == "constant"
+                   else cfg)
 
 
 @functools.lru_cache(maxsize=32)

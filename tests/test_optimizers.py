@@ -115,3 +115,21 @@ def test_cli_optimizer_flag_reaches_the_run_config() -> None:
   assert config.train.optimizer == "adam(b1=0.9, b2=0.99, eps=1e-08)"
   assert config.lrs == (1e-3, 3e-4)
   assert dataclasses.asdict(config)["train"]["optimizer"] == config.train.optimizer
+
+
+def test_schedules_by_name_are_optax_schedules_at_peak_one() -> None:
+  assert optimizers.schedule("cosine").name == "cosine(alpha=0.0)"
+  assert optimizers.schedule("warmup_cosine(warmup=0.1)").name == "warmup_cosine(warmup=0.1, alpha=0.0)"
+  assert tr.TrainConfig(schedule="cosine(alpha=0.1)").schedule == "cosine(alpha=0.1)"
+  steps = np.arange(0, 101, 7)
+  np.testing.assert_allclose(
+      optimizers.schedule("cosine(alpha=0.1)").multiplier(100)(steps),
+      optax.cosine_decay_schedule(1.0, 100, alpha=0.1)(steps), rtol=1e-6)
+  np.testing.assert_allclose(
+      optimizers.schedule("warmup_cosine(warmup=0.1)").multiplier(100)(steps),
+      optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100)(steps), rtol=1e-6)
+  assert optimizers.schedule("constant").multiplier(100)(5) == 1.0
+  with pytest.raises(ValueError, match=r"unknown schedule 'linear'; known: constant, cosine"):
+    optimizers.schedule("linear")
+  with pytest.raises(ValueError, match=r"warmup must be in \[0, 1\]; got 2"):
+    optimizers.schedule("warmup_cosine(warmup=2)")

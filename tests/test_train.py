@@ -171,27 +171,32 @@ def test_mse_is_half_the_squared_error_on_one_hot_targets() -> None:
   assert correct.tolist() == [True, False]
 
 
-def test_mse_training_descends_the_mse() -> None:
-  """loss="mse" with plain full-batch SGD: the parameters after one epoch are the initial ones
-  minus lr times the gradient of the mean MSE, and the recorded losses are that loss's values."""
+def test_mse_and_a_cosine_schedule_are_what_full_batch_sgd_applies() -> None:
+  """loss="mse", schedule="cosine", plain full-batch SGD, 2 epochs = 2 steps: the parameters are
+  p1 = p0 - lr g(p0) and p2 = p1 - lr cos-factor(1) g(p1), factor 0.5 (so the loss is trained on,
+  and the schedule spans the run); the recorded losses are the MSE of the trained parameters; and
+  a run resumed after epoch 1 ends with the same parameters (the schedule continues)."""
   member = pop.Member("he_normal", 4, 0.5)
-  cfg = tr.TrainConfig(epochs=1, batch_size=None, optimizer="sgd", loss="mse")
-  state, metrics = final(MLP, cfg, [member])
-  params0 = pop.init_params(MLP, [member], MOONS.x_train.shape[1:])["params"]
-  params0 = jax.tree.map(lambda a: a[0], params0)
+  cfg = tr.TrainConfig(epochs=2, batch_size=None, optimizer="sgd", schedule="cosine", loss="mse")
+  runs = [(jax.tree.map(np.asarray, s), m) for _, s, m in tr.run(MLP, cfg, [member], MOONS)]
   model = models.build(MLP)
 
   def mse(params, x, y):
     return jax.numpy.mean(models.per_example_loss(model.apply({"params": params}, x), y, "mse")[0])
 
-  grads = jax.grad(mse)(params0, MOONS.x_train, MOONS.y_train)
-  for a, p0, g in zip(jax.tree.leaves(state.params), jax.tree.leaves(params0),
-                      jax.tree.leaves(grads), strict=True):
-    np.testing.assert_allclose(a[0], p0 - 0.5 * g, atol=1e-6, rtol=1e-5)
-  trained = jax.tree.map(lambda a: a[0], state.params)
-  np.testing.assert_allclose(metrics[0, 0, [0, 2]], [mse(trained, MOONS.x_train, MOONS.y_train),
-                                                     mse(trained, MOONS.x_test, MOONS.y_test)],
+  p = jax.tree.map(lambda a: a[0], pop.init_params(MLP, [member], (2,))["params"])
+  for factor in (1.0, 0.5):
+    p = jax.tree.map(lambda a, g, f=factor: a - 0.5 * f * g, p,
+                     jax.grad(mse)(p, MOONS.x_train, MOONS.y_train))
+  trained = jax.tree.map(lambda a: a[0], runs[-1][0].params)
+  for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(p), strict=True):
+    np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5)
+  np.testing.assert_allclose(runs[-1][1][0, [0, 2]], [mse(trained, MOONS.x_train, MOONS.y_train),
+                                                      mse(trained, MOONS.x_test, MOONS.y_test)],
                              rtol=2e-6)
+  *_, (_, resumed, _) = tr.run(MLP, cfg, [member], MOONS, state=runs[0][0], start_epoch=1)
+  for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(runs[-1][0].params), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), b)
 
 
 @pytest.mark.parametrize("kwargs, match", [
