@@ -103,7 +103,7 @@ FAST_CASES = [  # exact isometry with C_W != 1, both ensembles, quadrature momen
     pytest.param("relu", 2.0, 0.0, 1.0, "gaussian", id="relu-gaussian"),
     pytest.param("relu", 2.0, 0.0, 1.0, "orthogonal", id="relu-orthogonal"),
     pytest.param("tanh", *_tanh_on_the_critical_line(0.05), 0.05, "orthogonal",
-                 id="tanh-K0.05-orthogonal"),
+                 id="tanh-K0.05-orthogonal", marks=pytest.mark.slow),  # suite time; also below
 ]
 
 

@@ -121,8 +121,8 @@ def test_deep_plain_networks_train_from_critical_lsuv_and_metainit_but_not_from_
   +- 2.1, 93.9 +- 1.6, 66.4 +- 16.1; N(0, 0.01) 50.0 +- 0.
 
   Slow. The same code path (tr.run on a population mixing these schemes) is in the fast path at
-  small size: test_sweep's test_cli_sweep_with_whole_network_schemes (LSUV, MetaInit) and
-  test_experiments (critical, N(0, 0.01))."""
+  small size: test_sweep's test_cli_sweep_with_whole_network_schemes (LSUV, critical) and
+  test_experiments (critical, N(0, 0.01)); MetaInit's init is test_datadep's."""
   cfg = models.ModelConfig(widths=(DEEP["width"],) * DEEP["depth"] + (1,), activation=activation)
   names = [f"critical({activation})", "lsuv", "metainit(base=normal(stddev=0.01))",
            "normal(stddev=0.01)"]

@@ -43,11 +43,12 @@ MIXED = [pop.Member("he_normal", 0, 0.1), pop.Member("glorot_uniform", 3, 0.05, 
 
 @pytest.mark.parametrize("shuffle, batch_norm", [("shared", False), ("member", True)])
 def test_vmapped_equals_one_by_one(shuffle: str, batch_norm: bool) -> None:
-  """8 members (mixed schemes, seeds, lrs, momenta, scales) together == each trained alone; with
-  BatchNorm and per-member order, every second one (each one alone costs its own compiles)."""
+  """Mixed schemes, seeds, lrs, momenta and scales together == each trained alone: the odd members
+  of MIXED with a shared order, the even ones with BatchNorm and per-member order (each member
+  alone costs its own compiles, so each variant takes half)."""
   model_cfg = models.ModelConfig(batch_norm=batch_norm)
   cfg = tr.TrainConfig(epochs=2, batch_size=32, shuffle=shuffle)
-  members = MIXED[::2] if batch_norm else MIXED
+  members = MIXED[::2] if batch_norm else MIXED[1::2]
   state, metrics = final(model_cfg, cfg, members)
   assert metrics.shape == (2, len(members), 4) and np.all(np.isfinite(metrics))
   for k, member in enumerate(members):
