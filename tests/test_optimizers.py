@@ -87,6 +87,7 @@ def _population_equals_members_alone(optimizer: str, members: list[pop.Member]) 
     np.testing.assert_allclose(np.asarray(metrics)[k], alone_metrics[-1], atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow  # ~15 s of compiles; the mechanism (injected lr) is test_train's no-recompile test
 def test_adam_lr_x_seeds_is_one_program_and_equals_members_alone(compilations) -> None:
   """A second Adam population with other learning rates and seeds compiles nothing; one of its
   members trained alone gives the same parameters and metrics (three members, every optimizer:
