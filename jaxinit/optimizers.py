@@ -7,16 +7,16 @@ program; each member's learning rate, and its momentum where the optimizer has o
 that member's optimizer state (``optax.inject_hyperparams``), so a population of many learning
 rates x seeds trains in one compiled program.
 
-=============  ==============================================  ===================
-name           optax                                           per member
-=============  ==============================================  ===================
-``sgd``        ``sgd(lr)``: plain gradient descent             lr
-``momentum``   ``sgd(lr, momentum)``: heavy ball (the default)  lr, momentum
-``nesterov``   ``sgd(lr, momentum, nesterov=True)``            lr, momentum
-``adam``       ``adam(lr, b1, b2, eps)``                       lr
-``adamw``      ``adamw(lr, b1, b2, eps, weight_decay)``        lr
-``rmsprop``    ``rmsprop(lr, decay, eps)``                     lr
-=============  ==============================================  ===================
+============  ===============================================  ============
+name          optax                                            per member
+============  ===============================================  ============
+``sgd``       ``sgd(lr)``: plain gradient descent              lr
+``momentum``  ``sgd(lr, momentum)``: heavy ball (the default)  lr, momentum
+``nesterov``  ``sgd(lr, momentum, nesterov=True)``             lr, momentum
+``adam``      ``adam(lr, b1, b2, eps)``                        lr
+``adamw``     ``adamw(lr, b1, b2, eps, weight_decay)``         lr
+``rmsprop``   ``rmsprop(lr, decay, eps)``                      lr
+============  ===============================================  ============
 
 A member's momentum is ignored by the optimizers without one.
 
