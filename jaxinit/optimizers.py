@@ -43,7 +43,20 @@ DEFAULT = "momentum"
 
 
 @dataclasses.dataclass(frozen=True)
-class Optimizer:
+class _Named:
+  """A registry entry with its constants; :attr:`name` is its canonical, round-tripping string."""
+
+  kind: str
+  params: tuple[tuple[str, float], ...] = ()
+
+  @property
+  def name(self) -> str:
+    """The canonical string; :func:`get` (:func:`schedule`) rebuilds an equal object from it."""
+    return names.format_call(self.kind, kwargs=dict(self.params))
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer(_Named):
   """An optimizer family with its constants.
 
   Attributes:
@@ -52,14 +65,7 @@ class Optimizer:
     uses_momentum: whether the member's momentum is a hyperparameter of it.
   """
 
-  kind: str
-  params: tuple[tuple[str, float], ...] = ()
   uses_momentum: bool = False
-
-  @property
-  def name(self) -> str:
-    """The canonical string; ``get(name)`` rebuilds an equal optimizer."""
-    return names.format_call(self.kind, kwargs=dict(self.params))
 
   def transform(self, lr: Any, momentum: Any) -> optax.GradientTransformation:
     """The optax transformation with ``lr`` (and ``momentum``) as injected hyperparameters:
@@ -81,12 +87,16 @@ def _positive(kind: str, **values: float) -> tuple[tuple[str, float], ...]:
   return tuple((k, names.check_number(k, kind, v, 0.0, strict=True)) for k, v in values.items())
 
 
+def _unit(kind: str, name: str, value: float, closed: bool = False) -> tuple[str, float]:
+  """``(name, float(value))`` for a number in [0, 1) (or [0, 1] if ``closed``), else ValueError."""
+  v = names.check_number(name, kind, value, 0.0)
+  if not (v <= 1 if closed else v < 1):
+    raise ValueError(f"{kind}: {name} must be in [0, 1{']' if closed else ')'}; got {value}")
+  return name, float(v)
+
+
 def _betas(kind: str, b1: float, b2: float) -> tuple[tuple[str, float], ...]:
-  for k, v in (("b1", b1), ("b2", b2)):
-    names.check_number(k, kind, v, 0.0)
-    if not v < 1:
-      raise ValueError(f"{kind}: {k} must be in [0, 1); got {v}")
-  return (("b1", float(b1)), ("b2", float(b2)))
+  return _unit(kind, "b1", b1), _unit(kind, "b2", b2)
 
 
 def _adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
@@ -100,10 +110,7 @@ def _adamw(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
 
 
 def _rmsprop(decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
-  names.check_number("decay", "rmsprop", decay, 0.0)
-  if not decay < 1:
-    raise ValueError(f"rmsprop: decay must be in [0, 1); got {decay}")
-  return Optimizer("rmsprop", (("decay", float(decay)), *_positive("rmsprop", eps=eps)))
+  return Optimizer("rmsprop", (_unit("rmsprop", "decay", decay), *_positive("rmsprop", eps=eps)))
 
 
 FACTORIES: dict[str, Callable[..., Optimizer]] = {
@@ -134,29 +141,26 @@ def get(name: str | Optimizer) -> Optimizer:
   >>> get("adam(b2=0.99)").name
   'adam(b1=0.9, b2=0.99, eps=1e-08)'
   """
-  if isinstance(name, Optimizer):
+  return _build(name, Optimizer, FACTORIES, ALIASES, "optimizer")
+
+
+def _build(name: Any, cls: type, factories: dict[str, Callable[..., Any]], aliases: dict[str, str],
+           kind: str) -> Any:
+  if isinstance(name, cls):
     return name
   if not isinstance(name, str):
-    raise TypeError(f"an optimizer is a name such as 'adam'; got {type(name).__name__}")
-  return names.build(name, FACTORIES, ALIASES, "optimizer")
+    raise TypeError(f"a {kind} is a name such as {sorted(factories)[0]!r}; got {type(name).__name__}")
+  return names.build(name, factories, aliases, kind)
 
 
 @dataclasses.dataclass(frozen=True)
-class Schedule:
+class Schedule(_Named):
   """A learning-rate multiplier as a function of the step, named like an optimizer.
 
   Attributes:
     kind: ``"constant"``, ``"cosine"`` or ``"warmup_cosine"``.
     params: its constants as ``(name, value)`` pairs.
   """
-
-  kind: str
-  params: tuple[tuple[str, float], ...] = ()
-
-  @property
-  def name(self) -> str:
-    """The canonical string; ``schedule(name)`` rebuilds an equal schedule."""
-    return names.format_call(self.kind, kwargs=dict(self.params))
 
   def multiplier(self, total_steps: int) -> Callable[[Any], Any]:
     """``step -> factor`` for a run of ``total_steps`` optimizer steps (step 0 is the first)."""
@@ -170,19 +174,12 @@ class Schedule:
     return lambda step: 1.0
 
 
-def _fraction(kind: str, name: str, value: float) -> tuple[str, float]:
-  names.check_number(name, kind, value, 0.0)
-  if not value <= 1:
-    raise ValueError(f"{kind}: {name} must be in [0, 1]; got {value}")
-  return name, float(value)
-
-
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "constant": lambda: Schedule("constant"),
-    "cosine": lambda alpha=0.0: Schedule("cosine", (_fraction("cosine", "alpha", alpha),)),
+    "cosine": lambda alpha=0.0: Schedule("cosine", (_unit("cosine", "alpha", alpha, closed=True),)),
     "warmup_cosine": lambda warmup=0.05, alpha=0.0: Schedule(
-        "warmup_cosine", (_fraction("warmup_cosine", "warmup", warmup),
-                          _fraction("warmup_cosine", "alpha", alpha))),
+        "warmup_cosine", (_unit("warmup_cosine", "warmup", warmup, closed=True),
+                          _unit("warmup_cosine", "alpha", alpha, closed=True))),
 }
 
 
@@ -195,6 +192,4 @@ def schedule(name: str | Schedule) -> Schedule:
   >>> schedule("warmup_cosine").name
   'warmup_cosine(warmup=0.05, alpha=0.0)'
   """
-  if isinstance(name, Schedule):
-    return name
-  return names.build(name, SCHEDULES, {}, "schedule")
+  return _build(name, Schedule, SCHEDULES, {}, "schedule")
