@@ -168,14 +168,16 @@ def _recursions(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.typi
   act = activations.get(activation)
   dtype = jnp.result_type(float)
   C_b, C_W = jnp.asarray(C_b, dtype), jnp.asarray(C_W, dtype)
-  curvature = jax.grad(lambda K: theory.chi_parallel(act, 1.0, K))  # F''(K)
+  # F'(K) = chi_par / C_W and F''(K), from one evaluation of chi_parallel
+  slope_and_curvature = jax.value_and_grad(lambda K: theory.chi_parallel(act, 1.0, K))
 
   def step(carry, n):
     K, kappa, delta = carry
     s2 = theory.second_moment(act, K)
-    chi = theory.chi_parallel(act, C_W, K)
+    slope, curvature = slope_and_curvature(K)
+    chi = C_W * slope
     kappa_next = C_W ** 2 / n * (fourth_moment(act, K) - s2 ** 2) + chi ** 2 * kappa
-    delta_next = chi * delta + C_W / 2 * curvature(K) * kappa
+    delta_next = chi * delta + C_W / 2 * curvature * kappa
     return (C_b + C_W * s2, kappa_next, delta_next), (K, kappa, delta)
 
   zero = jnp.zeros((), dtype)
