@@ -162,7 +162,8 @@ def _columns(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
 def _signature(factory: Any) -> str:
   """``gain=1.0, mode=fan_in``: a factory's parameters with defaults, as a scheme string writes them."""
   params = inspect.signature(factory).parameters.values()
-  return ", ".join(p.name if p.default is inspect.Parameter.empty
+  return ", ".join(f"*{p.name}" if p.kind is inspect.Parameter.VAR_POSITIONAL
+                   else p.name if p.default is inspect.Parameter.empty
                    else f"{p.name}={names.format_value(p.default)}" for p in params)
 
 

@@ -63,8 +63,9 @@ class DiagnoseConfig:
     bins: histogram bins, ``>= 1``.
 
   Raises:
-    ValueError: an unknown dataset, a value out of range, or a population
-      :func:`jaxinit.population.grid` refuses (unknown scheme, duplicates, bad seed or scale).
+    ValueError: an unknown dataset, a value out of range, a population
+      :func:`jaxinit.population.grid` refuses (unknown scheme, duplicates, bad seed or scale), or a
+      per-layer scheme for another number of layers than the model's.
 
   >>> cfg = DiagnoseConfig(data="moons", schemes=("he_normal", "zeros"), seeds=(0, 1), scales=(1, 2))
   >>> len(cfg.members()), cfg.group_keys(), cfg.scales
@@ -96,6 +97,7 @@ class DiagnoseConfig:
     object.__setattr__(self, "examples", _int("examples", self.examples, 1))
     object.__setattr__(self, "bins", _int("bins", self.bins, 1))
     members = self.members()  # validates the population; canonical names and numbers below
+    pop.check_layers(self.model, self.schemes)
     for field, attr in (("schemes", "scheme"), ("seeds", "seed"), ("scales", "scale")):
       object.__setattr__(self, field, tuple(dict.fromkeys(getattr(m, attr) for m in members)))
 

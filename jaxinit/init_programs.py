@@ -74,7 +74,9 @@ def forms(config: models.ModelConfig, input_shape: tuple[int, ...], scheme: str)
   if s.refine is not None:
     return None
   shapes = layer_shapes(config, input_shape)
-  layers = tuple((s.kernel_init.affine(k), s.bias_init.affine(b)) for k, b in shapes)
+  kernels, biases = s.layer_inits(config.depth)
+  layers = tuple((k.affine(k_shape), b.affine(b_shape))
+                 for k, b, (k_shape, b_shape) in zip(kernels, biases, shapes, strict=True))
   for layer, layer_shape in zip(layers, shapes, strict=True):
     for f, shape in zip(layer, layer_shape, strict=True):
       # A one-entry draw (a single output's bias): XLA folds the initializer's constant scale
@@ -163,7 +165,8 @@ def per_scheme(config: models.ModelConfig, scheme: str) -> Any:
   stacked variables; ``x`` the batch the scheme's refinement sees (its shape gives the input
   shape)."""
   s = scheme_registry.get(scheme)
-  model = models.build(config, kernel_init=s.kernel_init, bias_init=s.bias_init)
+  kernels, biases = s.layer_inits(config.depth)
+  model = models.build(config, kernel_init=kernels, bias_init=biases)
 
   def one(seed: jax.Array, scale: jax.Array, x: jax.Array) -> dict:
     key = jax.random.key(seed)

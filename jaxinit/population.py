@@ -25,8 +25,8 @@ import numpy as np
 from jaxinit import init_programs, models, names
 from jaxinit import schemes as scheme_registry
 
-__all__ = ["Member", "grid", "member_table", "init_params", "hyperparameters", "MAX_SEED",
-           "INIT_BATCH", "REFINE_STREAM", "init_batch"]
+__all__ = ["Member", "grid", "check_layers", "member_table", "init_params", "hyperparameters",
+           "MAX_SEED", "INIT_BATCH", "REFINE_STREAM", "init_batch"]
 
 MAX_SEED = 2 ** 32
 """Seeds are in ``[0, 2^32)``: ``jax.random.key`` keeps 32 bits unless x64 is on."""
@@ -95,6 +95,16 @@ def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (0
                for s, lr, mom, sc, seed in product)
 
 
+def check_layers(config: models.ModelConfig, schemes: Sequence[str]) -> None:
+  """Checks that every per-layer scheme (``layers(...)``) names as many layers as ``config`` has.
+
+  Raises:
+    ValueError: the first scheme that does not fit, with both counts.
+  """
+  for s in schemes:
+    scheme_registry.get(s).layer_inits(config.depth)
+
+
 def member_table(members: Sequence[Member]) -> list[dict[str, Any]]:
   """One dict per member: ``member`` (its index) and its fields, ready for records and tables."""
   return [{"member": k, **dataclasses.asdict(m)} for k, m in enumerate(members)]
@@ -132,7 +142,8 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
     ``{"params": ..., ["batch_stats": ...]}`` whose leaves have shape ``(M, *leaf_shape)``.
 
   Raises:
-    ValueError: an empty population, or a data-dependent scheme without a fitting ``x_batch``.
+    ValueError: an empty population, a per-layer scheme for another number of layers, or a
+      data-dependent scheme without a fitting ``x_batch``.
   """
   if not members:
     raise ValueError("the population is empty; give at least one member")
@@ -140,6 +151,7 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   by_scheme: dict[str, list[int]] = {}
   for k, m in enumerate(members):
     by_scheme.setdefault(m.scheme, []).append(k)
+  check_layers(config, by_scheme)
   needs_data = [s for s in by_scheme if scheme_registry.get(s).needs_data]
   if needs_data:
     x = _check_batch(x_batch, input_shape, needs_data[0])

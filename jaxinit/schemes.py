@@ -12,6 +12,16 @@ biases), and three more act on the whole network:
 * ``metainit(steps=50, lr=0.1, batch=8, eps=1e-05, momentum=0.5, base=lecun_normal)``: the ``base``
   start, then :func:`jaxinit.datadep.metainit` on random inputs.
 
+and one sets each layer apart:
+
+* ``layers(k_1, ..., k_L, bias=zeros)``: layer ``i``'s kernel from initializer ``k_i`` (layers
+  counted as the model counts them: convolutions, then dense layers, the readout last), every bias
+  from ``bias``; ``bias=layers(b_1, ..., b_L)`` gives each layer its own bias initializer. A single
+  kernel initializer, ``layers(constant(0.005), bias=constant(0.005))``, is every layer's. A model
+  with another number of layers is a clear error (:meth:`Scheme.layer_inits`). Each layer's key
+  is the one Flax gives its path, so ``layers(he_normal, he_normal, zeros)`` draws the first two
+  kernels exactly as ``he_normal`` does for the same seed.
+
 Names round-trip: ``get(get(n).name).name == get(n).name``; the data-dependent names always print
 every hyperparameter, so a record says exactly what ran.
 """
@@ -28,7 +38,10 @@ import jax
 
 from jaxinit import activations, datadep, initializers, names, theory
 
-__all__ = ["Scheme", "get", "known", "FACTORIES", "critical", "lsuv", "metainit"]
+__all__ = ["Scheme", "get", "known", "FACTORIES", "critical", "lsuv", "metainit", "layers"]
+
+Inits = initializers.Initializer | tuple[initializers.Initializer, ...]
+"""One initializer for every layer, or one per layer."""
 
 Refine = Callable[[nn.Module, dict, jax.Array, jax.Array], dict]
 """``(model, variables, key, x) -> variables`` for one member, jit- and vmap-able; ``x`` is a batch
@@ -41,17 +54,39 @@ class Scheme:
 
   Attributes:
     name: canonical string; ``get(name)`` rebuilds the same scheme.
-    kernel_init: every layer's kernel initializer.
-    bias_init: every layer's bias initializer.
+    kernel_init: every layer's kernel initializer, or a tuple of one per layer.
+    bias_init: every layer's bias initializer, or a tuple of one per layer.
     refine: applied to the drawn variables, or None.
     needs_data: ``refine`` needs a batch of real inputs (LSUV); the others use only its shape.
   """
 
   name: str
-  kernel_init: initializers.Initializer
-  bias_init: initializers.Initializer = dataclasses.field(default_factory=initializers.zeros)
+  kernel_init: Inits
+  bias_init: Inits = dataclasses.field(default_factory=initializers.zeros)
   refine: Refine | None = dataclasses.field(default=None, repr=False)
   needs_data: bool = False
+
+  @property
+  def depth(self) -> int | None:
+    """The number of layers the scheme is written for, or None when it fits any model."""
+    counts = {len(i) for i in (self.kernel_init, self.bias_init) if isinstance(i, tuple)}
+    return max(counts) if counts else None
+
+  def layer_inits(self, depth: int) -> tuple[tuple[initializers.Initializer, ...],
+                                             tuple[initializers.Initializer, ...]]:
+    """One kernel and one bias initializer for each of a model's ``depth`` layers (the layers with a
+    kernel: :attr:`jaxinit.models.ModelConfig.depth`).
+
+    Raises:
+      ValueError: the scheme names initializers for another number of layers.
+    """
+    if self.depth is not None and self.depth != depth:
+      raise ValueError(
+          f"scheme {self.name!r} names {self.depth} layers' initializers but the model has "
+          f"{depth} layers with a kernel (convolutions and dense layers, the readout included); "
+          "accepted: one initializer per layer, or one for every layer")
+    return tuple(i if isinstance(i, tuple) else (i,) * depth
+                 for i in (self.kernel_init, self.bias_init))
 
 
 def critical(activation: str) -> Scheme:
@@ -72,14 +107,14 @@ def lsuv(tol: float = 0.1, t_max: int = 10, base: str = "orthogonal") -> Scheme:
   data batch. See :func:`jaxinit.datadep.lsuv`."""
   tol = names.check_number("tol", "lsuv", tol, minimum=0.0, strict=True)
   t_max = names.check_int("t_max", "lsuv", t_max, 1)
-  start = initializers.get(base)
+  start = _base(base, "lsuv")
 
   def refine(model: nn.Module, variables: dict, key: jax.Array, x: jax.Array) -> dict:
     del key
     return datadep.lsuv(model, variables, x, tol, t_max).variables
 
   name = names.format_call("lsuv", kwargs={"tol": tol, "t_max": t_max, "base": start.name})
-  return Scheme(name, start, refine=refine, needs_data=True)
+  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, needs_data=True)
 
 
 def metainit(steps: int = 50, lr: float = 0.1, batch: int = 8, eps: float = 1e-5,
@@ -93,7 +128,7 @@ def metainit(steps: int = 50, lr: float = 0.1, batch: int = 8, eps: float = 1e-5
   momentum = names.check_number("momentum", "metainit", momentum, minimum=0.0)
   if momentum >= 1:
     raise ValueError(f"metainit: momentum={momentum} is out of range; accepted: a number in [0, 1)")
-  start = initializers.get(base)
+  start = _base(base, "metainit")
 
   def refine(model: nn.Module, variables: dict, key: jax.Array, x: jax.Array) -> dict:
     return datadep.metainit(model, variables, key, x.shape[1:], model.widths[-1], steps, lr, batch,
@@ -101,11 +136,70 @@ def metainit(steps: int = 50, lr: float = 0.1, batch: int = 8, eps: float = 1e-5
 
   name = names.format_call("metainit", kwargs={"steps": steps, "lr": lr, "batch": batch, "eps": eps,
                                                "momentum": momentum, "base": start.name})
-  return Scheme(name, start, refine=refine)
+  return Scheme(name, start.kernel_init, start.bias_init, refine=refine)
+
+
+def layers(*kernels: str, bias: str = "zeros") -> Scheme:
+  """Each layer's kernel initializer by name, and the biases' (one for all, or ``layers(...)`` of
+  one per layer).
+
+  Raises:
+    ValueError: no kernel initializer, a name that is not an initializer (a whole-network scheme
+      such as ``critical(tanh)`` cannot be one layer's), per-layer biases for another number of
+      layers than the kernels, or a ``bias=`` inside ``bias=``.
+
+  >>> layers("he_normal", "he_normal", "zeros").name
+  'layers(he_normal, he_normal, zeros)'
+  >>> layers("constant(0.005)", bias="constant(0.005)").depth is None
+  True
+  """
+  if not kernels:
+    raise ValueError("layers() needs at least one kernel initializer; accepted: e.g. "
+                     "'layers(he_normal, he_normal, zeros)' (one per layer) or "
+                     "'layers(constant(0.005), bias=constant(0.005))' (one for every layer)")
+  kernel = tuple(_layer_initializer(k, "kernel") for k in kernels)
+  bias_name, bias_args, bias_kwargs = names.parse(bias) if isinstance(bias, str) else ("", (), {})
+  if bias_name == "layers":
+    if bias_kwargs or not bias_args:
+      raise ValueError(f"layers(bias={bias}): the biases' layers(...) takes one initializer per "
+                       "layer and nothing else; accepted: e.g. bias=layers(zeros, zeros, "
+                       "constant(0.1))")
+    biases: Inits = tuple(_layer_initializer(b, "bias") for b in bias_args)
+    if len(kernel) > 1 and len(biases) != len(kernel):
+      raise ValueError(f"layers(...) names {len(kernel)} kernel initializers but {len(biases)} "
+                       "bias initializers; accepted: as many of each, or one kernel initializer "
+                       "for every layer")
+    bias_text = names.format_call("layers", tuple(b.name for b in biases))
+  else:
+    biases = _layer_initializer(bias, "bias")
+    bias_text = biases.name
+  kwargs = {} if bias_text == "zeros" else {"bias": bias_text}
+  name = names.format_call("layers", tuple(k.name for k in kernel), kwargs)
+  return Scheme(name, kernel[0] if len(kernel) == 1 else kernel, biases)
 
 
 FACTORIES: dict[str, Callable[..., Scheme]] = {"critical": critical, "lsuv": lsuv,
-                                               "metainit": metainit}
+                                               "metainit": metainit, "layers": layers}
+
+
+def _layer_initializer(name: str, role: str) -> initializers.Initializer:
+  """An initializer for one layer's ``role`` ("kernel", "bias"), with a clear error for a
+  whole-network scheme."""
+  if isinstance(name, str) and names.parse(name)[0] in FACTORIES:
+    raise ValueError(f"layers(...): {name!r} acts on the whole network and cannot be one layer's "
+                     f"{role} initializer; accepted: initializer names (jaxinit schemes lists them)")
+  return initializers.get(name)
+
+
+def _base(name: str, owner: str) -> Scheme:
+  """A data-dependent scheme's start: an initializer name (biases zero) or a ``layers(...)``
+  scheme."""
+  if isinstance(name, str) and names.parse(name)[0] == "layers":
+    return get(name)
+  if isinstance(name, str) and names.parse(name)[0] in FACTORIES:
+    raise ValueError(f"{owner}: base={name} is a whole-network scheme; accepted: an initializer "
+                     "name or layers(...)")
+  return get(initializers.get(name))
 
 
 def known() -> list[str]:
@@ -115,7 +209,7 @@ def known() -> list[str]:
 
 def get(name: str | Scheme | initializers.Initializer) -> Scheme:
   """Builds a scheme from its name (an initializer name, or ``critical(...)``, ``lsuv(...)``,
-  ``metainit(...)``); a :class:`Scheme` is returned as it is.
+  ``metainit(...)``, ``layers(...)``); a :class:`Scheme` is returned as it is.
 
   Raises:
     ValueError: an unknown name (listing the known ones), or bad parameters.

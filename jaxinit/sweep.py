@@ -73,6 +73,9 @@ class SweepConfig:
     model: the architecture.
     train: how every member is trained.
     schemes, seeds, lrs, momenta, scales: the population grid (:func:`jaxinit.population.grid`).
+
+  Raises:
+    ValueError: a per-layer scheme (``layers(...)``) for another number of layers than the model's.
   """
 
   data: str = "moons"
@@ -85,6 +88,9 @@ class SweepConfig:
   lrs: tuple[float, ...] = (0.1,)
   momenta: tuple[float, ...] = (0.9,)
   scales: tuple[float, ...] = (1.0,)
+
+  def __post_init__(self) -> None:
+    pop.check_layers(self.model, self.schemes)
 
   def members(self) -> tuple[pop.Member, ...]:
     return pop.grid(self.schemes, self.seeds, self.lrs, self.momenta, self.scales)

@@ -174,6 +174,10 @@ def test_sample_plot_writes_the_figure(capsys, tmp_path, suffix, magic):
     (["sample", "--seed", str(2 ** 32)], ["is out of range", "accepted: an int in [0, 2^32)"]),
     (["sample", "--plot", "out.jpg"], ["accepted suffixes: .png, .pdf, .svg"]),
     (["sample", "--shape", "0,4", "--plot", "out.png"], ["--plot needs a non-empty draw"]),
+    (["sweep", "--schemes", "he_normal,layers(zeros, zeros)"],
+     ["'layers(zeros, zeros)' names 2 layers' initializers but the model has 3 layers"]),
+    (["diagnose", "--widths", "8,1", "--schemes", "layers(zeros, zeros, zeros)"],
+     ["names 3 layers' initializers but the model has 2 layers"]),
 ])
 def test_bad_input_returns_2_with_message(capsys, argv, accepted):
   code, out, err = run(capsys, *argv)

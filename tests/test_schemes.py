@@ -19,6 +19,14 @@ from jaxinit import train as tr
     ("metainit(steps=20, base=normal(stddev=0.01))",
      "metainit(steps=20, lr=0.1, batch=8, eps=1e-05, momentum=0.5, base=normal(stddev=0.01))"),
     ("xavier_uniform", "glorot_uniform"),
+    ("layers(kaiming_normal, he_normal, zeros)", "layers(he_normal, he_normal, zeros)"),
+    ("layers(he_normal, random_normal, bias=zeros)", "layers(he_normal, normal(stddev=0.05))"),
+    ("layers(constant(0.005), bias=constant(0.005))",
+     "layers(constant(0.005), bias=constant(0.005))"),
+    ("layers(xavier_uniform, zeros, bias=layers(ones, constant(-1)))",
+     "layers(glorot_uniform, zeros, bias=layers(ones, constant(-1.0)))"),
+    ("lsuv(base=layers(orthogonal, zeros))",
+     "lsuv(tol=0.1, t_max=10, base=layers(orthogonal, zeros))"),
 ])
 def test_names_round_trip(name, canonical):
   assert schemes.get(name).name == canonical
@@ -34,7 +42,14 @@ def test_names_round_trip(name, canonical):
     ("lsuv(base=nope)", "unknown initializer 'nope'"),
     ("metainit(momentum=1.0)", r"metainit: momentum=1.0 is out of range; accepted: .* \[0, 1\)"),
     ("metainit(stepz=3)", r"bad parameters in scheme 'metainit\(stepz=3\)'.*accepted: steps, lr"),
-    ("lsvu", r"unknown scheme 'lsvu'; known: .*critical.*lsuv.*metainit"),
+    ("lsvu", r"unknown scheme 'lsvu'; known: .*critical.*layers.*lsuv.*metainit"),
+    ("layers", r"layers\(\) needs at least one kernel initializer"),
+    ("layers(he_normal, nope)", "unknown initializer 'nope'"),
+    ("layers(critical(tanh), zeros)", r"'critical\(tanh\)' acts on the whole network"),
+    ("layers(zeros, zeros, bias=layers(zeros))", "names 2 kernel initializers but 1 bias"),
+    ("layers(zeros, bias=layers(zeros, bias=ones))", "takes one initializer per layer and nothing"),
+    ("layers(zeros, biases=ones)", r"bad parameters in scheme .*accepted: kernels, bias"),
+    ("metainit(base=lsuv)", "base=lsuv is a whole-network scheme"),
 ])
 def test_bad_names_are_clear_errors(name, message):
   with pytest.raises(ValueError, match=message):
@@ -69,7 +84,49 @@ def test_critical_scheme_in_a_population_uses_the_bias_initializer():
 def test_every_initializer_name_is_a_scheme():
   for name in initializers.known():
     assert schemes.get(name).kernel_init is initializers.get(name)
-  assert set(initializers.known()) | {"critical", "lsuv", "metainit"} == set(schemes.known())
+  assert set(initializers.known()) | {"critical", "lsuv", "metainit", "layers"} == set(
+      schemes.known())
+
+
+def test_layers_draws_each_layer_as_its_named_initializer():
+  """Per layer: a ``layers(...)`` member's kernel is bit for bit the kernel its named initializer
+  gives that layer in a one-scheme member of the same seed (Flax keys each layer by its path), in
+  the shared affine program (he_normal, normal, zeros) and the per-scheme one (orthogonal); the
+  biases are the named constant (zeros by default)."""
+  cfg = models.ModelConfig(widths=(16, 8, 3))
+  per_layer = {"layers(he_normal, normal(stddev=2.0), zeros)":
+               (["he_normal", "normal(stddev=2.0)", "zeros"], 0.0),
+               "layers(orthogonal, he_normal, orthogonal, bias=constant(0.25))":
+               (["orthogonal", "he_normal", "orthogonal"], 0.25)}
+  members = population.grid([*per_layer, "he_normal", "normal(stddev=2.0)", "zeros", "orthogonal"],
+                            seeds=[3, 4])
+  params = population.init_params(cfg, members, (5,))["params"]
+  index = {(m.scheme, m.seed): k for k, m in enumerate(members)}
+  for name, (layer_schemes, bias) in per_layer.items():
+    for seed in (3, 4):
+      k = index[schemes.get(name).name, seed]
+      for i, one in enumerate(layer_schemes):
+        layer = params[f"layer_{i}"]
+        np.testing.assert_array_equal(layer["kernel"][k], layer["kernel"][index[one, seed]])
+        assert np.all(layer["bias"][k] == np.float32(bias))
+  first = schemes.get(next(iter(per_layer))).name
+  assert not np.array_equal(params["layer_0"]["kernel"][index[first, 3]],
+                            params["layer_0"]["kernel"][index[first, 4]])
+
+
+def test_layers_for_another_depth_is_refused_before_anything_is_drawn():
+  scheme = "layers(he_normal, he_normal, zeros)"
+  message = r"names 3 layers' initializers but the model has 4 layers with a kernel"
+  cnn = models.ModelConfig(kind="cnn", channels=(4, 4), widths=(8, 10))
+  with pytest.raises(ValueError, match=message):
+    population.init_params(cnn, population.grid([scheme], seeds=[0]), (28, 28, 1))
+  from jaxinit import diagnose, sweep
+  with pytest.raises(ValueError, match=message):
+    sweep.SweepConfig(model=cnn, schemes=(scheme,))
+  with pytest.raises(ValueError, match=message):
+    diagnose.DiagnoseConfig(model=cnn, schemes=(scheme,))
+  kernels, biases = schemes.get("layers(zeros, bias=ones)").layer_inits(4)
+  assert [i.name for i in kernels] == ["zeros"] * 4 and [i.name for i in biases] == ["ones"] * 4
 
 
 @pytest.mark.slow
