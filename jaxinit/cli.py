@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from jaxinit import data as datasets
 from jaxinit import describe, folders, names, population
 
 __all__ = ["main"]
@@ -137,6 +138,8 @@ def _population_config(args: argparse.Namespace) -> Any:
     grid["scales"] = _floats(args.scales, "--scales")
   if args.data_seed is not None:
     grid["data_seed"] = args.data_seed
+  if args.normalize is not None:
+    grid["normalize"] = args.normalize
   return dataclasses.replace(base, model=model, **grid)
 
 
@@ -170,7 +173,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
   _distributed(args)
   config = _sweep_config(args)
-  name = f"{config.data}-{config.model.kind}" if args.name is None else args.name
+  name = f"{folders.slug(config.data)}-{config.model.kind}" if args.name is None else args.name
   folder = folders.resolve(args.out, name)
   result = sweep.run(config, folder, data_dir=args.data_dir, resume=args.resume,
                      overwrite=args.overwrite, checkpoint_seconds=args.checkpoint_seconds,
@@ -197,10 +200,12 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
   from jaxinit import diagnose
 
   base = _population_config(args)
-  config = diagnose.DiagnoseConfig(data=base.data, data_seed=base.data_seed, model=base.model,
-                                   schemes=base.schemes, seeds=base.seeds, scales=base.scales,
-                                   examples=args.examples, bins=args.bins)
-  name = f"diagnose-{config.data}-{config.model.kind}" if args.name is None else args.name
+  config = diagnose.DiagnoseConfig(
+      data=base.data, data_seed=base.data_seed, normalize=base.normalize, model=base.model,
+      schemes=base.schemes, seeds=base.seeds, scales=base.scales, examples=args.examples,
+      bins=args.bins)
+  name = (f"diagnose-{folders.slug(config.data)}-{config.model.kind}" if args.name is None
+          else args.name)
   folder = folders.resolve(args.out, name)
   print(diagnose.run(config, folder, data_dir=args.data_dir, overwrite=args.overwrite).text())
   return 0
@@ -208,7 +213,12 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
 def _add_population_flags(p: argparse.ArgumentParser) -> None:
   """The data, model and population flags shared by ``sweep`` and ``diagnose``."""
-  p.add_argument("--data", default="moons", help="moons (default), circles, mnist, fashion_mnist")
+  p.add_argument("--data", default="moons", help="moons (default), circles, mnist, fashion_mnist, "
+                 "gaussian(dim=784, n=1024, n_test=256, classes=10) (N(0, 1) inputs, random labels)")
+  p.add_argument("--normalize", choices=datasets.NORMALIZATIONS,
+                 help="inputs: standard (train mean/std; one scalar for images, per feature for "
+                 "vectors; the default), per_feature (per pixel), unit (pixels / 255), none (raw; "
+                 "gaussian's default)")
   p.add_argument("--data-dir", help="folder of the IDX files for mnist/fashion_mnist "
                  "(default: $JAXINIT_DATA_DIR, else tensorflow-datasets)")
   p.add_argument("--data-seed", type=SEED, help="seed of the toy datasets (default 0)")

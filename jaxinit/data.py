@@ -1,8 +1,14 @@
-"""Datasets for initialization experiments: two toy 2-D sets made in-process, MNIST and Fashion-MNIST.
+"""Datasets for initialization experiments: two toy 2-D sets and Gaussian inputs made in-process,
+MNIST and Fashion-MNIST.
 
-Every loader returns a :class:`Dataset` of NumPy arrays, standardised with the train split's
-statistics (kept in ``mean``/``std``, so ``raw = x * std + mean``). The toy sets (``moons``,
-``circles``) follow ``sklearn.datasets`` and depend only on the seed. MNIST and Fashion-MNIST are
+Every loader returns a :class:`Dataset` of NumPy arrays, scaled as ``normalize`` says
+(:data:`NORMALIZATIONS`; the affine map is kept in ``mean``/``std``, so ``raw = x * std + mean``):
+``standard`` (the default) subtracts the train split's mean and divides by its std, per feature for
+vector data and one scalar for the image sets; ``per_feature`` does it per feature (per pixel for
+images); ``unit`` maps pixels to [0, 1] (``x / 255``); ``none`` keeps the raw values (pixels
+0..255). The toy sets (``moons``, ``circles``) follow ``sklearn.datasets`` and depend only on the
+seed; ``gaussian(dim, n, n_test, classes)`` is i.i.d. N(0, 1) inputs with uniformly random labels
+(signal propagation without data; not standardised unless asked). MNIST and Fashion-MNIST are
 read from the four standard IDX files in a folder (``data_dir`` or ``$JAXINIT_DATA_DIR``), or,
 without a folder, through the optional ``tensorflow-datasets`` (``pip install "jaxinit[tfds]"``); the
 files are checked against the published sets' label counts (:func:`identify`), so MNIST files are not
@@ -26,9 +32,14 @@ import numpy as np
 
 from jaxinit import names
 
-__all__ = ["Dataset", "DataError", "moons", "circles", "mnist", "fashion_mnist", "read_idx", "identify",
-           "load", "known", "ENV_VAR", "IDX_FILES", "LOADERS", "ALIASES", "Fingerprint", "FINGERPRINTS",
-           "PIXEL_MEAN_TOLERANCE"]
+__all__ = ["Dataset", "DataError", "moons", "circles", "gaussian", "mnist", "fashion_mnist",
+           "read_idx", "identify", "load", "canonical", "known", "ENV_VAR", "IDX_FILES", "LOADERS",
+           "ALIASES", "NORMALIZATIONS", "default_normalize", "check_normalize", "Fingerprint",
+           "FINGERPRINTS", "PIXEL_MEAN_TOLERANCE"]
+
+NORMALIZATIONS = ("standard", "per_feature", "unit", "none")
+"""How inputs are scaled (``normalize=``): train mean and std (one scalar for images, per feature
+for vector data), per feature (per pixel), pixels / 255, or raw."""
 
 ENV_VAR = "JAXINIT_DATA_DIR"
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -118,7 +129,7 @@ class Dataset:
 
 
 def _toy(name: str, seed: int, n_train: int, n_test: int, noise: float,
-         make: Callable[[int, int], np.ndarray], extra: str = "") -> Dataset:
+         make: Callable[[int, int], np.ndarray], normalize: str, extra: str = "") -> Dataset:
   """Draws both splits of a two-class 2-D set; ``make(n0, n1)`` gives the noise-free points."""
   seed = names.check_int("seed", name, seed, 0)
   sizes = (names.check_int("n_train", name, n_train, 2),
@@ -132,16 +143,40 @@ def _toy(name: str, seed: int, n_train: int, n_test: int, noise: float,
     y = np.repeat(np.array([0, 1], np.int32), [n // 2, n - n // 2])
     order = rng.permutation(n)
     splits.append((x[order], y[order]))
-  mean, std = splits[0][0].mean(axis=0), splits[0][0].std(axis=0)
-  std = np.where(std > 0, std, 1.0)  # a constant feature (tiny noise-free sets) is only centred
-  (x_tr, y_tr), (x_te, y_te) = [((x - mean) / std, y) for x, y in splits]
-  return Dataset(name, x_tr.astype(np.float32), y_tr, x_te.astype(np.float32), y_te, 2,
-                 mean.astype(np.float32), std.astype(np.float32),
+  check_normalize(name, normalize)
+  (x_tr, y_tr), (x_te, y_te) = splits
+  x_tr, x_te, mean, std = _per_feature(x_tr, x_te, normalize)
+  return Dataset(name, x_tr, y_tr, x_te, y_te, 2, mean, std,
                  f"generated: {name}(seed={seed}, n_train={n_train}, n_test={n_test}, "
-                 f"noise={noise}{extra})")
+                 f"noise={noise}{extra}){_scaled(normalize)}")
 
 
-def moons(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float = 0.2) -> Dataset:
+def _per_feature(x_tr: np.ndarray, x_te: np.ndarray, normalize: str
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+  """Vector data standardised per feature with the train statistics (``standard``,
+  ``per_feature``) or kept (``none``): ``(x_train, x_test, mean, std)``, all float32."""
+  shape = x_tr.shape[1:]
+  if normalize == "none":
+    mean, std = np.zeros(shape), np.ones(shape)
+  else:
+    mean, std = x_tr.mean(axis=0, dtype=np.float64), x_tr.std(axis=0, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)  # a constant feature (tiny noise-free sets) is only centred
+  x_tr, x_te = (((x - mean) / std).astype(np.float32) for x in (x_tr, x_te))
+  return x_tr, x_te, mean.astype(np.float32), std.astype(np.float32)
+
+
+def _check_normalize(normalize: str) -> None:
+  if normalize not in NORMALIZATIONS:
+    raise ValueError(f"unknown normalize={normalize!r}; accepted: {', '.join(NORMALIZATIONS)}")
+
+
+def _scaled(normalize: str) -> str:
+  """The ``source`` suffix for a normalization other than the default."""
+  return "" if normalize == "standard" else f"; normalize={normalize}"
+
+
+def moons(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float = 0.2,
+          normalize: str = "standard") -> Dataset:
   """Two interleaving half circles, as ``sklearn.datasets.make_moons``.
 
   Class 0 is ``(cos t, sin t)`` and class 1 ``(1 - cos t, 1 - sin t - 0.5)``, ``t`` evenly spaced on
@@ -152,13 +187,16 @@ def moons(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float = 0
     seed: an int >= 0; the same seed gives identical arrays.
     n_train: train examples, >= 2. n_test: test examples, >= 1.
     noise: standard deviation of the Gaussian noise, >= 0.
+    normalize: ``standard`` or ``per_feature`` (the same here: per feature, train statistics), or
+      ``none`` (the raw coordinates).
 
   Returns:
     A :class:`Dataset` with x float32 ``(N, 2)``, y int32 ``(N,)`` in {0, 1}, ``num_classes=2``,
-    standardised per feature with the train mean and std (float32 ``(2,)``).
+    standardised per feature with the train mean and std (float32 ``(2,)``) unless ``none``.
 
   Raises:
-    ValueError: a negative seed, too few examples or a negative noise.
+    ValueError: a negative seed, too few examples, a negative noise, or ``normalize`` not one of
+      ``standard``, ``per_feature``, ``none``.
 
   >>> ds = moons(seed=0)
   >>> ds.x_train.shape, ds.x_test.dtype, int(ds.y_train.sum())
@@ -168,17 +206,17 @@ def moons(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float = 0
     t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n1)
     return np.concatenate([np.stack([np.cos(t0), np.sin(t0)], 1),
                            np.stack([1 - np.cos(t1), 1 - np.sin(t1) - 0.5], 1)])
-  return _toy("moons", seed, n_train, n_test, noise, make)
+  return _toy("moons", seed, n_train, n_test, noise, make, normalize)
 
 
 def circles(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float = 0.1,
-            factor: float = 0.5) -> Dataset:
+            factor: float = 0.5, normalize: str = "standard") -> Dataset:
   """A circle of radius 1 (class 0) around one of radius ``factor`` (class 1), as
   ``sklearn.datasets.make_circles``: angles evenly spaced on ``[0, 2 pi)``, then N(0, noise^2) per
   coordinate; class balance, shuffling, streams and standardisation as in :func:`moons`.
 
   Args:
-    seed, n_train, n_test, noise: as in :func:`moons`.
+    seed, n_train, n_test, noise, normalize: as in :func:`moons`.
     factor: the inner radius, 0 <= factor < 1.
 
   Returns:
@@ -194,7 +232,50 @@ def circles(seed: int = 0, n_train: int = 400, n_test: int = 100, noise: float =
     t0, t1 = (np.linspace(0, 2 * np.pi, n, endpoint=False) for n in (n0, n1))
     return np.concatenate([np.stack([np.cos(t0), np.sin(t0)], 1),
                            factor * np.stack([np.cos(t1), np.sin(t1)], 1)])
-  return _toy("circles", seed, n_train, n_test, noise, make, f", factor={factor}")
+  return _toy("circles", seed, n_train, n_test, noise, make, normalize, f", factor={factor}")
+
+
+def gaussian(dim: int = 784, n: int = 1024, n_test: int = 256, classes: int = 10, seed: int = 0,
+             normalize: str = "none") -> Dataset:
+  """I.i.d. standard normal inputs with uniformly random labels: signal propagation without data.
+
+  Args:
+    dim: input features, >= 1. n: train examples, >= 1. n_test: test examples, >= 1.
+    classes: label classes, >= 2 (labels are independent of the inputs: nothing to learn).
+    seed: an int >= 0; train and test come from independent streams of it.
+    normalize: ``none`` (the default: exactly the N(0, 1) draws), or ``standard``/``per_feature``
+      (per feature, train statistics).
+
+  Returns:
+    A :class:`Dataset` named ``gaussian(dim=..., n=..., n_test=..., classes=...)``: x float32
+    ``(N, dim)``, y int32 ``(N,)``.
+
+  Raises:
+    ValueError: a parameter out of range, or ``normalize='unit'``.
+
+  >>> ds = gaussian(dim=3, n=5, n_test=2)
+  >>> ds.name, ds.x_train.shape, ds.num_classes
+  ('gaussian(dim=3, n=5, n_test=2, classes=10)', (5, 3), 10)
+  """
+  name = _gaussian_name(dim, n, n_test, classes)
+  seed = names.check_int("seed", "gaussian", seed, 0)
+  check_normalize("gaussian", normalize)
+  splits = []
+  for stream, count in zip(np.random.SeedSequence(seed).spawn(2), (n, n_test), strict=True):
+    rng = np.random.default_rng(stream)
+    splits.append((rng.standard_normal((count, dim), np.float32),
+                   rng.integers(0, classes, count).astype(np.int32)))
+  (x_tr, y_tr), (x_te, y_te) = splits
+  x_tr, x_te, mean, std = _per_feature(x_tr, x_te, normalize)
+  return Dataset(name, x_tr, y_tr, x_te, y_te, classes, mean, std,
+                 f"generated: {name[:-1]}, seed={seed}){_scaled(normalize)}")
+
+
+def _gaussian_name(dim: int = 784, n: int = 1024, n_test: int = 256, classes: int = 10) -> str:
+  """``gaussian(dim=..., n=..., n_test=..., classes=...)``, the sizes checked."""
+  checked = {k: names.check_int(k, "gaussian", v, 2 if k == "classes" else 1)
+             for k, v in (("dim", dim), ("n", n), ("n_test", n_test), ("classes", classes))}
+  return names.format_call("gaussian", kwargs=checked)
 
 
 # ----------------------------------------------------------------------------- IDX files
@@ -345,7 +426,8 @@ def _verify(name: str, y_tr: np.ndarray, y_te: np.ndarray, pixel_mean: float, wh
   return f"verified: {name}" if found else f"unverified: not the published {_TITLE[name]} files"
 
 
-def _image_set(name: str, data_dir: str | os.PathLike[str] | None) -> Dataset:
+def _image_set(name: str, data_dir: str | os.PathLike[str] | None, normalize: str) -> Dataset:
+  _check_normalize(normalize)
   folder, origin = data_dir, "--data-dir (data_dir)"
   if folder is None:
     folder, origin = os.environ.get(ENV_VAR) or None, f"${ENV_VAR}"
@@ -362,24 +444,33 @@ def _image_set(name: str, data_dir: str | os.PathLike[str] | None) -> Dataset:
   counts, v = np.bincount(x_tr.ravel(), minlength=256), np.arange(256) / 255
   mean = counts @ v / x_tr.size
   verified = _verify(name, y_tr, y_te, 255 * mean, where, origin)
+  if normalize == "per_feature":
+    x_tr, x_te, mean_f, std_f = _per_feature(x_tr[..., None] / 255, x_te[..., None] / 255, normalize)
+    return Dataset(name, x_tr, y_tr.astype(np.int32), x_te, y_te.astype(np.int32), 10, mean_f,
+                   std_f, f"{where}; {verified}{_scaled(normalize)}")
   std = math.sqrt(counts @ (v - mean) ** 2 / x_tr.size) or 1.0  # 1: a constant image set
+  if normalize != "standard":  # pixels / 255 (unit) or raw 0..255 (none): raw = x * std
+    mean, std = 0.0, {"unit": 1.0, "none": 1 / 255}[normalize]
   scale, shift = np.float32(1 / (255 * std)), np.float32(-mean / std)
   x_tr, x_te = (np.add(np.multiply(x, scale, dtype=np.float32), shift)[..., None] for x in (x_tr, x_te))
   return Dataset(name, x_tr, y_tr.astype(np.int32), x_te, y_te.astype(np.int32), 10,
                  np.full((1, 1, 1), mean, np.float32), np.full((1, 1, 1), std, np.float32),
-                 f"{where}; {verified}")
+                 f"{where}; {verified}{_scaled(normalize)}")
 
 
-def mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+def mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "standard") -> Dataset:
   """MNIST digits: 60000 train and 10000 test images.
 
   Args:
     data_dir: folder holding the IDX files (``train-images-idx3-ubyte[.gz]``, ...) directly or in
       its ``mnist/`` subfolder; default ``$JAXINIT_DATA_DIR``; with neither, ``tensorflow_datasets``.
+    normalize: ``standard`` (the scalar train mean and std), ``per_feature`` (each pixel's train
+      mean and std; a pixel that is constant in the train split is only centred), ``unit``
+      (pixels / 255) or ``none`` (0..255). ``mean``/``std`` are on the [0, 1] scale.
 
   Returns:
-    A :class:`Dataset`: x float32 ``(N, 28, 28, 1)``, pixels / 255 standardised with the scalar
-    train mean and std (about 0.1307 and 0.3081, float32 ``(1, 1, 1)``); y int32 ``(N,)``;
+    A :class:`Dataset`: x float32 ``(N, 28, 28, 1)``, by default pixels / 255 standardised with the
+    scalar train mean and std (about 0.1307 and 0.3081, float32 ``(1, 1, 1)``); y int32 ``(N,)``;
     ``num_classes=10``; ``source`` the folder and whether the files are the published MNIST files
     (:func:`identify`; other files, e.g. a subset, are accepted unverified).
 
@@ -388,27 +479,28 @@ def mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
       malformed file (see :func:`read_idx`) or mismatched images and labels; or the files are the
       published Fashion-MNIST files.
   """
-  return _image_set("mnist", data_dir)
+  return _image_set("mnist", data_dir, normalize)
 
 
-def fashion_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+def fashion_mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "standard"
+                  ) -> Dataset:
   """Fashion-MNIST (Zalando): as :func:`mnist`, with the subfolder ``fashion_mnist/``.
 
   Raises:
     DataError: as :func:`mnist`, or the files are the published MNIST files.
   """
-  return _image_set("fashion_mnist", data_dir)
+  return _image_set("fashion_mnist", data_dir, normalize)
 
 
 # ----------------------------------------------------------------------------- registry
 
-LOADERS: dict[str, Callable[[int, Any], Dataset]] = {
-    "moons": lambda seed, data_dir: moons(seed),
-    "circles": lambda seed, data_dir: circles(seed),
-    "mnist": lambda seed, data_dir: mnist(data_dir),
-    "fashion_mnist": lambda seed, data_dir: fashion_mnist(data_dir),
-}
+LOADERS: dict[str, Callable[..., Dataset]] = {
+    "moons": moons, "circles": circles, "gaussian": gaussian, "mnist": mnist,
+    "fashion_mnist": fashion_mnist}
+"""Name -> loader. ``gaussian`` takes its sizes in its name (``gaussian(dim=100, n=512)``); the
+others take none."""
 ALIASES: dict[str, str] = {"fashion-mnist": "fashion_mnist"}
+_SEEDED = ("moons", "circles", "gaussian")
 
 
 def known() -> list[str]:
@@ -416,13 +508,68 @@ def known() -> list[str]:
   return sorted(LOADERS)
 
 
-def load(name: str, *, seed: int = 0, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+def canonical(name: str) -> str:
+  """A dataset name's canonical form: aliases resolved, ``gaussian``'s sizes all written out.
+
+  Raises:
+    ValueError: an unknown name (listing the known ones), parameters on a dataset that takes none,
+      or bad ``gaussian`` parameters.
+
+  >>> canonical("fashion-mnist"), canonical("gaussian(dim=100)")
+  ('fashion_mnist', 'gaussian(dim=100, n=1024, n_test=256, classes=10)')
+  """
+  if not isinstance(name, str):
+    raise ValueError(f"unknown dataset {name!r}; accepted: a name, one of {', '.join(known())}")
+  name = ALIASES.get(name.strip(), name)
+  try:
+    base, args, kwargs = names.parse(name)
+  except ValueError:
+    base, args, kwargs = None, (), {}
+  if base not in LOADERS:
+    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known())} "
+                     f"(aliases: {', '.join(ALIASES)})")
+  if base != "gaussian":
+    if args or kwargs:
+      raise ValueError(f"dataset {name!r}: {base} takes no parameters in its name; accepted: "
+                       f"{base!r}")
+    return base
+  if "seed" in kwargs or "normalize" in kwargs:
+    raise ValueError(f"dataset {name!r}: the seed and normalization are not part of the name; "
+                     "accepted: --data-seed / --normalize (data_seed=, normalize=)")
+  return names.build(name, {"gaussian": _gaussian_name}, {}, "dataset")
+
+
+def default_normalize(name: str) -> str:
+  """The normalization a dataset has by default: ``none`` for ``gaussian``, else ``standard``."""
+  return "none" if canonical(name).startswith("gaussian") else "standard"
+
+
+def check_normalize(name: str, normalize: str | None) -> str:
+  """``normalize`` for dataset ``name``, None meaning its default (:func:`default_normalize`).
+
+  Raises:
+    ValueError: not one of :data:`NORMALIZATIONS`, or ``unit`` for a dataset without pixels.
+  """
+  if normalize is None:
+    return default_normalize(name)
+  _check_normalize(normalize)
+  if normalize == "unit" and canonical(name) not in ("mnist", "fashion_mnist"):
+    raise ValueError(f"normalize='unit' divides pixels by 255 and {name} has no pixels; accepted: "
+                     "standard, per_feature, none")
+  return normalize
+
+
+def load(name: str, *, seed: int = 0, data_dir: str | os.PathLike[str] | None = None,
+         normalize: str | None = None) -> Dataset:
   """Loads a dataset by name with its default sizes.
 
   Args:
-    name: ``moons``, ``circles``, ``mnist``, ``fashion_mnist`` (alias ``fashion-mnist``).
-    seed: the toy sets' seed; the image sets ignore it.
-    data_dir: the image sets' folder (see :func:`mnist`); the toy sets ignore it.
+    name: ``moons``, ``circles``, ``gaussian(dim=784, n=1024, n_test=256, classes=10)``,
+      ``mnist``, ``fashion_mnist`` (alias ``fashion-mnist``).
+    seed: the generated sets' seed; the image sets ignore it.
+    data_dir: the image sets' folder (see :func:`mnist`); the others ignore it.
+    normalize: one of :data:`NORMALIZATIONS`; None: the dataset's default
+      (:func:`default_normalize`).
 
   Returns:
     The :class:`Dataset`.
@@ -434,8 +581,8 @@ def load(name: str, *, seed: int = 0, data_dir: str | os.PathLike[str] | None = 
   >>> load("circles", seed=1).num_classes
   2
   """
-  canonical = ALIASES.get(name, name) if isinstance(name, str) else None
-  if canonical not in LOADERS:
-    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known())} "
-                     f"(aliases: {', '.join(ALIASES)})")
-  return LOADERS[canonical](seed, data_dir)
+  name = canonical(name)
+  base, _, kwargs = names.parse(name)
+  normalize = check_normalize(name, normalize)
+  context = {"seed": seed} if base in _SEEDED else {"data_dir": data_dir}
+  return LOADERS[base](**kwargs, **context, normalize=normalize)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from jaxinit import data as datasets
-from jaxinit import diagnostics, folders, models, names, plots, provenance, records, stats, sweep, tables
+from jaxinit import diagnostics, folders, models, names, plots, provenance, records, stats, tables
 from jaxinit import population as pop
 
 __all__ = ["MARKER", "DiagnoseConfig", "DiagnoseResult", "run"]
@@ -55,7 +55,9 @@ class DiagnoseConfig:
 
   Attributes:
     data: dataset name (:func:`jaxinit.data.load`).
-    data_seed: the toy sets' seed (ignored by the image sets), ``>= 0``.
+    data_seed: the generated sets' seed (ignored by the image sets), ``>= 0``.
+    normalize: how inputs are scaled (:data:`jaxinit.data.NORMALIZATIONS`); None: the dataset's
+      default.
     model: the architecture.
     schemes, seeds, scales: the population (:func:`jaxinit.population.grid`; lr and momentum do not
       enter a diagnosis at initialization).
@@ -74,6 +76,7 @@ class DiagnoseConfig:
 
   data: str = "moons"
   data_seed: int = 0
+  normalize: str | None = None
   model: models.ModelConfig = dataclasses.field(default_factory=models.ModelConfig)
   schemes: tuple[str, ...] = ("zeros", "normal(stddev=10.0)", "he_normal")
   seeds: tuple[int, ...] = tuple(range(32))
@@ -82,10 +85,8 @@ class DiagnoseConfig:
   bins: int = 50
 
   def __post_init__(self) -> None:
-    canonical = datasets.ALIASES.get(self.data, self.data) if isinstance(self.data, str) else None
-    if canonical not in datasets.known():
-      raise ValueError(f"unknown dataset {self.data!r}; known: {', '.join(datasets.known())}")
-    object.__setattr__(self, "data", canonical)
+    object.__setattr__(self, "data", datasets.canonical(self.data))
+    object.__setattr__(self, "normalize", datasets.check_normalize(self.data, self.normalize))
     if not isinstance(self.model, models.ModelConfig):
       raise ValueError(f"model must be a jaxinit.models.ModelConfig; got {type(self.model).__name__}")
     for field in ("schemes", "seeds", "scales"):
@@ -190,7 +191,7 @@ def _figures(folder: Path, members: Sequence[pop.Member], by: tuple[str, ...],
   figures = []
   groups = _groups(members, by)
   for label, idx in groups.items():
-    k, slug = idx[0], sweep.slug(label)
+    k, slug = idx[0], folders.slug(label)
     for quantity in ("preact", "act", "grad_preact"):
       edges, counts = diagnostics.histograms(diag, k, quantity)
       layers = sorted({r["layer"] for r in rows if r["quantity"] == quantity})
@@ -244,7 +245,8 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
   if not overwrite:  # fail fast; without overwrite, prepare deletes nothing
     folders.prepare(folder, MARKER, what="diagnostics")
   members = config.members()
-  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir)
+  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
+                          normalize=config.normalize)
   n = min(config.examples, len(dataset.y_train))
   variables_M = pop.init_params(config.model, members, dataset.feature_shape,
                                 pop.init_batch(dataset.x_train))

@@ -16,12 +16,23 @@ A folder *holds* a result of a kind when its marker file (``config.json`` for a 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["resolve", "prepare", "config_difference"]
+__all__ = ["resolve", "prepare", "config_difference", "slug"]
+
+
+def slug(text: str) -> str:
+  """A file-name-safe form of a name: each run of other characters than letters, digits and
+  ``_.=-`` becomes one ``_``.
+
+  >>> slug("gaussian(dim=100, n=1024)-mlp")
+  'gaussian_dim=100_n=1024_-mlp'
+  """
+  return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
 
 
 def resolve(out: str | Path, name: str) -> Path:

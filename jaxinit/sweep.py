@@ -33,7 +33,6 @@ import dataclasses
 import functools
 import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -48,7 +47,7 @@ import jax
 import numpy as np
 
 from jaxinit import data as datasets
-from jaxinit import folders, models, placement, results, sharding, signals
+from jaxinit import folders, models, names, placement, results, sharding, signals
 from jaxinit import population as pop
 from jaxinit import train as tr
 
@@ -68,18 +67,22 @@ class SweepConfig:
   """Everything that decides a sweep's numbers (where its data lives does not).
 
   Attributes:
-    data: dataset name (:func:`jaxinit.data.load`).
-    data_seed: the toy sets' seed (ignored by the image sets).
+    data: dataset name (:func:`jaxinit.data.load`), canonicalized.
+    data_seed: the generated sets' seed (ignored by the image sets).
+    normalize: how inputs are scaled (:data:`jaxinit.data.NORMALIZATIONS`); None (the default)
+      becomes the dataset's own (:func:`jaxinit.data.default_normalize`).
     model: the architecture.
     train: how every member is trained.
     schemes, seeds, lrs, momenta, scales: the population grid (:func:`jaxinit.population.grid`).
 
   Raises:
-    ValueError: a per-layer scheme (``layers(...)``) for another number of layers than the model's.
+    ValueError: an unknown dataset or normalization, or a per-layer scheme (``layers(...)``) for
+      another number of layers than the model's.
   """
 
   data: str = "moons"
   data_seed: int = 0
+  normalize: str | None = None
   model: models.ModelConfig = dataclasses.field(default_factory=models.ModelConfig)
   train: tr.TrainConfig = dataclasses.field(
       default_factory=lambda: tr.TrainConfig(epochs=300, batch_size=None))
@@ -90,6 +93,8 @@ class SweepConfig:
   scales: tuple[float, ...] = (1.0,)
 
   def __post_init__(self) -> None:
+    object.__setattr__(self, "data", datasets.canonical(self.data))
+    object.__setattr__(self, "normalize", datasets.check_normalize(self.data, self.normalize))
     pop.check_layers(self.model, self.schemes)
 
   def members(self) -> tuple[pop.Member, ...]:
@@ -113,19 +118,24 @@ def default_config(data: str = "moons", kind: str = "mlp") -> SweepConfig:
 
   Toy sets: the moons network (2-12-6-1, ReLU, sigmoid output), full-batch SGD + momentum 0.9 at lr
   0.1 for 300 epochs. Image sets: an MLP 784-128-64-10 or a CNN (16, 32 channels, dense 128-10),
-  minibatches of 128, lr 0.01, 5 epochs. Both with zeros, normal(stddev=10) and he_normal x 32 seeds.
+  minibatches of 128, lr 0.01, 5 epochs; ``gaussian(...)``: the MLP, with one logit per class. All
+  with zeros, normal(stddev=10) and he_normal x 32 seeds.
   """
-  data = datasets.ALIASES.get(data, data)
-  if data in TOY:
+  data = datasets.canonical(data)
+  if data in TOY or data.startswith("gaussian"):
     if kind != "mlp":
-      raise ValueError(f"the {data} inputs are 2-D points: use the mlp model, not {kind!r}")
-    return SweepConfig(data=data)
-  if data not in IMAGES:
-    raise ValueError(f"unknown dataset {data!r}; known: {', '.join(TOY + IMAGES)}")
+      raise ValueError(f"the {data} inputs are vectors: use the mlp model, not {kind!r}")
+    if data in TOY:
+      return SweepConfig(data=data)
   model = (models.ModelConfig(kind="cnn", widths=(128, 10), channels=(16, 32)) if kind == "cnn"
-           else models.ModelConfig(kind=kind, widths=(128, 64, 10)))
+           else models.ModelConfig(kind=kind, widths=(128, 64, _classes(data))))
   return SweepConfig(data=data, model=model, lrs=(0.01,),
                      train=tr.TrainConfig(epochs=5, batch_size=128))
+
+
+def _classes(data: str) -> int:
+  """The number of classes of a canonical dataset name other than the toy sets."""
+  return names.parse(data)[2]["classes"] if data.startswith("gaussian") else 10
 
 
 def group_keys(config: SweepConfig) -> tuple[str, ...]:
@@ -133,11 +143,6 @@ def group_keys(config: SweepConfig) -> tuple[str, ...]:
   varied = [k for k, axis in (("lr", config.lrs), ("momentum", config.momenta),
                               ("scale", config.scales)) if len(axis) > 1]
   return ("scheme", *varied)
-
-
-def slug(text: str) -> str:
-  """A file-name-safe form of a scheme name."""
-  return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
 
 
 def _save_checkpoint(folder: Path, state: tr.TrainState, members: int, epoch: int) -> None:
@@ -218,7 +223,7 @@ def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
   for scheme in dict.fromkeys(m.scheme for m in members):
     alive = [k for k, m in enumerate(members) if m.scheme == scheme and diverged[k] == 0]
     prob = prob_M[alive].mean(0) if alive else np.full(gx.shape, np.nan)
-    paths.append(folder / f"decision_boundary_{slug(scheme)}.png")
+    paths.append(folder / f"decision_boundary_{folders.slug(scheme)}.png")
     plots.decision_boundary(gx, gy, prob, dataset.x_test, dataset.y_test,
                             title=f"{scheme}: mean p(class 1) over {len(alive)} members",
                             path=paths[-1])
@@ -297,7 +302,8 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   say(f"sweep: {m} members ({len(config.schemes)} schemes x {len(config.seeds)} seeds"
       f"{'' if m == grid else ' x hyperparameters'}), {config.data}, {config.model.kind} "
       f"{config.model.widths}, {config.train.epochs} epochs -> {folder}")
-  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir)
+  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
+                          normalize=config.normalize)
   data = tr.device_data(dataset)
   tr.check_data(data, config.train, config.model)
   plan = placement.plan_population(config.model, config.train, len(members),

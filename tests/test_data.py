@@ -141,13 +141,14 @@ def test_subset_takes_leading_examples_and_checks_counts():
 
 
 def test_known_and_load():
-  assert data.known() == ["circles", "fashion_mnist", "mnist", "moons"]
+  assert data.known() == ["circles", "fashion_mnist", "gaussian", "mnist", "moons"]
   np.testing.assert_array_equal(data.load("moons", seed=7).x_train, data.moons(seed=7).x_train)
   np.testing.assert_array_equal(data.load("circles", seed=7).x_test, data.circles(seed=7).x_test)
 
 
 def test_unknown_name_lists_the_known_ones():
-  with pytest.raises(ValueError, match="'cifar10'; known: circles, fashion_mnist, mnist, moons"):
+  with pytest.raises(ValueError, match="'cifar10'; known: circles, fashion_mnist, gaussian, mnist, "
+                                       "moons"):
     data.load("cifar10")
 
 
@@ -483,3 +484,92 @@ def test_balanced_files_with_another_pixel_mean_are_accepted_unverified(balanced
   for load in (data.mnist, data.fashion_mnist):
     ds = load(data_dir=tmp_path)
     assert ds.source.endswith("; unverified: not the published " + data._TITLE[ds.name] + " files")
+
+
+# ----------------------------------------------------------------------------- normalization
+
+
+@pytest.mark.parametrize("normalize", data.NORMALIZATIONS)
+def test_image_normalizations_keep_the_raw_pixels_and_scale_as_named(tmp_path, normalize):
+  """Every mode maps back to pixels / 255 through ``x * std + mean``; ``unit`` is pixels / 255,
+  ``none`` the pixels, ``per_feature`` each pixel standardised by its own train mean and std."""
+  arrays = fake_set(tmp_path)
+  train = arrays["train-images-idx3-ubyte"][..., None].astype(np.float64)
+  ds = data.mnist(data_dir=tmp_path, normalize=normalize)
+  np.testing.assert_allclose(raw(ds.x_train, ds), train / 255, atol=1e-6)
+  np.testing.assert_allclose(raw(ds.x_test, ds), arrays["t10k-images-idx3-ubyte"][..., None] / 255,
+                             atol=1e-6)
+  x = ds.x_train.astype(np.float64)
+  if normalize == "unit":
+    np.testing.assert_allclose(x, train / 255, rtol=1e-7)
+  elif normalize == "none":
+    np.testing.assert_array_equal(x, train)
+  elif normalize == "per_feature":
+    assert ds.mean.shape == (28, 28, 1)
+    np.testing.assert_allclose(x.mean(0), 0, atol=1e-6)
+    np.testing.assert_allclose(x.std(0), 1, atol=1e-5)
+  else:
+    assert abs(x.mean()) < 1e-6 and abs(x.std() - 1) < 1e-5 and not np.allclose(x.std(0), 1)
+  assert ds.source.endswith("" if normalize == "standard" else f"; normalize={normalize}")
+
+
+def test_toy_sets_raw_or_standardised():
+  standard, plain = data.moons(seed=3), data.load("moons", seed=3, normalize="none")
+  np.testing.assert_allclose(plain.x_train, raw(standard.x_train, standard), atol=1e-6)
+  assert np.all(plain.mean == 0) and np.all(plain.std == 1)
+  np.testing.assert_array_equal(data.moons(seed=3, normalize="per_feature").x_train,
+                                standard.x_train)
+  with pytest.raises(ValueError, match="normalize='unit' divides pixels by 255 and moons has no"):
+    data.load("moons", normalize="unit")
+  with pytest.raises(ValueError, match="unknown normalize='z'; accepted: standard, per_feature"):
+    data.circles(normalize="z")
+
+
+def test_gaussian_inputs_are_standard_normal_with_uniform_labels():
+  """N(0, 1) entries: mean within 4 standard errors of 0 (1/sqrt(n)) and variance within 4 of 1
+  (sqrt(2/n)); labels uniform over the classes (chi-square p > 1e-3); a seed gives the same set,
+  another seed and the test split other draws."""
+  from scipy import stats
+
+  ds = data.load("gaussian(dim=64, n=4000, classes=5)", seed=11)
+  assert ds.name == "gaussian(dim=64, n=4000, n_test=256, classes=5)" and ds.num_classes == 5
+  assert ds.x_train.shape == (4000, 64) and ds.x_test.shape == (256, 64)
+  assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int32
+  x = ds.x_train.astype(np.float64).ravel()
+  assert abs(x.mean()) < 4 / np.sqrt(x.size) and abs(x.var() - 1) < 4 * np.sqrt(2 / x.size)
+  assert stats.chisquare(np.bincount(ds.y_train, minlength=5)).pvalue > 1e-3
+  assert np.all(ds.mean == 0) and np.all(ds.std == 1)  # not standardised by default
+  again = data.gaussian(dim=64, n=4000, classes=5, seed=11)
+  np.testing.assert_array_equal(again.x_train, ds.x_train)
+  assert not np.array_equal(data.gaussian(dim=64, n=4000, seed=12).x_train, ds.x_train)
+  assert not np.array_equal(ds.x_test, ds.x_train[:256])
+  std = data.load("gaussian(dim=64, n=4000)", seed=11, normalize="standard").x_train
+  np.testing.assert_allclose(std.mean(0), 0, atol=1e-6)
+  np.testing.assert_allclose(std.std(0), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("gaussian(dim=0)", "gaussian: dim=0 is out of range; accepted: an int >= 1"),
+    ("gaussian(classes=1)", "classes=1 is out of range; accepted: an int >= 2"),
+    ("gaussian(dimm=3)", "bad parameters in dataset 'gaussian.dimm=3.'.*accepted: dim, n, n_test"),
+    ("gaussian(seed=3)", "not part of the name; accepted: --data-seed / --normalize"),
+    ("moons(n=3)", "moons takes no parameters in its name"),
+    ("gaussian(1, 2, 3)(4)", "unknown dataset"),
+])
+def test_bad_dataset_names(name, message):
+  with pytest.raises(ValueError, match=message):
+    data.canonical(name)
+
+
+def test_configs_resolve_the_dataset_and_its_normalization():
+  from jaxinit import diagnose, sweep
+
+  assert data.canonical("gaussian(n=64, dim=8)") == "gaussian(dim=8, n=64, n_test=256, classes=10)"
+  assert sweep.SweepConfig().normalize == "standard"
+  gauss = sweep.default_config("gaussian(dim=8, classes=3)")
+  assert gauss.normalize == "none" and gauss.model.widths == (128, 64, 3)
+  assert diagnose.DiagnoseConfig(data="fashion-mnist", normalize="unit").data == "fashion_mnist"
+  with pytest.raises(ValueError, match="normalize='unit' divides pixels by 255"):
+    sweep.SweepConfig(data="gaussian", normalize="unit")
+  with pytest.raises(ValueError, match="use the mlp model"):
+    sweep.default_config("gaussian", "cnn")
