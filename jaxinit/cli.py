@@ -151,6 +151,7 @@ def _sweep_config(args: argparse.Namespace) -> Any:
                                                 ("optimizer", args.optimizer),
                                                 ("schedule", args.schedule),
                                                 ("loss", args.loss),
+                                                ("eval_every", args.eval_every),
                                                 ("precision", args.precision)) if v is not None}
   if args.batch_size is not None:
     changes["batch_size"] = None if args.batch_size == "full" else _ints(args.batch_size,
@@ -291,6 +292,8 @@ def _parser() -> argparse.ArgumentParser:
   _add_population_flags(p)
   p.add_argument("--epochs", type=_number(int, 1),
                  help="epochs (default 300 for toy sets, 5 for images)")
+  p.add_argument("--eval-every", type=_number(int, 1), help="evaluate and record every N epochs "
+                 "and after the last (default 1); the epochs between run in one compiled call")
   p.add_argument("--batch-size", help="examples per step, or 'full' (default: full for toy sets, "
                  "128 for images)")
   p.add_argument("--lr", help="learning rate(s), comma-separated (default 0.1 toy, 0.01 images)")

@@ -1,14 +1,14 @@
-"""The records of a sweep: one JSON line per member per epoch, written crash-safe.
+"""The records of a sweep: one JSON line per member per evaluated epoch, written crash-safe.
 
-A sweep appends one record per member per epoch (:data:`RECORD_FIELDS`, built by
-:func:`epoch_records`) to a JSON-lines file with :class:`RecordWriter`; each epoch is flushed and
-fsynced, so a killed run keeps every finished epoch and ``--resume`` cuts the file back to its last
-finished epoch with :func:`truncate_records`. A line counts once its newline is written: a final line
-without one (a kill mid-write) is ignored by :func:`read_records` and dropped when a writer reopens
-the file. NaN (a diverged member's metrics; any non-finite float) is stored as JSON ``null``. Every
-other file is written atomically (:func:`atomic_write`: a temporary file in the same folder, then
-``os.replace``), e.g. by :func:`write_json`.
-"""
+A sweep appends one record per member per evaluation (every epoch, or every ``eval_every``:
+:data:`RECORD_FIELDS`, built by :func:`epoch_records`) to a JSON-lines file with
+:class:`RecordWriter`; each evaluation is flushed and fsynced, so a killed run keeps every finished
+one and ``--resume`` cuts the file back to its last checkpoint with :func:`truncate_records`. A
+line counts once its newline is written: a final line without one (a kill mid-write) is ignored by
+:func:`read_records` and dropped when a writer reopens the file. NaN (a diverged member's metrics;
+any non-finite float) is stored as JSON ``null``. Every other file is written atomically
+(:func:`atomic_write`: a temporary file in the same folder, then ``os.replace``), e.g. by
+:func:`write_json`."""
 
 from __future__ import annotations
 
@@ -57,12 +57,15 @@ def epoch_records(members: Sequence[Member], epoch: int, metrics_M4: np.ndarray,
   (True, 'zeros', None)
   """
   rows = []
-  for k, m in enumerate(members):
-    de = int(diverged_epoch_M[k])
-    rows.append({"member": k, **dataclasses.asdict(m), "epoch": epoch,
-                 **{name: float(v) for name, v in zip(METRICS, metrics_M4[k], strict=True)},
+  for k, (m, values, de) in enumerate(zip(members, np.asarray(metrics_M4, np.float64).tolist(),
+                                          np.asarray(diverged_epoch_M).tolist(), strict=True)):
+    rows.append({"member": k, **{f: getattr(m, f) for f in _MEMBER_FIELDS}, "epoch": epoch,
+                 **dict(zip(METRICS, values, strict=True)),
                  "diverged": de > 0, "diverged_epoch": de or None})
   return rows
+
+
+_MEMBER_FIELDS = tuple(f.name for f in dataclasses.fields(Member))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -129,7 +132,7 @@ def _record_line(row: dict[str, Any]) -> str:
 
 
 class RecordWriter:
-  """Appends records to a JSON-lines file, one fsynced batch (epoch) at a time.
+  """Appends records to a JSON-lines file, one fsynced batch (an evaluation's) at a time.
 
   Opening an existing file appends to it, after dropping a final line without a newline (left by a
   kill mid-write). Usable as a context manager: ``with RecordWriter(path) as w: w.write(rows)``.
@@ -150,7 +153,7 @@ class RecordWriter:
     self._file = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
 
   def write(self, rows: Iterable[dict[str, Any]]) -> int:
-    """Appends ``rows`` (one epoch), then flushes and fsyncs; returns how many were written.
+    """Appends ``rows`` (one evaluation), then flushes and fsyncs; returns how many were written.
 
     Raises:
       ValueError: a row whose keys are not exactly :data:`RECORD_FIELDS` (nothing is written then).

@@ -395,8 +395,8 @@ def _train(config: SweepConfig, folder: Path, members: Sequence[pop.Member], dat
         diverged = sharding.to_host(state.diverged_epoch)[:m]
         writer.write(results.epoch_records(members, epoch, metrics, diverged))
         record["epochs_done"] = epoch
-        if epoch == start + 1:
-          record["wall_s"]["first_epoch_with_compile"] = time.perf_counter() - t_train
+        if "first_block_with_compile" not in record["wall_s"]:  # epochs up to the first evaluation
+          record["wall_s"]["first_block_with_compile"] = time.perf_counter() - t_train
         if (stop or epoch == config.train.epochs
             or time.perf_counter() - last_save >= checkpoint_seconds):
           _save_checkpoint(folder, state, m, epoch)

@@ -3,9 +3,10 @@
 Where the members train (the size bucket, chunks, mesh) is decided apart, by
 :mod:`jaxinit.placement`; this module holds the compiled programs and the epoch loop.
 
-One epoch is a ``lax.scan`` over minibatches inside ``jit(vmap(...))``, followed by an evaluation of
-every member on the whole train and test sets. What differs between members (parameters, learning
-rate, momentum, seed) is data, so a second sweep with other seeds, schemes, scales or learning rates
+One epoch is a ``lax.scan`` over minibatches inside ``jit(vmap(...))``; one call of the compiled
+program trains a block of epochs (a ``lax.fori_loop``, ``TrainConfig.eval_every`` of them), then
+evaluates every member on the whole train and test sets. What differs between members (parameters,
+learning rate, momentum, seed) is data, so a second sweep with other seeds, schemes, scales or learning rates
 reuses the compiled program; only the architecture, the :class:`TrainConfig`, the population size
 ``M`` and the data shapes are part of it.
 
@@ -44,7 +45,8 @@ from jaxinit import models, optimizers, placement, sharding
 from jaxinit import population as pop
 
 __all__ = ["TrainConfig", "TrainState", "DeviceData", "Programs", "METRICS", "device_data",
-           "programs", "init_state", "run", "train_one", "check_data", "SHUFFLES"]
+           "programs", "init_state", "run", "train_one", "check_data", "evaluation_epochs",
+           "SHUFFLES"]
 
 SHUFFLES = ("shared", "member")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -75,6 +77,9 @@ class TrainConfig:
       schedule other than constant depend on ``epochs``.
     loss: ``"cross_entropy"`` (sigmoid or softmax) or ``"mse"`` (half the squared error against
       one-hot targets, :func:`jaxinit.models.per_example_loss`); the recorded losses are this one.
+    eval_every: evaluate (and yield, record) after every ``eval_every``-th epoch and after the last,
+      >= 1; the epochs between are trained in one compiled call with no evaluation and no return
+      to Python. The trained parameters do not depend on it.
     precision: ``"highest"``: float32 matmuls and convolutions at full precision; ``"tf32"``:
       TensorFloat-32 matmuls (GPUs; the CPU computes float32); ``"bf16"``: mixed precision,
       bfloat16 computation (the model's ``dtype``) with float32 parameters, optimizer state and
@@ -90,11 +95,12 @@ class TrainConfig:
   schedule: str = "constant"
   loss: str = "cross_entropy"
   precision: str = "highest"
+  eval_every: int = 1
 
   def __post_init__(self) -> None:
     object.__setattr__(self, "optimizer", optimizers.get(self.optimizer).name)
     object.__setattr__(self, "schedule", optimizers.schedule(self.schedule).name)
-    for field in ("epochs", "batch_size", "eval_batch_size"):
+    for field in ("epochs", "batch_size", "eval_batch_size", "eval_every"):
       v = getattr(self, field)
       if v is None and field == "batch_size":
         continue
@@ -155,8 +161,21 @@ def _permutation(seed: jax.Array, epoch: jax.Array, n: int, batch: int | None) -
   return jax.random.permutation(key, n)[:steps * batch].reshape(steps, batch)
 
 
-def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
-  """``epoch(state, seed, data, epoch) -> (state, metrics (4,))`` for one member (unbatched)."""
+def evaluation_epochs(cfg: TrainConfig, start_epoch: int = 0) -> list[int]:
+  """The epochs after which a run continued from ``start_epoch`` evaluates: every multiple of
+  ``cfg.eval_every`` and the last epoch. A resumed run's blocks are the uninterrupted run's, since
+  it continues from one of these.
+
+  >>> evaluation_epochs(TrainConfig(epochs=10, eval_every=4))
+  [4, 8, 10]
+  """
+  return [e for e in range(start_epoch + 1, cfg.epochs + 1)
+          if e % cfg.eval_every == 0 or e == cfg.epochs]
+
+
+def _member_fns(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any]:
+  """For one member (unbatched): ``train_epoch(state, perm_SB, data, epoch) -> state`` and
+  ``metrics(state, data) -> (4,)`` (:data:`METRICS`, NaN once diverged)."""
   model = models.build(model_cfg, dtype=jnp.bfloat16 if cfg.precision == "bf16" else None)
   tx = optimizers.get(cfg.optimizer).transform(0.0, 0.0)  # update reads lr, momentum from the state
 
@@ -210,71 +229,79 @@ def _member_epoch(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Any:
       total, correct = total + part[0], correct + part[1]
     return total / n, correct / n
 
-  def epoch(state: TrainState, perm_SB: jax.Array, data: DeviceData, epoch: jax.Array
-            ) -> tuple[TrainState, jax.Array]:
+  def train_epoch(state: TrainState, perm_SB: jax.Array, data: DeviceData, epoch: jax.Array
+                  ) -> TrainState:
     was_alive = state.alive
     steps = perm_SB.shape[0]  # the schedule's step t counts from the run's first step
     factor = optimizers.schedule(cfg.schedule).multiplier(cfg.epochs * steps)
     t = (epoch - 1) * steps + jnp.arange(steps)
     state, _ = jax.lax.scan(functools.partial(step, data, factor), state, (perm_SB, t))
-    state = state._replace(diverged_epoch=jnp.where(was_alive & ~state.alive, epoch,
-                                                    state.diverged_epoch))
-    metrics = jnp.stack([*evaluate(state, data.x_train, data.y_train),
-                         *evaluate(state, data.x_test, data.y_test)])
-    return state, jnp.where(state.alive, metrics, jnp.nan)
+    return state._replace(diverged_epoch=jnp.where(was_alive & ~state.alive, epoch,
+                                                   state.diverged_epoch))
 
-  return epoch
+  def metrics(state: TrainState, data: DeviceData) -> jax.Array:
+    values = jnp.stack([*evaluate(state, data.x_train, data.y_train),
+                        *evaluate(state, data.x_test, data.y_test)])
+    return jnp.where(state.alive, values, jnp.nan)
+
+  return train_epoch, metrics
 
 
 class Programs(NamedTuple):
   """The jitted programs of one (architecture, :class:`TrainConfig`).
 
   Attributes:
-    population_epoch: ``(states (M, ...), seeds (M,) uint32, data, epoch int32) -> (states,
-      metrics (M, 4))``; the states are donated.
-    single_epoch: the same for one unbatched member: ``(state, seed, data, epoch)``.
+    population_block: ``(states (M, ...), seeds (M,) uint32, data, first int32, last int32) ->
+      (states, metrics (M, 4))``: trains epochs ``first..last``, then evaluates; the states are
+      donated.
+    single_block: the same for one unbatched member: ``(state, seed, data, first, last)``.
     init_state: ``(variables (M, ...), lr (M,), momentum (M,)) -> TrainState (M, ...)``.
   """
 
-  population_epoch: Any
-  single_epoch: Any
+  population_block: Any
+  single_block: Any
   init_state: Any
 
 
 def programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
   """The :class:`Programs` for one architecture, cached; each compiles once per input shape (the
-  population's size bucket, the data's shapes). The number of epochs is not part of them (unless a
-  schedule spans the run), so runs of different lengths share them."""
-  return _compiled(model_cfg, dataclasses.replace(cfg, epochs=1) if cfg.schedule == "constant"
-                   else cfg)
+  population's size bucket, the data's shapes). The number of epochs (unless a schedule spans the
+  run) and ``eval_every`` are not part of them, so runs of different lengths share them."""
+  general = dict(eval_every=1) if cfg.schedule != "constant" else dict(eval_every=1, epochs=1)
+  return _compiled(model_cfg, dataclasses.replace(cfg, **general))
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
-  member_epoch = _member_epoch(model_cfg, cfg)
-
+  train_epoch, metrics = _member_fns(model_cfg, cfg)
   precision = PRECISIONS[cfg.precision]
 
-  def population_epoch(states: TrainState, seeds: jax.Array, data: DeviceData, epoch: jax.Array
-                       ) -> tuple[TrainState, jax.Array]:
-    with jax.default_matmul_precision(precision):
-      return _population_epoch(states, seeds, data, epoch)
-
-  def _population_epoch(states: TrainState, seeds: jax.Array, data: DeviceData, epoch: jax.Array
-                        ) -> tuple[TrainState, jax.Array]:
+  def population_block(states: TrainState, seeds: jax.Array, data: DeviceData, first: jax.Array,
+                       last: jax.Array) -> tuple[TrainState, jax.Array]:
     n = data.x_train.shape[0]
-    if cfg.shuffle == "shared":
-      perm = _permutation(jnp.uint32(cfg.order_seed), epoch, n, cfg.batch_size)
-      return jax.vmap(member_epoch, in_axes=(0, None, None, None))(states, perm, data, epoch)
-    perms = jax.vmap(lambda s: _permutation(s, epoch, n, cfg.batch_size))(seeds)
-    return jax.vmap(member_epoch, in_axes=(0, 0, None, None))(states, perms, data, epoch)
 
-  def single_epoch(state: TrainState, seed: jax.Array, data: DeviceData, epoch: jax.Array
-                   ) -> tuple[TrainState, jax.Array]:
-    s = jnp.uint32(cfg.order_seed) if cfg.shuffle == "shared" else seed
+    def epoch(e: jax.Array, states: TrainState) -> TrainState:
+      if cfg.shuffle == "shared":
+        perm = _permutation(jnp.uint32(cfg.order_seed), e, n, cfg.batch_size)
+        return jax.vmap(train_epoch, in_axes=(0, None, None, None))(states, perm, data, e)
+      perms = jax.vmap(lambda s: _permutation(s, e, n, cfg.batch_size))(seeds)
+      return jax.vmap(train_epoch, in_axes=(0, 0, None, None))(states, perms, data, e)
+
     with jax.default_matmul_precision(precision):
-      return member_epoch(state, _permutation(s, epoch, data.x_train.shape[0], cfg.batch_size),
-                          data, epoch)
+      states = jax.lax.fori_loop(first, last + 1, epoch, states)
+      return states, jax.vmap(metrics, in_axes=(0, None))(states, data)
+
+  def single_block(state: TrainState, seed: jax.Array, data: DeviceData, first: jax.Array,
+                   last: jax.Array) -> tuple[TrainState, jax.Array]:
+    s = jnp.uint32(cfg.order_seed) if cfg.shuffle == "shared" else seed
+    n = data.x_train.shape[0]
+
+    def epoch(e: jax.Array, state: TrainState) -> TrainState:
+      return train_epoch(state, _permutation(s, e, n, cfg.batch_size), data, e)
+
+    with jax.default_matmul_precision(precision):
+      state = jax.lax.fori_loop(first, last + 1, epoch, state)
+      return state, metrics(state, data)
 
   def init(variables: dict, lr: jax.Array, momentum: jax.Array) -> TrainState:
     params = variables["params"]
@@ -282,8 +309,8 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
     return TrainState(params, variables.get("batch_stats", {}), opt_state, jnp.bool_(True),
                       jnp.int32(0))
 
-  return Programs(jax.jit(population_epoch, donate_argnums=0),
-                  jax.jit(single_epoch, donate_argnums=0), jax.jit(jax.vmap(init)))
+  return Programs(jax.jit(population_block, donate_argnums=0),
+                  jax.jit(single_block, donate_argnums=0), jax.jit(jax.vmap(init)))
 
 
 def check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig) -> None:
@@ -324,7 +351,8 @@ def init_state(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequenc
 def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
         data: DeviceData, state: TrainState | None = None, start_epoch: int = 0,
         plan: placement.Plan | None = None) -> Iterator[tuple[int, TrainState, np.ndarray]]:
-  """Trains a population epoch by epoch, yielding after each one.
+  """Trains a population, yielding after each evaluation (:func:`evaluation_epochs`: every
+  ``cfg.eval_every`` epochs and the last).
 
   Args:
     model_cfg: the architecture.
@@ -339,7 +367,7 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
       members at once.
 
   Yields:
-    ``(epoch, state, metrics_M4)`` for ``epoch = start_epoch + 1 .. cfg.epochs``: the 1-based epoch,
+    ``(epoch, state, metrics_M4)`` for each evaluation epoch after ``start_epoch``: the 1-based epoch,
     the stacked state after it, padded to ``plan.count`` members (the first ``M`` being the
     population: :func:`jaxinit.sharding.unpad`; in host memory when chunked), and a host array
     ``(M, 4)`` of :data:`METRICS` (NaN for diverged members). The yielded state's device buffers
@@ -361,24 +389,32 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
   place = jax.device_put if mesh is None else (lambda tree: sharding.shard(tree, mesh))
   if mesh is not None:
     data = sharding.replicate(data, mesh)
-  epoch_fn = programs(model_cfg, cfg).population_epoch
+  block_fn = programs(model_cfg, cfg).population_block
+  blocks = _blocks(cfg, start_epoch)
   if not plan.chunked:  # everything on the device at once
     state, seeds = place((state, seeds))
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-      state, metrics = epoch_fn(state, seeds, data, np.int32(epoch))
-      yield epoch, state, sharding.to_host(metrics)[:m]
+    for first, last in blocks:
+      state, metrics = block_fn(state, seeds, data, first, last)
+      yield int(last), state, sharding.to_host(metrics)[:m]
     return
   chunk = plan.chunk
   state = jax.tree.map(sharding.to_host, state)
-  for epoch in range(start_epoch + 1, cfg.epochs + 1):
+  for first, last in blocks:
     parts, metrics = [], []
     for start in range(0, plan.count, chunk):
       part = place(jax.tree.map(lambda x, start=start: x[start:start + chunk], (state, seeds)))
-      part_state, part_metrics = epoch_fn(*part, data, np.int32(epoch))
+      part_state, part_metrics = block_fn(*part, data, first, last)
       parts.append(jax.tree.map(sharding.to_host, part_state))
       metrics.append(sharding.to_host(part_metrics))
     state = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-    yield epoch, state, np.concatenate(metrics)[:m]
+    yield int(last), state, np.concatenate(metrics)[:m]
+
+
+def _blocks(cfg: TrainConfig, start_epoch: int) -> list[tuple[np.int32, np.int32]]:
+  """``(first, last)`` epochs of each compiled call after ``start_epoch``."""
+  ends = evaluation_epochs(cfg, start_epoch)
+  return [(np.int32(first), np.int32(last))
+          for first, last in zip([start_epoch + 1, *(e + 1 for e in ends[:-1])], ends, strict=True)]
 
 
 def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Member, data: DeviceData
@@ -386,15 +422,17 @@ def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Membe
   """Trains one member alone with the compiled single-model trainer (the one-by-one baseline).
 
   Returns:
-    The final unbatched :class:`TrainState` and the metrics per epoch, a host array ``(epochs, 4)``.
+    The final unbatched :class:`TrainState` and the metrics at each evaluation epoch
+    (:func:`evaluation_epochs`), a host array ``(evaluations, 4)``: ``(epochs, 4)`` when
+    ``eval_every`` is 1.
   """
   check_data(data, cfg, model_cfg)
   stacked = init_state(model_cfg, cfg, [member], data.x_train)
   state = jax.tree.map(lambda x: x[0], stacked)
-  epoch_fn = programs(model_cfg, cfg).single_epoch
+  block_fn = programs(model_cfg, cfg).single_block
   seed = np.uint32(member.seed)
   rows = []
-  for epoch in range(1, cfg.epochs + 1):
-    state, metrics = epoch_fn(state, seed, data, np.int32(epoch))
+  for first, last in _blocks(cfg, 0):
+    state, metrics = block_fn(state, seed, data, first, last)
     rows.append(metrics)
   return state, np.stack([np.asarray(m) for m in rows])

@@ -91,6 +91,7 @@ def test_loss_curves_draw_the_records(small_run) -> None:
 
 def _wait_for_epochs(path: Path, members: int, epochs: int, proc: subprocess.Popen,
                      timeout: float = 120.0) -> None:
+  """Waits for ``epochs`` evaluations' records."""
   end = time.monotonic() + timeout
   while time.monotonic() < end:
     if path.exists() and path.read_bytes().count(b"\n") >= members * epochs:
@@ -125,27 +126,33 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
   return results.read_records(out / "ref" / "records.jsonl")
 
 
-def _assert_same_records(path: Path, reference: list[dict]) -> None:
+def _assert_same_records(path: Path, reference: list[dict], every: int = 1) -> None:
+  """The records are the uninterrupted every-epoch run's at the evaluation epochs (each
+  ``every``-th and the last), bit for bit: a block of epochs in one compiled call trains as one
+  epoch per call does."""
   resumed = results.read_records(path)
-  assert len(resumed) == len(reference) == 8 * 300
+  expected = [r for r in reference if r["epoch"] % every == 0 or r["epoch"] == 300]
+  assert len(resumed) == len(expected) == 8 * (300 // every + (300 % every > 0))
   key = lambda r: (r["epoch"], r["member"])
-  for a, b in zip(sorted(resumed, key=key), sorted(reference, key=key), strict=True):
+  for a, b in zip(sorted(resumed, key=key), sorted(expected, key=key), strict=True):
     assert a == b
 
 
-@pytest.mark.parametrize("signum, sigint", [
-    (signal.SIGINT, signal.SIG_DFL),
-    pytest.param(signal.SIGTERM, signal.SIG_IGN, marks=pytest.mark.slow)])  # same path, other signal
+@pytest.mark.parametrize("signum, sigint, every", [
+    (signal.SIGINT, signal.SIG_DFL, 1),
+    pytest.param(signal.SIGTERM, signal.SIG_IGN, 2, marks=pytest.mark.slow)])  # the other signal
 def test_stop_signal_checkpoints_the_last_epoch_and_resume_continues(
-    signum: int, sigint: Any, tmp_path: Path, reference: list[dict],
+    signum: int, sigint: Any, every: int, tmp_path: Path, reference: list[dict],
     capsys: pytest.CaptureFixture) -> None:
   """SIGINT (Ctrl-C) or SIGTERM (a batch scheduler) at a random epoch long before the first timed
-  checkpoint (30 s): exit 128 + signal, a checkpoint of the last finished epoch, run.json saying
-  so; --resume says where it continues and ends with the uninterrupted run's records, bit for bit.
-  The SIGTERM case runs with SIGINT ignored, as in a suite started in the background."""
+  checkpoint (30 s): exit 128 + signal, a checkpoint of the last finished evaluation, run.json
+  saying so; --resume says where it continues and ends with the uninterrupted run's records, bit
+  for bit. The SIGTERM case evaluates every 2 epochs and runs with SIGINT ignored, as in a suite
+  started in the background."""
   folder = tmp_path / "run"
-  stop_after = int(np.random.default_rng(int(signum)).integers(3, 30))
-  proc = _start(tmp_path, "--checkpoint-seconds", "30", sigint=sigint)
+  flags = ["--eval-every", str(every)]
+  stop_after = int(np.random.default_rng(int(signum)).integers(3, 15))
+  proc = _start(tmp_path, "--checkpoint-seconds", "30", *flags, sigint=sigint)
   _wait_for_epochs(folder / "records.jsonl", 8, stop_after, proc)
   proc.send_signal(signum)
   _, err = proc.communicate(timeout=120)
@@ -153,28 +160,34 @@ def test_stop_signal_checkpoints_the_last_epoch_and_resume_continues(
   assert "continue with --resume" in err
   run = json.loads((folder / "run.json").read_text())
   done = run["epochs_done"]
-  assert run["status"] == "interrupted" and done >= stop_after and run["checkpoint_epoch"] == done
+  assert run["status"] == "interrupted" and done >= stop_after * every
+  assert run["checkpoint_epoch"] == done and done % every == 0
   assert (folder / "checkpoint.msgpack").exists()
-  assert len(results.read_records(folder / "records.jsonl")) == 8 * done
-  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, "--resume"]) == 0
+  assert len(results.read_records(folder / "records.jsonl")) == 8 * done // every
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, *flags,
+                   "--resume"]) == 0
   assert f"from epoch {done} of 300" in capsys.readouterr().err
-  _assert_same_records(folder / "records.jsonl", reference)
+  _assert_same_records(folder / "records.jsonl", reference, every)
   assert json.loads((folder / "run.json").read_text())["status"] == "finished"
 
 
 def test_kill_loses_only_the_epochs_since_the_last_checkpoint(tmp_path: Path,
                                                               reference: list[dict]) -> None:
-  """kill -9 of a run checkpointing every epoch, then --resume: the same records, bit for bit."""
+  """kill -9 of a run evaluating every 3 epochs and checkpointing at every evaluation, then
+  --resume: the every-epoch run's records at the evaluation epochs, bit for bit."""
   folder = tmp_path / "run"
-  proc = _start(tmp_path, "--checkpoint-seconds", "0")
-  _wait_for_epochs(folder / "records.jsonl", 8, 20, proc)
+  flags = ["--eval-every", "3"]
+  proc = _start(tmp_path, "--checkpoint-seconds", "0", *flags)
+  _wait_for_epochs(folder / "records.jsonl", 8, 7, proc)  # 7 evaluations: epoch 21
   proc.kill()
   proc.communicate(timeout=60)
   assert proc.returncode == -signal.SIGKILL
   run = json.loads((folder / "run.json").read_text())
-  assert run["status"] == "running" and run["checkpoint_epoch"] >= 19
-  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, "--resume"]) == 0
-  _assert_same_records(folder / "records.jsonl", reference)
+  assert run["status"] == "running" and run["checkpoint_epoch"] >= 18
+  assert run["checkpoint_epoch"] % 3 == 0
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, *flags,
+                   "--resume"]) == 0
+  _assert_same_records(folder / "records.jsonl", reference, 3)
 
 
 def test_a_run_stopped_before_its_first_epoch_leaves_nothing_that_blocks(tmp_path: Path) -> None:

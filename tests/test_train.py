@@ -233,8 +233,9 @@ def test_precision_is_in_the_compiled_epoch_and_checked() -> None:
     cfg = tr.TrainConfig(epochs=1, batch_size=100, precision=precision)
     state = tr.init_state(model_cfg, cfg, members, moons.x_train)
     seeds = jax.numpy.asarray([0, 1], jax.numpy.uint32)
-    program = tr.programs(model_cfg, cfg).population_epoch
-    texts[precision] = program.lower(state, seeds, moons, jax.numpy.int32(1)).as_text()
+    program = tr.programs(model_cfg, cfg).population_block
+    one = jax.numpy.int32(1)
+    texts[precision] = program.lower(state, seeds, moons, one, one).as_text()
   dots = [line for line in texts["highest"].splitlines() if "dot_general" in line]
   assert dots and all("HIGHEST" in line for line in dots)
   assert "HIGHEST" not in texts["bf16"]
