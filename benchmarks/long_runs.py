@@ -32,7 +32,6 @@ from pathlib import Path
 import jax
 
 from jaxinit import data, models, results, sweep
-from jaxinit import population as pop
 from jaxinit import train as tr
 
 

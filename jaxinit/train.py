@@ -5,10 +5,11 @@ Where the members train (the size bucket, chunks, mesh) is decided apart, by
 
 One epoch is a ``lax.scan`` over minibatches inside ``jit(vmap(...))``; one call of the compiled
 program trains a block of epochs (a ``lax.fori_loop``, ``TrainConfig.eval_every`` of them), then
-evaluates every member on the whole train and test sets. What differs between members (parameters,
-learning rate, momentum, seed) is data, so a second sweep with other seeds, schemes, scales or learning rates
-reuses the compiled program; only the architecture, the :class:`TrainConfig`, the population size
-``M`` and the data shapes are part of it.
+evaluates every member on the whole train and test sets. What differs between members
+(parameters, learning rate, momentum, seed) is data, so a second sweep with other seeds, schemes,
+scales or learning rates reuses the compiled program; only the architecture, the
+:class:`TrainConfig` (less ``epochs`` and ``eval_every``), the population size ``M`` and the data
+shapes are part of it.
 
 * **Learning rate and momentum** live in each member's optimizer state
   (``optax.inject_hyperparams``; :mod:`jaxinit.optimizers`: SGD + momentum by default, or plain
