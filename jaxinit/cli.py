@@ -204,7 +204,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
   config = diagnose.DiagnoseConfig(
       data=base.data, data_seed=base.data_seed, normalize=base.normalize, model=base.model,
       schemes=base.schemes, seeds=base.seeds, scales=base.scales, examples=args.examples,
-      bins=args.bins)
+      bins=args.bins, ranges=args.ranges, batch_norm_mode=args.bn_mode)
   name = (f"diagnose-{folders.slug(config.data)}-{config.model.kind}" if args.name is None
           else args.name)
   folder = folders.resolve(args.out, name)
@@ -279,6 +279,10 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--examples", type=_number(int, 1), default=256,
                  help="training examples used (default 256)")
   p.add_argument("--bins", type=_number(int, 1), default=50, help="histogram bins (default 50)")
+  p.add_argument("--ranges", choices=("layer", "shared"), default="layer",
+                 help="histogram ranges: each layer its own (default) or one shared by all layers")
+  p.add_argument("--bn-mode", choices=("train", "eval"), default="train",
+                 help="BatchNorm with the batch's statistics (train, default) or the running ones")
   p.add_argument("--out", default="runs", help="parent folder of the output folder (default runs)")
   p.add_argument("--name", help="output folder name (default diagnose-<data>-<model>)")
   p.add_argument("--overwrite", action="store_true", help="replace the output folder")

@@ -8,13 +8,18 @@ singular values at the first example, and writes into ``folder``:
   its histogram), the singular values and the environment; the folder's marker
   (:func:`jaxinit.folders.prepare`);
 * ``diagnostics.csv``: the records without histograms, one row per member x layer x quantity;
-* ``hist_<group>_{preact,act,grad_preact}.png`` (the first seed's histograms, one panel per layer),
-  ``kernel_<group>.png`` (``G(l)`` through depth over the seeds) and ``jacobian_spectrum.png``, a
-  group being a scheme, or a scheme and a scale when several scales are run (``he_normal_scale=2``).
+* ``hist_<group>_{weight,preact,act,grad_preact,grad_weight}.png`` (the first seed's histograms,
+  one panel per layer, each layer on its own range unless ``ranges="shared"``),
+  ``kernel_<group>.png`` (``G(l)`` through depth over the seeds, with the infinite-width kernel
+  recursion at the scheme's per-layer variances where theory has one:
+  :mod:`jaxinit.scheme_theory`) and ``jacobian_spectrum.png``, a group being a scheme, or a scheme
+  and a scale when several scales are run (``he_normal_scale=2``).
 
-It returns a :class:`DiagnoseResult`: the rows, the per-layer table of means over seeds and its
-Markdown text. Everything that can fail on the input (the config, the data, the members, the model
-on the data) fails before the folder is touched.
+It returns a :class:`DiagnoseResult`: the rows, the per-layer table of means over seeds (with the
+ensemble statistic ``E z^4 / E[z^2]^2`` over the seeds' networks at the first example, and
+finite-width theory's value beside it) and its Markdown text. Everything that can fail on the
+input (the config, the data, the members, the model on the data) fails before the folder is
+touched.
 """
 
 from __future__ import annotations
@@ -25,10 +30,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from jaxinit import data as datasets
-from jaxinit import diagnostics, folders, models, names, plots, provenance, records, stats, tables
+from jaxinit import (
+    diagnostics,
+    folders,
+    models,
+    names,
+    plots,
+    provenance,
+    records,
+    scheme_theory,
+    stats,
+    tables,
+)
 from jaxinit import population as pop
 
 __all__ = ["MARKER", "DiagnoseConfig", "DiagnoseResult", "run"]
@@ -63,6 +80,10 @@ class DiagnoseConfig:
       enter a diagnosis at initialization).
     examples: training examples in the batch, ``>= 1`` (all of them if the set is smaller).
     bins: histogram bins, ``>= 1``.
+    ranges: histogram ranges, ``"layer"`` (each layer its own) or ``"shared"``
+      (:func:`jaxinit.diagnostics.diagnose`).
+    batch_norm_mode: ``"train"`` (BatchNorm with the batch's statistics, as in the first training
+      step) or ``"eval"`` (the running statistics).
 
   Raises:
     ValueError: an unknown dataset, a value out of range, a population
@@ -83,6 +104,8 @@ class DiagnoseConfig:
   scales: tuple[float, ...] = (1.0,)
   examples: int = 256
   bins: int = 50
+  ranges: str = "layer"
+  batch_norm_mode: str = "train"
 
   def __post_init__(self) -> None:
     object.__setattr__(self, "data", datasets.canonical(self.data))
@@ -97,6 +120,11 @@ class DiagnoseConfig:
     object.__setattr__(self, "data_seed", _int("data_seed", self.data_seed, 0))
     object.__setattr__(self, "examples", _int("examples", self.examples, 1))
     object.__setattr__(self, "bins", _int("bins", self.bins, 1))
+    for field, accepted in (("ranges", diagnostics.RANGES),
+                            ("batch_norm_mode", diagnostics.BATCH_NORM_MODES)):
+      if getattr(self, field) not in accepted:
+        raise ValueError(f"unknown {field}={getattr(self, field)!r}; accepted: "
+                         f"{', '.join(accepted)}")
     members = self.members()  # validates the population; canonical names and numbers below
     pop.check_layers(self.model, self.schemes)
     for field, attr in (("schemes", "scheme"), ("seeds", "seed"), ("scales", "scale")):
@@ -124,9 +152,13 @@ class DiagnoseResult:
     examples: the training examples used, ``min(config.examples, N)``.
     rows: :func:`jaxinit.diagnostics.to_rows` of the records, the rows of ``diagnostics.csv``.
     table: one dict per group (:meth:`DiagnoseConfig.group_keys`) and layer, in order of first
-      appearance (:func:`jaxinit.stats.group`): the group keys, ``layer``, ``n`` (seeds) and, for
+      appearance (:func:`jaxinit.stats.group`): the group keys, ``layer``, ``n`` (seeds), for
       each field ``f`` of :data:`COLUMNS`, ``f_mean``, ``f_std``, ``f_ci95`` and ``f_n`` over the
-      seeds where it applies (NaN where it applies to none).
+      seeds where it applies (NaN where it applies to none), and ``ensemble_ratio``,
+      ``ensemble_ratio_se`` (:func:`jaxinit.diagnostics.ensemble_moments` over the group's
+      networks at the first example; NaN for one seed or with BatchNorm) and
+      ``ensemble_ratio_theory`` (:func:`jaxinit.scheme_theory.fourth_moment_prediction`, NaN
+      where there is none).
     figures: the figures written.
     markdown: the table in Markdown, a blank line and its caption line (no trailing newline).
     closing: the line saying what was written where.
@@ -160,20 +192,57 @@ def _table(rows: list[dict[str, Any]], by: tuple[str, ...]) -> list[dict[str, An
   return stats.group(units.values(), (*by, "layer"), [f for f, _, _, _ in COLUMNS], jointly=False)
 
 
+def _ensemble(table: list[dict[str, Any]], config: DiagnoseConfig, members: Sequence[pop.Member],
+              variables_M: dict, x_one: np.ndarray) -> None:
+  """Adds ``ensemble_ratio``, ``ensemble_ratio_se`` and ``ensemble_ratio_theory`` to the table's
+  rows (in place), each group's from its networks at the input ``x_one``."""
+  by, depth = config.group_keys(), config.model.depth
+  found: dict[tuple, tuple[np.ndarray, ...]] = {}
+  for idx in _groups(members, by).values():
+    m = members[idx[0]]
+    ratio = se = prediction = np.full(depth, np.nan)
+    if len(idx) >= 2 and not config.model.batch_norm:
+      ens = diagnostics.ensemble_moments(config.model, _take(variables_M, idx), x_one)
+      ratio, se = ens.ratio_L, ens.ratio_se_L
+      theory = scheme_theory.fourth_moment_prediction(m.scheme, config.model, x_one.shape,
+                                                      x_one, m.scale)
+      prediction = prediction if theory is None else theory
+    found[tuple(getattr(m, k) for k in by)] = (ratio, se, prediction)
+  for row in table:
+    ratio, se, prediction = (v[row["layer"] - 1] for v in found[tuple(row[k] for k in by)])
+    row.update(ensemble_ratio=float(ratio), ensemble_ratio_se=float(se),
+               ensemble_ratio_theory=float(prediction))
+
+
+def _take(variables_M: dict, idx: Sequence[int]) -> dict:
+  """The members ``idx`` of stacked variables."""
+  return jax.tree.map(lambda a: a[np.asarray(idx)], variables_M)
+
+
 def _markdown(table: list[dict[str, Any]], by: tuple[str, ...], seeds: int, examples: int,
               data: str) -> str:
   keys = (*by, "layer")
+
+  def ratio(row: dict[str, Any]) -> str:
+    if math.isnan(row["ensemble_ratio"]):
+      return "-"
+    return f"{row['ensemble_ratio']:.3f} ± {row['ensemble_ratio_se']:.3f}"
+
   body = [[f"{row[k]:g}" if isinstance(row[k], float) else str(row[k]) for k in keys]
           + [format(row[f"{field}_mean"], fmt).replace("nan", "-") for field, _, _, fmt in COLUMNS]
+          + [ratio(row), format(row["ensemble_ratio_theory"], ".3f").replace("nan", "-")]
           for row in table]
   caption = (f"Each cell is the mean over the {seeds} seed{'s' if seeds > 1 else ''} of its row, at "
              f"initialization, on {examples} {data} training examples: G(l) = mean z(l)^2 over units "
              "and examples; std z, the std of z(l); E ||dL/dz||^2, the squared norm of one example's "
              "loss gradient at z(l), averaged over examples; dead, the fraction of relu units (conv "
              "channels) <= 0 on every example; saturated, the fraction of tanh outputs with |s| > "
-             "0.99 or sigmoid outputs outside [0.01, 0.99]; - where a column does not apply.")
-  return tables.markdown([*keys, *(header for _, _, header, _ in COLUMNS)], body, caption,
-                         left=1).rstrip("\n")
+             "0.99 or sigmoid outputs outside [0.01, 0.99]. E z^4/E[z^2]^2 is the ensemble "
+             f"statistic over the {seeds} networks at the first example (± its standard error), "
+             "3 for Gaussian preactivations; theory, its finite-width prediction (Gaussian weights, "
+             "jaxinit.finite_width). - where a column does not apply.")
+  return tables.markdown([*keys, *(header for _, _, header, _ in COLUMNS),
+                          "E z^4/E[z^2]^2", "theory"], body, caption, left=1).rstrip("\n")
 
 
 def _groups(members: Sequence[pop.Member], by: tuple[str, ...]) -> dict[str, list[int]]:
@@ -185,24 +254,30 @@ def _groups(members: Sequence[pop.Member], by: tuple[str, ...]) -> dict[str, lis
   return out
 
 
-def _figures(folder: Path, members: Sequence[pop.Member], by: tuple[str, ...],
-             diag: diagnostics.Diagnostics, rows: list[dict[str, Any]], sv_MK: np.ndarray
-             ) -> list[Path]:
+def _figures(folder: Path, config: DiagnoseConfig, members: Sequence[pop.Member],
+             diag: diagnostics.Diagnostics, rows: list[dict[str, Any]], sv_MK: np.ndarray,
+             x: np.ndarray) -> list[Path]:
   figures = []
-  groups = _groups(members, by)
+  groups = _groups(members, config.group_keys())
+  ranges = "each layer its own range" if config.ranges == "layer" else "one range for all layers"
+  q0 = np.mean(np.asarray(x, np.float64).reshape(len(x), -1) ** 2, axis=1)
   for label, idx in groups.items():
     k, slug = idx[0], folders.slug(label)
-    for quantity in ("preact", "act", "grad_preact"):
+    for quantity in diagnostics.QUANTITIES:
       edges, counts = diagnostics.histograms(diag, k, quantity)
       layers = sorted({r["layer"] for r in rows if r["quantity"] == quantity})
       figures.append(folder / f"hist_{slug}_{quantity}.png")
       plots.histogram_grid(edges, counts, figures[-1], xlabel=quantity.replace("_", " "),
-                           title=f"{label}, seed {members[k].seed}: {quantity} per layer",
-                           labels=[f"layer {r}" for r in layers])
+                           title=f"{label}, seed {members[k].seed}: {quantity} per layer "
+                           f"({ranges})", labels=[f"layer {r}" for r in layers])
     kernel_SL = np.array([[r["kernel"] for r in rows if r["member"] == i and r["quantity"] == "preact"]
                           for i in idx])
+    variances = scheme_theory.layer_variances(members[k].scheme, config.model, x.shape[1:],
+                                              members[k].scale)
+    theory = None if variances is None else scheme_theory.kernel_prediction(
+        config.model.activation, *variances, q0).mean(axis=0)
     figures.append(folder / f"kernel_{slug}.png")
-    plots.depth_profile(None, kernel_SL, figures[-1], "G(l) = mean z(l)^2", title=label,
+    plots.depth_profile(theory, kernel_SL, figures[-1], "G(l) = mean z(l)^2", title=label,
                         log=bool(np.all(kernel_SL > 0)))
   eig = {label: sv_MK[idx] ** 2 for label, idx in groups.items()}
   eig = {label: v for label, v in eig.items() if np.any(v > 0)}
@@ -251,12 +326,14 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
   variables_M = pop.init_params(config.model, members, dataset.feature_shape,
                                 pop.init_batch(dataset.x_train))
   diag = diagnostics.diagnose(config.model, members, variables_M, dataset.x_train[:n],
-                              dataset.y_train[:n], bins=config.bins)
+                              dataset.y_train[:n], bins=config.bins, ranges=config.ranges,
+                              batch_norm=config.batch_norm_mode)
   sv_MK = np.asarray(diagnostics.jacobian_singular_values(config.model, variables_M,
                                                           dataset.x_train[:1]))
   rows = diagnostics.to_rows(diag)
   by = config.group_keys()
   table = _table(rows, by)
+  _ensemble(table, config, members, variables_M, np.asarray(dataset.x_train[0]))
   if overwrite:
     folders.prepare(folder, MARKER, overwrite=True, what="diagnostics")
   folder.mkdir(parents=True, exist_ok=True)
@@ -266,7 +343,7 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
       "records": diag.records, "jacobian_singular_values": sv_MK.tolist(),
       "environment": provenance.environment()})
   records.atomic_write(folder / "diagnostics.csv", tables.to_csv(rows))
-  drawn = _figures(folder, members, by, diag, rows, sv_MK) if figures else []
+  drawn = _figures(folder, config, members, diag, rows, sv_MK, dataset.x_train[:n]) if figures else []
   seeds = len(config.seeds)
   closing = (f"means over {seeds} seeds at init, on {n} {config.data} examples; diagnostics.json, "
              f"diagnostics.csv and {len(drawn)} figures in {folder}")

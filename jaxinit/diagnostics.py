@@ -12,9 +12,14 @@
   gradient of the batch-mean loss, so its scale does not depend on the batch size;
 * ``grad_weight``: ``dL/dW(l)`` of the batch-mean loss ``L`` (what SGD steps along).
 
-Each gets its mean, std, excess kurtosis, min, max and a histogram on bin edges shared by every
-member and layer (by default ``linspace(-r, r, bins + 1)``, ``r`` the largest finite ``|value|`` of
-that quantity in the whole population), so histograms can be compared across panels and members.
+Each gets its mean, std, ``pooled_kurtosis`` (the excess kurtosis of one network's entries of that
+layer, pooled over units and examples: a shape statistic of the histogram, not the ensemble
+quantity of finite-width theory, which is :func:`ensemble_moments`), min, max, the number of
+``distinct`` values (exact float equality: the symmetry a constant initialization keeps shows as
+one value per layer) and a histogram. The histogram's bin edges are shared by every member, and by
+default each layer has its own range (``linspace(-r_l, r_l, bins + 1)``, ``r_l`` the largest finite
+``|value|`` of that quantity in layer ``l`` over the population); ``ranges="shared"`` gives every
+layer one range, so panels of different layers compare directly.
 Per layer there are also the empirical kernel ``G(l) = mean z(l)^2`` (over units and batch; per
 example in :attr:`Diagnostics.kernel_MLB`), the gradient norms, and the fractions of dead ReLU units
 and of saturated tanh/sigmoid entries.
@@ -24,6 +29,11 @@ The gradients with respect to ``z(l)`` come from the model that is trained, unch
 the value that the model sows as ``preact_<i>``, by a ``flax.linen.intercept_methods`` interceptor,
 and ``jax.grad`` with respect to ``eps`` gives ``dL/dz``. This is Flax's ``Module.perturb``
 mechanism without needing the model to call ``perturb``, and it works for MLPs and CNNs alike.
+
+BatchNorm runs in train mode by default (``batch_norm="train"``: each layer normalized with the
+batch's own statistics, as in the first training step, so a network at initialization shows
+normalized layers); ``batch_norm="eval"`` uses the running statistics (at initialization mean 0
+and variance 1, so BatchNorm is then nearly the identity).
 
 Everything is computed by one ``jit(vmap(...))`` call per architecture (compiled once per
 ``(ModelConfig, bins)``; members, data and edges are arguments), and the tidy records are assembled on
@@ -49,13 +59,17 @@ import numpy as np
 from jaxinit import activations, models
 from jaxinit import population as pop
 
-__all__ = ["Diagnostics", "QUANTITIES", "STATS", "RECORD_FIELDS", "diagnose", "to_rows", "histograms",
-           "jacobian_singular_values"]
+__all__ = ["Diagnostics", "QUANTITIES", "STATS", "RECORD_FIELDS", "RANGES", "BATCH_NORM_MODES",
+           "diagnose", "to_rows", "histograms", "jacobian_singular_values", "ensemble_moments",
+           "EnsembleMoments"]
 
 QUANTITIES = ("weight", "preact", "act", "grad_preact", "grad_weight")
-STATS = ("mean", "std", "kurtosis", "min", "max")
+STATS = ("mean", "std", "pooled_kurtosis", "min", "max")
 RECORD_FIELDS = ("member", "scheme", "seed", "lr", "momentum", "scale", "layer", "quantity", *STATS,
-                 "kernel", "grad_norm", "dead_frac", "saturated_frac", "hist")
+                 "distinct", "kernel", "grad_norm", "dead_frac", "saturated_frac", "hist")
+RANGES = ("layer", "shared")
+"""Histogram ranges: each layer its own (the default), or one per quantity over all layers."""
+BATCH_NORM_MODES = ("train", "eval")
 """The keys of every record, in order; :func:`to_rows` drops ``hist``."""
 
 _RELU_FAMILY = ("relu", "leaky_relu")
@@ -70,7 +84,8 @@ class Diagnostics:
   Attributes:
     records: one dict per member x layer x quantity (keys :data:`RECORD_FIELDS`), member-major, then
       layer, then quantity in :data:`QUANTITIES` order (``act`` only for hidden layers).
-    edges: quantity -> float32 bin edges ``(bins + 1,)`` shared by all members and layers.
+    edges: quantity -> float32 bin edges ``(layers, bins + 1)``, one row per layer that has the
+      quantity (``act``: the hidden ones), shared by all members.
     kernel_MLB: the per-example empirical kernel ``mean_i z_i(l)^2``, shape ``(M, L, B)``.
   """
 
@@ -136,7 +151,7 @@ def _per_layer_sum(rows: jax.Array, layout: _Layout) -> jax.Array:
 
 
 def _moments(v_KC: jax.Array, layout: _Layout) -> jax.Array:
-  """``(L, 5)``: each layer's mean, std, excess kurtosis (NaN if constant), min, max."""
+  """``(L, 5)``: each layer's mean, std, pooled excess kurtosis (NaN if constant), min, max."""
   mask, onehot = _mask(layout), jnp.asarray(_onehot(layout))
   n = jnp.asarray(layout.counts, v_KC.dtype)
   total = lambda a: _per_layer_sum(jnp.sum(a, axis=1), layout)
@@ -151,16 +166,18 @@ def _moments(v_KC: jax.Array, layout: _Layout) -> jax.Array:
   return jnp.stack([mean, jnp.sqrt(m2), m4 / (m2 * m2) - 3.0, lo, hi], axis=1)
 
 
-def _hist(v_KC: jax.Array, edges: jax.Array, layout: _Layout) -> jax.Array:
-  """``(L, bins)`` counts on ``edges`` exactly as ``np.histogram``: ``[e_j, e_j+1)``, the last closed.
+def _hist(v_KC: jax.Array, edges_LE: jax.Array, layout: _Layout) -> jax.Array:
+  """``(L, bins)`` counts, layer ``l`` on ``edges_LE[l]``, exactly as ``np.histogram``: ``[e_j,
+  e_j+1)``, the last closed.
 
   A binary search per entry (``searchsorted``, log2(bins) steps) and one scatter-add for all layers:
   O(N log bins) time and O(N) memory. Values outside ``[e_0, e_last]`` and NaN are not counted.
   """
-  n, layers = edges.shape[0] - 1, len(layout.counts)
-  idx = jnp.searchsorted(edges, v_KC, side="right") - 1
-  idx = jnp.where(v_KC == edges[-1], n - 1, idx)  # the last bin is closed
-  counted = _mask(layout) & (v_KC >= edges[0]) & (v_KC <= edges[-1])
+  n, layers = edges_LE.shape[1] - 1, len(layout.counts)
+  e_KE = edges_LE[jnp.asarray(layout.seg)]
+  idx = jax.vmap(lambda e, row: jnp.searchsorted(e, row, side="right"))(e_KE, v_KC) - 1
+  idx = jnp.where(v_KC == e_KE[:, -1:], n - 1, idx)  # the last bin is closed
+  counted = _mask(layout) & (v_KC >= e_KE[:, :1]) & (v_KC <= e_KE[:, -1:])
   flat = jnp.where(counted, jnp.asarray(layout.seg)[:, None] * n + idx, layers * n)
   return jnp.bincount(flat.reshape(-1), length=layers * n + 1)[:-1].reshape(layers, n)
 
@@ -179,11 +196,13 @@ def _eps_interceptor(eps: dict[int, jax.Array], batch_norm: bool, last: int) -> 
   return interceptor
 
 
-def _member_fn(model_cfg: models.ModelConfig) -> Any:
-  """``values(variables, x, y)`` for one member: per-quantity lists of per-layer arrays, plus extras."""
+def _member_fn(model_cfg: models.ModelConfig, train: bool) -> Any:
+  """``values(variables, x, y)`` for one member: per-quantity lists of per-layer arrays, plus extras;
+  BatchNorm with the batch's statistics if ``train``."""
   model = models.build(model_cfg)
   depth = model_cfg.depth
   kind = activations.get(model_cfg.activation).kind
+  mutable = ["intermediates", "batch_stats"] if train and model_cfg.batch_norm else ["intermediates"]
 
   def values(variables: dict, x: jax.Array, y: jax.Array) -> tuple[dict, dict]:
     params = variables["params"]
@@ -193,7 +212,8 @@ def _member_fn(model_cfg: models.ModelConfig) -> Any:
 
     def loss(params: dict, eps: dict) -> tuple[jax.Array, dict]:
       with nn.intercept_methods(_eps_interceptor(eps, model_cfg.batch_norm, depth - 1)):
-        logits, state = model.apply({**variables, "params": params}, x, mutable=["intermediates"])
+        logits, state = model.apply({**variables, "params": params}, x, train=train,
+                                    mutable=mutable)
       return jnp.mean(models.per_example_loss(logits, y)[0]), state["intermediates"]
 
     (g_params, g_eps), sown = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, eps)
@@ -224,16 +244,23 @@ def _member_fn(model_cfg: models.ModelConfig) -> Any:
                                        for d in vals["grad_preact"]]),
         "grad_weight_norm": jnp.stack([jnp.sqrt(jnp.sum(g * g)) for g in vals["grad_weight"]]),
         "dead": dead.astype(jnp.float32), "saturated": saturated.astype(jnp.float32),
+        "distinct": {q: jnp.stack([_distinct(v) for v in vs]) for q, vs in vals.items()},
     }
     return vals, extras
 
   return values
 
 
+def _distinct(v: jax.Array) -> jax.Array:
+  """The number of distinct values in ``v`` (exact equality; each NaN counts once)."""
+  s = jnp.sort(v.reshape(-1))
+  return 1 + jnp.sum(s[1:] != s[:-1])
+
+
 @functools.lru_cache(maxsize=32)
-def _program(model_cfg: models.ModelConfig, bins: int | None) -> Any:
+def _program(model_cfg: models.ModelConfig, bins: int | None, ranges: str, train: bool) -> Any:
   """``jit(f)(variables_M, x, y, edges)`` -> (stats, hists, edges, extras), for one architecture."""
-  values = _member_fn(model_cfg)
+  values = _member_fn(model_cfg, train)
 
   def run(variables_M: dict, x: jax.Array, y: jax.Array, edges: dict[str, jax.Array]) -> tuple:
     vals_M, extras_M = jax.vmap(values, in_axes=(0, None, None))(variables_M, x, y)
@@ -242,46 +269,58 @@ def _program(model_cfg: models.ModelConfig, bins: int | None) -> Any:
       v_MKC, layout = _pack(vals_M[q])
       stats[q] = jax.vmap(functools.partial(_moments, layout=layout))(v_MKC)
       if q in edges:
-        used[q] = edges[q]
+        used[q] = jnp.broadcast_to(edges[q], (len(layout.counts), edges[q].shape[-1]))
       else:
-        finite = _mask(layout) & jnp.isfinite(v_MKC)
-        r = jnp.max(jnp.where(finite, jnp.abs(v_MKC), 0.0))
+        a = jnp.where(_mask(layout) & jnp.isfinite(v_MKC), jnp.abs(v_MKC), 0.0)
+        if ranges == "layer":
+          row_max = jnp.max(a, axis=(0, 2))
+          r = jnp.max(jnp.where(jnp.asarray(_onehot(layout)), row_max[:, None], 0.0), axis=0)
+        else:
+          r = jnp.full((len(layout.counts),), jnp.max(a))
         r = jnp.where(r > 0, r, 1.0)  # all zeros (e.g. a zeros init): edges around 0, not one point
-        used[q] = jnp.linspace(-r, r, bins + 1)
+        used[q] = jnp.linspace(-r, r, bins + 1, axis=-1)
       hists[q] = jax.vmap(functools.partial(_hist, layout=layout), in_axes=(0, None))(v_MKC, used[q])
     return stats, hists, used, extras_M
 
   return jax.jit(run)
 
 
-def _check_edges(edges: Mapping[str, Any]) -> dict[str, jax.Array]:
+def _check_edges(edges: Mapping[str, Any], model_cfg: models.ModelConfig) -> dict[str, jax.Array]:
   out = {}
   for q, e in edges.items():
     if q not in QUANTITIES:
       raise ValueError(f"edges has an unknown quantity {q!r}; known: {', '.join(QUANTITIES)}")
     e = np.asarray(e, np.float32)
-    if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
-      raise ValueError(f"edges[{q!r}] must be a 1-D, finite, strictly increasing array of at least 2 "
-                       f"edges; got shape {e.shape}")
+    layers = model_cfg.depth - (q == "act")
+    if (e.ndim not in (1, 2) or e.shape[-1] < 2 or (e.ndim == 2 and e.shape[0] != layers)
+        or not np.all(np.isfinite(e)) or np.any(np.diff(e, axis=-1) <= 0)):
+      raise ValueError(f"edges[{q!r}] must be finite and strictly increasing, of shape (E,) for "
+                       f"every layer or ({layers}, E) for each, E >= 2; got shape {e.shape}")
     out[q] = jnp.asarray(e)
   return out
 
 
 def diagnose(model_cfg: models.ModelConfig, members: Sequence[pop.Member], variables_M: dict,
-             x: Any, y: Any, bins: int = 50, edges: Mapping[str, Any] | None = None) -> Diagnostics:
+             x: Any, y: Any, bins: int = 50, edges: Mapping[str, Any] | None = None, *,
+             ranges: str = "layer", batch_norm: str = "train") -> Diagnostics:
   r"""Per-layer statistics of every member at one batch, in one compiled call.
 
   Args:
-    model_cfg: the architecture (eval mode; BatchNorm uses its running statistics).
+    model_cfg: the architecture.
     members: the ``M`` members, for the records' member fields.
     variables_M: their variables stacked with the model axis first
       (:func:`jaxinit.population.init_params`, or trained ones).
     x: a batch ``(B, ...)``.
     y: integer labels ``(B,)`` (0/1 for a single logit).
     bins: the number of bins of the default edges (ignored for quantities given in ``edges``).
-    edges: optional quantity -> bin edges (1-D, strictly increasing, stored as float32); the others
-      get ``linspace(-r, r, bins + 1)``, ``r`` the largest finite ``|value|`` of that quantity over
-      all members and layers (1 if all are 0).
+    edges: optional quantity -> bin edges (strictly increasing, stored as float32): ``(E,)`` for
+      every layer or ``(layers, E)``, one row per layer that has the quantity. The others get
+      ``linspace(-r, r, bins + 1)`` per layer (:data:`RANGES`): ``r`` the largest finite
+      ``|value|`` of that quantity in the layer over all members (``ranges="layer"``) or in all
+      layers (``"shared"``); 1 where all are 0.
+    ranges: ``"layer"`` or ``"shared"``, as above.
+    batch_norm: ``"train"`` (the batch's statistics) or ``"eval"`` (the running ones); no effect
+      without BatchNorm.
 
   Returns:
     A :class:`Diagnostics`. In each record, ``kernel`` (``preact`` rows) is ``G(l) = mean z(l)^2``
@@ -290,11 +329,13 @@ def diagnose(model_cfg: models.ModelConfig, members: Sequence[pop.Member], varia
     relu and leaky_relu only) is the fraction of units, channels for convolutions, whose
     preactivation is <= 0 for every example (and position); ``saturated_frac`` (``act`` rows, tanh
     and sigmoid only) is the fraction of entries with ``|tanh| > 0.99`` or sigmoid outside
-    ``[0.01, 0.99]``. Fields that do not apply are NaN; ``kurtosis`` is NaN for constant values.
+    ``[0.01, 0.99]``; ``distinct`` counts the distinct values of the quantity in the layer. Fields
+    that do not apply are NaN; ``pooled_kurtosis`` is NaN for constant values.
 
   Raises:
     ValueError: no members, variables whose model axis is not ``M``, ``x`` and ``y`` of different
-      lengths or ``y`` not 1-D, labels outside the model's classes, ``bins`` < 1, or bad ``edges``.
+      lengths or ``y`` not 1-D, labels outside the model's classes, ``bins`` < 1, bad ``edges``,
+      or an unknown ``ranges`` or ``batch_norm``.
 
   >>> from jaxinit import data
   >>> moons = data.moons(0)
@@ -303,7 +344,7 @@ def diagnose(model_cfg: models.ModelConfig, members: Sequence[pop.Member], varia
   >>> variables_M = pop.init_params(cfg, members, (2,))
   >>> diag = diagnose(cfg, members, variables_M, moons.x_train[:64], moons.y_train[:64])
   >>> len(diag.records), diag.edges["act"].shape, diag.kernel_MLB.shape
-  (28, (51,), (2, 3, 64))
+  (28, (2, 51), (2, 3, 64))
   >>> {k: diag.records[1][k] for k in ("member", "layer", "quantity")}
   {'member': 0, 'layer': 1, 'quantity': 'preact'}
   """
@@ -324,8 +365,13 @@ def diagnose(model_cfg: models.ModelConfig, members: Sequence[pop.Member], varia
   if y_np.size and (y_np.min() < 0 or y_np.max() >= classes):
     raise ValueError(f"labels must be in [0, {classes}) for a model with {model_cfg.num_outputs} "
                      f"output(s); got range [{y_np.min()}, {y_np.max()}]")
-  given = _check_edges(edges or {})
-  fn = _program(model_cfg, None if len(given) == len(QUANTITIES) else bins)
+  if ranges not in RANGES:
+    raise ValueError(f"unknown ranges={ranges!r}; accepted: {', '.join(RANGES)}")
+  if batch_norm not in BATCH_NORM_MODES:
+    raise ValueError(f"unknown batch_norm={batch_norm!r}; accepted: {', '.join(BATCH_NORM_MODES)}")
+  given = _check_edges(edges or {}, model_cfg)
+  fn = _program(model_cfg, None if len(given) == len(QUANTITIES) else bins, ranges,
+                batch_norm == "train" and model_cfg.batch_norm)
   out = fn(variables_M, x, jnp.asarray(y_np, jnp.int32), given)
   stats, hists, used, extras = jax.device_get(out)
   return Diagnostics(_records(model_cfg, members, stats, hists, extras),
@@ -346,6 +392,7 @@ def _records(model_cfg: models.ModelConfig, members: Sequence[pop.Member], stats
           continue
         row = {**info, "layer": i + 1, "quantity": q,
                **{s: float(v) for s, v in zip(STATS, stats[q][k, i], strict=True)},
+               "distinct": int(extras["distinct"][q][k, i]),
                "kernel": nan, "grad_norm": nan, "dead_frac": nan, "saturated_frac": nan}
         if q == "preact":
           row["kernel"] = float(extras["kernel_LB"][k, i].mean())
@@ -373,8 +420,8 @@ def histograms(diag: Diagnostics, member: int, quantity: str) -> tuple[np.ndarra
     quantity: one of :data:`QUANTITIES`.
 
   Returns:
-    ``(edges (bins + 1,), counts_LB (layers, bins))``, rows in layer order over the layers that have
-    the quantity (``act``: the hidden layers only).
+    ``(edges_LE (layers, bins + 1), counts_LB (layers, bins))``, rows in layer order over the
+    layers that have the quantity (``act``: the hidden layers only).
 
   Raises:
     ValueError: an unknown quantity or a member not in ``diag``.
@@ -422,3 +469,68 @@ def jacobian_singular_values(model_cfg: models.ModelConfig, variables_M: dict, x
   if model_cfg.kind == "cnn" and x_one.ndim != 3:
     raise ValueError(f"a cnn input must be one image of shape (H, W, C); got shape {x_one.shape}")
   return np.asarray(_jacobian_program(model_cfg)(variables_M, x_one))
+
+
+class EnsembleMoments(NamedTuple):
+  """Moments of each layer's preactivation over an ensemble of networks at one fixed input.
+
+  Attributes:
+    second_L: :math:`E[z^2]` per layer ``(L,)``.
+    ratio_L: :math:`E[z^4] / E[z^2]^2` per layer ``(L,)``: 3 for a Gaussian; its excess over 3 is
+      the finite-width (1/n) effect (:func:`jaxinit.finite_width.fourth_moment_ratio`).
+    ratio_se_L: the standard error of ``ratio_L`` ``(L,)``: the delta method over the networks,
+      which are independent draws (the units of one network are not).
+    networks: the number of networks ``M``.
+  """
+
+  second_L: np.ndarray
+  ratio_L: np.ndarray
+  ratio_se_L: np.ndarray
+  networks: int
+
+
+@functools.lru_cache(maxsize=32)
+def _ensemble_program(model_cfg: models.ModelConfig) -> Any:
+  model = models.build(model_cfg)
+
+  def one(variables: dict, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    sown = models.logits_and_intermediates(model, variables, x)[1]
+    z = [sown[f"preact_{i}"].astype(jnp.float32) ** 2 for i in range(model_cfg.depth)]
+    return jnp.stack([jnp.mean(v) for v in z]), jnp.stack([jnp.mean(v * v) for v in z])
+
+  return jax.jit(jax.vmap(one, in_axes=(0, None)))
+
+
+def ensemble_moments(model_cfg: models.ModelConfig, variables_M: dict, x_one: Any
+                     ) -> EnsembleMoments:
+  r""":math:`E[z^4] / E[z^2]^2` of every layer's preactivations over the ``M`` networks of a
+  population at one fixed input: the ensemble quantity of finite-width theory (PDLT ch. 4-5), in
+  which :math:`E` is over the random initialization. The units of a layer are exchangeable, so the
+  expectations also average over them (one network gives ``n_l`` correlated samples).
+
+  Args:
+    model_cfg: the architecture (eval mode).
+    variables_M: the networks' variables stacked with the model axis first, ``M >= 2``.
+    x_one: the input, one example without a batch axis (e.g. ``(784,)`` or ``(28, 28, 1)``).
+
+  Returns:
+    :class:`EnsembleMoments`: with :math:`a_m`, :math:`b_m` network ``m``'s mean of :math:`z^2`
+    and :math:`z^4` over the layer's units, :math:`A = \bar a`, :math:`B = \bar b`, the ratio is
+    :math:`B / A^2` and its standard error the sample std of :math:`b_m / A^2 - 2 B a_m / A^3`
+    over networks, divided by :math:`\sqrt M`.
+
+    A layer whose preactivations are all 0 gets NaN.
+
+  Raises:
+    ValueError: fewer than 2 networks.
+  """
+  a_ML, b_ML = (np.asarray(v, np.float64)
+                for v in _ensemble_program(model_cfg)(variables_M, jnp.asarray(x_one)[None]))
+  m = a_ML.shape[0]
+  if m < 2:
+    raise ValueError(f"ensemble_moments needs at least 2 networks; got {m}")
+  A, B = a_ML.mean(0), b_ML.mean(0)
+  with np.errstate(divide="ignore", invalid="ignore"):  # A = 0 (a zero layer): NaN, not a warning
+    g = b_ML / A ** 2 - 2 * B * a_ML / A ** 3
+    ratio = np.where(A > 0, B / A ** 2, np.nan)
+  return EnsembleMoments(A, ratio, np.where(A > 0, g.std(0, ddof=1), np.nan) / math.sqrt(m), m)

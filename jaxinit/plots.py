@@ -206,13 +206,14 @@ def decision_boundary(gx: np.ndarray, gy: np.ndarray, prob: np.ndarray, x: np.nd
 def histogram_grid(edges: np.ndarray, counts_LB: np.ndarray, path: str | Path, title: str = "",
                    xlabel: str = "value", labels: Sequence[str] | None = None,
                    columns: int = 5) -> Figure:
-  """Draws one histogram panel per layer on shared bin edges, and saves it.
+  """Draws one histogram panel per layer, and saves it.
 
   The figure of the constant-init post and of the deep-network lecture notes: how a quantity's
   distribution changes through depth.
 
   Args:
-    edges: bin edges ``(B + 1,)``, shared by all panels.
+    edges: bin edges, ``(B + 1,)`` shared by all panels or ``(L, B + 1)`` one row per panel (each
+      layer its own range, :func:`jaxinit.diagnostics.diagnose`'s default).
     counts_LB: counts per layer and bin ``(L, B)``, e.g. from
       :func:`jaxinit.diagnostics.histograms`.
     path: where to save (``.png``, ``.pdf`` or ``.svg``).
@@ -227,10 +228,12 @@ def histogram_grid(edges: np.ndarray, counts_LB: np.ndarray, path: str | Path, t
   """
   path = check_path(path)
   edges, counts_LB = np.asarray(edges, np.float64), np.asarray(counts_LB)
-  if counts_LB.ndim != 2 or counts_LB.shape[1] != edges.size - 1:
-    raise ValueError(f"counts_LB must have shape (layers, {edges.size - 1}) for {edges.size} edges; "
-                     f"got {counts_LB.shape}")
-  layers = counts_LB.shape[0]
+  layers = counts_LB.shape[0] if counts_LB.ndim == 2 else 0
+  if edges.ndim == 1:
+    edges = np.broadcast_to(edges, (layers, edges.size))
+  if counts_LB.ndim != 2 or edges.shape != (layers, counts_LB.shape[1] + 1):
+    raise ValueError(f"counts_LB {counts_LB.shape} and edges {edges.shape} do not fit; accepted: "
+                     "counts (L, B) with edges (B + 1,) or (L, B + 1)")
   labels = list(labels) if labels is not None else [f"layer {i + 1}" for i in range(layers)]
   cols = min(columns, layers)
   rows = -(-layers // cols)
@@ -238,7 +241,8 @@ def histogram_grid(edges: np.ndarray, counts_LB: np.ndarray, path: str | Path, t
     fig = Figure(figsize=(2.4 * cols, 1.9 * rows + 0.4), layout="constrained")
     for i in range(layers):
       ax = fig.add_subplot(rows, cols, i + 1)
-      ax.bar(edges[:-1], counts_LB[i], width=np.diff(edges), align="edge", color="0.45", lw=0)
+      ax.bar(edges[i, :-1], counts_LB[i], width=np.diff(edges[i]), align="edge", color="0.45",
+             lw=0)
       ax.set_title(labels[i], fontsize=10)
       ax.set_yticks([])
       ax.tick_params(labelsize=8)
@@ -331,8 +335,13 @@ def phase_diagram(C_W: np.ndarray, C_b: np.ndarray, chi_perp_BW: np.ndarray, pat
 
 def jacobian_spectrum(eigenvalues: dict[str, np.ndarray], path: str | Path, title: str = "",
                       bins: int = 60) -> Figure:
-  """Draws the density of the eigenvalues of J J^T (squared singular values of the input-output
-  Jacobian), one histogram per label on shared log-spaced bins, and saves it.
+  """Draws the distribution of the eigenvalues of J J^T (squared singular values of the
+  input-output Jacobian), one step histogram per label on shared log-spaced bins, and saves it.
+
+  Each histogram shows the fraction of that label's eigenvalues per bin (summing to 1), not a
+  density: a spectrum concentrated on one value (an orthogonal network's) is then one bar of
+  height at most 1 and does not flatten the others, as a density of ~1e17 on a narrow log bin did.
+  The legend sits below the axes, off the data.
 
   Args:
     eigenvalues: label -> eigenvalues (any shape, flattened; > 0), e.g. ``{"orthogonal": ...,
@@ -342,7 +351,8 @@ def jacobian_spectrum(eigenvalues: dict[str, np.ndarray], path: str | Path, titl
     bins: number of bins.
 
   Returns:
-    The figure; ``fig.axes[0].patches`` hold the histograms in label order.
+    The figure; ``fig.axes[0].patches`` hold the histograms in label order (one step patch each)
+    and ``fig.legends[0]`` the legend.
   """
   path = check_path(path)
   values = {k: np.asarray(v, np.float64).ravel() for k, v in eigenvalues.items()}
@@ -353,16 +363,17 @@ def jacobian_spectrum(eigenvalues: dict[str, np.ndarray], path: str | Path, titl
   edges = np.geomspace(lo * 0.9, hi * 1.1, bins + 1) if hi > lo * 1.01 else np.linspace(
       lo - 0.05, hi + 0.05, bins + 1)
   with mpl.rc_context(STYLE):
-    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    fig = Figure(figsize=(5.0, 3.6 + 0.22 * len(values)), layout="constrained")
     ax = fig.add_subplot()
     for i, (label, v) in enumerate(values.items()):
-      ax.hist(v, bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=f"C{i}",
-              label=f"{label} (mean {v.mean():.3g}, var {v.var():.3g})")
+      ax.hist(v, bins=edges, weights=np.full(v.size, 1 / v.size), histtype="step", lw=1.6,
+              color=f"C{i}", label=f"{label} (mean {v.mean():.3g}, var {v.var():.3g})")
     if hi > lo * 1.01:
       ax.set_xscale("log")
+    ax.set_ylim(0, None)
     ax.set_xlabel(r"eigenvalue of $J J^\top$")
-    ax.set_ylabel("density")
+    ax.set_ylabel("fraction of eigenvalues per bin")
     ax.set_title(title)
-    ax.legend()
+    fig.legend(loc="outside lower center", fontsize=8, frameon=False)
   _save(fig, path)
   return fig

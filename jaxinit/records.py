@@ -28,8 +28,8 @@ import numpy as np
 from jaxinit.population import Member
 from jaxinit.train import METRICS
 
-__all__ = ["RECORD_FIELDS", "METRICS", "epoch_records", "RecordWriter", "read_records",
-           "truncate_records", "write_json", "atomic_write"]
+__all__ = ["RECORD_FIELDS", "METRICS", "RUN_COLUMNS", "epoch_records", "RecordWriter",
+           "read_records", "truncate_records", "load", "write_json", "atomic_write"]
 
 RECORD_FIELDS = ("member", *(f.name for f in dataclasses.fields(Member)), "epoch", *METRICS,
                  "diverged", "diverged_epoch")
@@ -220,3 +220,53 @@ def truncate_records(path: str | Path, last_epoch: int) -> int:
   kept = [row for row in read_records(path) if row["epoch"] <= last_epoch]
   atomic_write(path, "".join(_record_line(row) for row in kept))
   return len(kept)
+
+
+RUN_COLUMNS = ("data", "normalize", "optimizer", "schedule", "loss", "batch_size", "epochs")
+"""The columns :func:`load` adds from a run's ``config.json``: the same for every row of one run,
+so that the frames of several runs concatenate into one."""
+
+
+def load(run_folder: str | Path) -> Any:
+  """A sweep's records as a pandas DataFrame: one row per member and evaluated epoch.
+
+  Args:
+    run_folder: a folder written by ``jaxinit sweep`` (:func:`jaxinit.sweep.run`), finished,
+      interrupted or still running.
+
+  Returns:
+    A ``pandas.DataFrame`` with the columns :data:`RECORD_FIELDS` (metrics float, NaN once a member
+    diverged; ``diverged`` bool; ``diverged_epoch`` a nullable ``Int64``), then :data:`RUN_COLUMNS`
+    from ``config.json`` and ``run`` (the folder's name). ``df.attrs["config"]`` is the whole
+    ``config.json`` and ``df.attrs["run"]`` the ``run.json`` (``{}`` if absent).
+
+  Raises:
+    ImportError: pandas is not installed (``pip install "jaxinit[pandas]"``).
+    ValueError: ``run_folder`` holds no ``records.jsonl`` or ``config.json``, or a malformed record.
+
+  Example::
+
+    df = jaxinit.results.load("runs/moons-mlp")
+    df[df.epoch == df.epoch.max()].groupby("scheme").test_acc.describe()
+  """
+  try:
+    import pandas as pd
+  except ImportError:
+    raise ImportError('results.load needs pandas; install it with pip install "jaxinit[pandas]" '
+                      "(or pip install pandas)") from None
+  folder = Path(run_folder)
+  for name in ("records.jsonl", "config.json"):
+    if not (folder / name).is_file():
+      raise ValueError(f"{folder} has no {name}; accepted: a run folder written by jaxinit sweep")
+  config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+  run = folder / "run.json"
+  frame = pd.DataFrame(read_records(folder / "records.jsonl"), columns=list(RECORD_FIELDS))
+  frame = frame.astype({**{m: "float64" for m in METRICS}, "diverged": "bool",
+                        "diverged_epoch": "Int64"})
+  train = config.get("train", {})
+  for column in RUN_COLUMNS:
+    frame[column] = config.get(column, train.get(column))
+  frame["run"] = folder.name
+  frame.attrs["config"] = config
+  frame.attrs["run"] = json.loads(run.read_text(encoding="utf-8")) if run.is_file() else {}
+  return frame

@@ -3,8 +3,8 @@
 The work is done in one module per concern, re-exported here (as ``optax`` re-exports ``_src``):
 
 * :mod:`jaxinit.records`: crash-safe per-epoch records (:data:`RECORD_FIELDS`, :func:`epoch_records`,
-  :class:`RecordWriter`, :func:`read_records`, :func:`truncate_records`) and atomic
-  :func:`write_json`;
+  :class:`RecordWriter`, :func:`read_records`, :func:`truncate_records`), a run folder's records as
+  a pandas DataFrame (:func:`load`) and atomic :func:`write_json`;
 * :mod:`jaxinit.provenance`: :func:`environment`, the run metadata stored with a result;
 * :mod:`jaxinit.stats`: :func:`summarize`, the one group-by (mean, sample std, Student-t 95%
   half-width), and :func:`t_quantile`;
@@ -16,9 +16,11 @@ from jaxinit.provenance import environment
 from jaxinit.records import (
     METRICS,
     RECORD_FIELDS,
+    RUN_COLUMNS,
     RecordWriter,
     atomic_write,
     epoch_records,
+    load,
     read_records,
     truncate_records,
     write_json,
@@ -27,7 +29,8 @@ from jaxinit.stats import SPREADS, group, summarize, t_quantile
 from jaxinit.tables import caption, markdown, to_csv, to_latex, to_markdown, write_tables
 
 __all__ = [
-    "RECORD_FIELDS", "METRICS", "epoch_records", "RecordWriter", "read_records", "truncate_records",
+    "RECORD_FIELDS", "METRICS", "RUN_COLUMNS", "epoch_records", "RecordWriter", "read_records",
+    "truncate_records", "load",
     "write_json", "atomic_write", "environment", "SPREADS", "t_quantile", "summarize", "group",
     "caption", "markdown",
     "to_markdown", "to_latex", "to_csv", "write_tables",

@@ -47,7 +47,7 @@ import jax
 import numpy as np
 
 from jaxinit import data as datasets
-from jaxinit import folders, models, names, placement, results, sharding, signals
+from jaxinit import folders, models, names, optimizers, placement, results, sharding, signals
 from jaxinit import population as pop
 from jaxinit import train as tr
 
@@ -136,6 +136,26 @@ def default_config(data: str = "moons", kind: str = "mlp") -> SweepConfig:
 def _classes(data: str) -> int:
   """The number of classes of a canonical dataset name other than the toy sets."""
   return names.parse(data)[2]["classes"] if data.startswith("gaussian") else 10
+
+
+def setting(config: SweepConfig) -> str:
+  """The table caption's sentence on how the members were trained.
+
+  >>> print(setting(SweepConfig()))  # doctest: +NORMALIZE_WHITESPACE
+  Trained on moons (standard inputs, full batch) with momentum, lr 0.1, momentum 0.9, constant
+  schedule, cross_entropy loss.
+  """
+  t = config.train
+  hyper = [f"lr {_values(config.lrs)}"]
+  if optimizers.get(t.optimizer).uses_momentum:
+    hyper.append(f"momentum {_values(config.momenta)}")
+  batch = "full batch" if t.batch_size is None else f"batch {t.batch_size}"
+  return (f"Trained on {config.data} ({config.normalize} inputs, {batch}) with {t.optimizer}, "
+          f"{', '.join(hyper)}, {t.schedule} schedule, {t.loss} loss.")
+
+
+def _values(values: Sequence[float]) -> str:
+  return "/".join(f"{v:g}" for v in values)
 
 
 def group_keys(config: SweepConfig) -> tuple[str, ...]:
@@ -365,7 +385,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   rows = results.read_records(folder / RECORDS)
   by = group_keys(config)
   table = results.summarize(rows, by=by)
-  paths = results.write_tables(table, folder, by=by, spread=SPREAD)
+  paths = results.write_tables(table, folder, by=by, spread=SPREAD, setting=setting(config))
   if figures:
     host = jax.tree.map(sharding.to_host, state)
     record["figures"] = [p.name for p in _figures(folder, config, dataset, members, host, rows)]

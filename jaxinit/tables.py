@@ -60,17 +60,21 @@ def _span(values: Sequence[int]) -> str:
   return f"{min(values)}" if min(values) == max(values) else f"{min(values)} to {max(values)}"
 
 
-def caption(table: Sequence[dict[str, Any]], spread: str = "ci95", missing: str = "n/a") -> str:
+def caption(table: Sequence[dict[str, Any]], spread: str = "ci95", missing: str = "n/a",
+            setting: str = "") -> str:
   """What a table of :func:`jaxinit.stats.summarize` rows shows, in a paragraph to print under it.
 
   Args:
     table: rows of :func:`jaxinit.stats.summarize`.
     spread: what follows ``±``: ``ci95`` or ``std``.
     missing: what the table prints for a NaN mean (``n/a`` in Markdown, ``--`` in LaTeX).
+    setting: a sentence on how the members were trained (a sweep's optimizer, learning rate,
+      schedule, loss, batch and data), put last; empty: none.
 
   Returns:
     The statistic and its spread, ``n`` (members in the statistics) per row, or its range where rows
-    differ, the epoch, and the diverged members left out of the statistics; one line, no newline.
+    differ, the epoch, the diverged members left out of the statistics, then ``setting``; one line,
+    no newline.
 
   Raises:
     ValueError: an unknown ``spread``.
@@ -100,11 +104,14 @@ def caption(table: Sequence[dict[str, Any]], spread: str = "ci95", missing: str 
     text.append("A row with n = 1 shows its mean alone.")
   if 0 in ns:
     text.append(f"A row with n = 0 shows {missing}.")
+  if setting:
+    text.append(setting)
   return " ".join(text)
 
 
 def to_markdown(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None = None,
-                by: Sequence[str] = ("scheme",), digits: int = 3, spread: str = "ci95") -> str:
+                by: Sequence[str] = ("scheme",), digits: int = 3, spread: str = "ci95",
+                setting: str = "") -> str:
   """A Markdown table of :func:`jaxinit.stats.summarize` rows, with its :func:`caption` under it.
 
   Args:
@@ -116,6 +123,7 @@ def to_markdown(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None =
     spread: what follows ``±``, named in each metric's header: ``ci95`` (the Student-t 95% half-width,
       header ``<m> mean ± 95% CI``) or ``std`` (header ``<m> mean ± std``). A NaN mean prints
       ``n/a`` and a NaN spread (``n < 2``) only the mean; the last column, ``diverged``, is ``k/n``.
+    setting: the caption's last sentence (:func:`caption`).
 
   Returns:
     The table, one line per row, then a blank line and the caption paragraph, ending with a
@@ -138,7 +146,7 @@ def to_markdown(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None =
           + [_cell(row, m, spread, digits, " ± ") or "n/a" for m in metrics]
           + [f"{row['n_diverged']}/{row['n_total']}"] for row in table]
   return markdown([*by, *(_header(m, spread) for m in metrics), "diverged"], body,
-                  caption(table, spread), left=len(by))
+                  caption(table, spread, setting=setting), left=len(by))
 
 
 def markdown(header: Sequence[str], body: Sequence[Sequence[str]], caption_text: str,
@@ -166,7 +174,8 @@ def _latex_escape(text: str) -> str:
 
 
 def to_latex(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None = None,
-             by: Sequence[str] = ("scheme",), digits: int = 3, spread: str = "ci95") -> str:
+             by: Sequence[str] = ("scheme",), digits: int = 3, spread: str = "ci95",
+             setting: str = "") -> str:
   """A booktabs ``tabular`` of :func:`jaxinit.stats.summarize` rows, and its caption as a comment.
 
   Cells read ``0.973 $\\pm$ 0.012`` and headers ``test\\_acc (\\%) mean $\\pm$ 95\\% CI``; the
@@ -188,7 +197,7 @@ def to_latex(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None = No
     cells = [_latex_escape(_label(row[k])) for k in by]
     cells += [_cell(row, m, spread, digits, r" $\pm$ ") or "--" for m in metrics]
     lines.append(" & ".join([*cells, f"{row['n_diverged']}/{row['n_total']}"]) + r" \\")
-  text = _latex_escape(caption(table, spread, missing="--"))
+  text = _latex_escape(caption(table, spread, missing="--", setting=setting))
   return "\n".join([*lines, r"\bottomrule", r"\end{tabular}", f"% \\caption{{{text}}}"]) + "\n"
 
 
@@ -208,7 +217,7 @@ def to_csv(table: Sequence[dict[str, Any]]) -> str:
 
 def write_tables(table: Sequence[dict[str, Any]], folder: str | Path, stem: str = "table",
                  metrics: Sequence[str] | None = None, by: Sequence[str] = ("scheme",),
-                 digits: int = 3, spread: str = "ci95") -> dict[str, Path]:
+                 digits: int = 3, spread: str = "ci95", setting: str = "") -> dict[str, Path]:
   """Atomically writes ``<stem>.md``, ``<stem>.tex`` and ``<stem>.csv`` into ``folder``.
 
   The files hold exactly what :func:`to_markdown`, :func:`to_latex` (with the same arguments) and
@@ -218,6 +227,6 @@ def write_tables(table: Sequence[dict[str, Any]], folder: str | Path, stem: str 
     ``{"md": path, "tex": path, "csv": path}``.
   """
   folder = Path(folder)
-  texts = {"md": to_markdown(table, metrics, by, digits, spread),
-           "tex": to_latex(table, metrics, by, digits, spread), "csv": to_csv(table)}
+  texts = {"md": to_markdown(table, metrics, by, digits, spread, setting),
+           "tex": to_latex(table, metrics, by, digits, spread, setting), "csv": to_csv(table)}
   return {ext: atomic_write(folder / f"{stem}.{ext}", text) for ext, text in texts.items()}

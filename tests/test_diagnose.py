@@ -20,7 +20,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MODEL = models.ModelConfig(widths=(8, 8, 1), activation="tanh")  # one model: one compile per file
 CONFIG = dg.DiagnoseConfig(data="moons", model=MODEL, schemes=("zeros", "he_normal"), seeds=(0, 1, 2),
                            examples=32, bins=8)
-HEADER = r"| scheme | layer | G(l) = mean z^2 | std z | E \|\|dL/dz\|\|^2 | dead | saturated |"
+HEADER = (r"| scheme | layer | G(l) = mean z^2 | std z | E \|\|dL/dz\|\|^2 | dead | saturated | "
+          r"E z^4/E[z^2]^2 | theory |")
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +41,12 @@ def test_writes_the_marker_csv_and_figures(result: dg.DiagnoseResult) -> None:
   assert saved["config"] == json.loads(json.dumps(CONFIG.to_json())) and saved["examples_used"] == 32
   assert len(saved["records"]) == len(result.rows) == 6 * (3 * 4 + 2)  # members x (layers x 4 + act)
   assert np.asarray(saved["jacobian_singular_values"]).shape == (6, 1)
-  assert {e: len(v) for e, v in saved["edges"].items()} == dict.fromkeys(saved["edges"], 9)
+  assert {q: np.shape(e) for q, e in saved["edges"].items()} == {
+      q: (2 if q == "act" else 3, 9) for q in saved["edges"]}  # per layer, 8 bins
   rows = read_csv(folder / "diagnostics.csv")
   assert len(rows) == len(result.rows) and "hist" not in rows[0]
   expected = {f"hist_{s}_{q}.png" for s in ("zeros", "he_normal")
-              for q in ("preact", "act", "grad_preact")}
+              for q in ("weight", "preact", "act", "grad_preact", "grad_weight")}
   expected |= {"kernel_he_normal.png", "kernel_zeros.png", "jacobian_spectrum.png"}
   assert {p.name for p in result.figures} == expected
   assert {p.name for p in folder.iterdir()} == expected | {"diagnostics.json", "diagnostics.csv"}
@@ -54,7 +56,7 @@ def test_writes_the_marker_csv_and_figures(result: dg.DiagnoseResult) -> None:
 def test_table_cells_are_the_means_of_the_csv_rows(result: dg.DiagnoseResult) -> None:
   rows = read_csv(result.folder / "diagnostics.csv")
   lines = result.markdown.splitlines()
-  assert lines[0] == HEADER and lines[1] == "|:---|---:|---:|---:|---:|---:|---:|"
+  assert lines[0] == HEADER and lines[1] == "|:---|" + "---:|" * 8
   body = {(m.group(1), int(m.group(2))): m.group(3).split(" | ")
           for m in (re.match(r"^\| (\S+) \| (\d+) \| (.*) \|$", line) for line in lines[2:]) if m}
   assert [(r["scheme"], r["layer"]) for r in result.table] == list(body) == [
@@ -62,7 +64,8 @@ def test_table_cells_are_the_means_of_the_csv_rows(result: dg.DiagnoseResult) ->
   for row in result.table:
     key = (row["scheme"], row["layer"])
     assert row["n"] == 3
-    for (field, quantity, _, fmt), cell in zip(dg.COLUMNS, body[key], strict=True):
+    for (field, quantity, _, fmt), cell in zip(dg.COLUMNS, body[key][:len(dg.COLUMNS)],
+                                               strict=True):
       values = [r[field] for r in rows if (r["scheme"], r["layer"], r["quantity"]) == (*key, quantity)]
       if not values:  # the output layer has no act row
         assert math.isnan(row[f"{field}_mean"]) and cell == "-"
@@ -77,6 +80,15 @@ def test_table_cells_are_the_means_of_the_csv_rows(result: dg.DiagnoseResult) ->
       assert cell == format(mean, fmt).replace("nan", "-")
   assert body["zeros", 1][0] == "0"  # zeros: z = 0 exactly
   assert body["he_normal", 1][3] == "-"  # dead is for relu; tanh's column says saturated
+  # The ensemble statistic over the 3 networks and its finite-width prediction (Gaussian weights,
+  # tanh at C_W = 2, C_b = 0: 3 at layer 1); none for zeros (z = 0).
+  assert body["zeros", 2][-2:] == ["-", "-"]
+  he = {r["layer"]: r for r in result.table if r["scheme"] == "he_normal"}
+  assert he[1]["ensemble_ratio_theory"] == pytest.approx(3.0)
+  assert he[3]["ensemble_ratio_theory"] > 3 and he[3]["ensemble_ratio_se"] > 0
+  assert body["he_normal", 3][-2:] == [f"{he[3]['ensemble_ratio']:.3f} ± "
+                                       f"{he[3]['ensemble_ratio_se']:.3f}",
+                                       f"{he[3]['ensemble_ratio_theory']:.3f}"]
 
 
 def test_printed_text_names_its_statistic(result: dg.DiagnoseResult) -> None:
@@ -85,7 +97,7 @@ def test_printed_text_names_its_statistic(result: dg.DiagnoseResult) -> None:
   assert caption.startswith("Each cell is the mean over the 3 seeds of its row, at initialization, "
                             "on 32 moons training examples: G(l) = mean z(l)^2")
   assert result.closing == (f"means over 3 seeds at init, on 32 moons examples; diagnostics.json, "
-                            f"diagnostics.csv and 9 figures in {result.folder}")
+                            f"diagnostics.csv and 13 figures in {result.folder}")
   assert result.text() == f"{result.markdown}\n\n{result.closing}"
 
 
@@ -112,7 +124,7 @@ def test_folder_rules(tmp_path, result: dg.DiagnoseResult) -> None:
   again = dg.run(CONFIG, folder, overwrite=True, figures=False)
   assert again.figures == () and "diagnostics.csv and 0 figures in" in again.closing
   assert sorted(p.name for p in folder.iterdir()) == ["diagnostics.csv", "diagnostics.json"]
-  assert again.table == result.table  # the same population measures the same
+  assert json.dumps(again.table) == json.dumps(result.table)  # the same population, the same (NaN too)
   other = tmp_path / "other"
   other.mkdir()
   (other / "notes.txt").write_text("mine")

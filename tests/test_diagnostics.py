@@ -28,7 +28,8 @@ def _member(variables_M: dict, k: int) -> dict:
 
 
 def _check_stats(row: dict, v: np.ndarray, edges: np.ndarray) -> None:
-  """The record's statistics are those of ``v``; the histogram is ``np.histogram`` on ``edges``.
+  """The record's statistics are those of ``v``; the histogram is ``np.histogram`` on ``edges``
+  (the layer's row).
 
   ``v`` is recomputed outside the vmapped program, so it may differ by float32 rounding (batched
   and unbatched matmuls round differently): min/max agree to 1e-6 and histogram counts exactly,
@@ -40,10 +41,12 @@ def _check_stats(row: dict, v: np.ndarray, edges: np.ndarray) -> None:
   np.testing.assert_allclose(row["mean"], v64.mean(), rtol=1e-5, atol=1e-6 * scale)
   np.testing.assert_allclose(row["std"], v64.std(), rtol=1e-5, atol=1e-7 * scale)
   if v64.std() > 0:
-    np.testing.assert_allclose(row["kurtosis"], scipy.stats.kurtosis(v64, fisher=True, bias=True),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(row["pooled_kurtosis"],
+                               scipy.stats.kurtosis(v64, fisher=True, bias=True), rtol=1e-4,
+                               atol=1e-4)
   else:
-    assert math.isnan(row["kurtosis"])
+    assert math.isnan(row["pooled_kurtosis"])
+  assert row["distinct"] == np.unique(v).size
   np.testing.assert_allclose([row["min"], row["max"]], [v.min(), v.max()], rtol=1e-6, atol=1e-12)
   near = int(np.sum(np.min(np.abs(v64[:, None] - edges[None, :]), axis=1) <= 1e-6 * scale))
   assert np.abs(np.asarray(row["hist"]) - np.histogram(v, edges)[0]).sum() <= 2 * near
@@ -61,14 +64,17 @@ def _independent_values(cfg: models.ModelConfig, variables: dict, x: np.ndarray,
   """
   model = models.build(cfg)
   last = cfg.depth - 1
+  train = cfg.batch_norm  # BatchNorm with the batch's statistics, as diagnose's default
+  mutable = ["intermediates", "batch_stats"] if train else ["intermediates"]
   dphi = jnp.vectorize(jax.grad(activations.get(cfg.activation).fn))
   one = lambda z, t: models.per_example_loss(z[None], t[None])[0][0]
 
   @jax.jit  # one compile instead of dozens of eager ones
   def compute(variables: dict, x: jax.Array, y: jax.Array) -> dict[str, list[jax.Array]]:
-    _, sown = models.logits_and_intermediates(model, variables, x)
-    loss = lambda params: jnp.mean(models.per_example_loss(
-        model.apply({**variables, "params": params}, x), y)[0])
+    sown = model.apply(variables, x, train=train, mutable=mutable)[1]["intermediates"]
+    sown = {k: v[0] for k, v in sown.items()}
+    loss = lambda params: jnp.mean(models.per_example_loss(model.apply(
+        {**variables, "params": params}, x, train=train, mutable=mutable)[0], y)[0])
     grads = jax.grad(loss)(variables["params"])
     d_out = jax.vmap(jax.grad(one))(sown[f"preact_{last}"], y)
     w_out = variables["params"][f"layer_{last}"]["kernel"]
@@ -94,18 +100,23 @@ PAIR = pop.grid(["he_normal"], seeds=[3, 8])  # M = 2 for most tests: one compil
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_stats_equal_numpy_recomputation(case: str) -> None:
-  """Every record of member 1 matches NumPy on the model's own values (BatchNorm in the CNN)."""
+  """Every record of member 1 matches NumPy on the model's own values (BatchNorm in the CNN, in
+  train mode); each layer's bin edges span that layer's largest |value| over the members."""
   cfg, x, y = CASES[case]
   variables_M = pop.init_params(cfg, PAIR, x.shape[1:])
   diag = diagnostics.diagnose(cfg, PAIR, variables_M, x, y)
-  assert all(e.shape == (51,) and e.dtype == np.float32 for e in diag.edges.values())
+  assert all(e.shape == (cfg.depth - (q == "act"), 51) and e.dtype == np.float32
+             for q, e in diag.edges.items())
   assert diag.kernel_MLB.shape == (2, cfg.depth, x.shape[0])
   ref = _independent_values(cfg, _member(variables_M, 1), x, y)
   last = cfg.depth
   for q, vs in ref.items():
     layers = [last - 1, last] if q == "grad_preact" else range(1, len(vs) + 1)
     for layer, v in zip(layers, vs, strict=True):
-      _check_stats(_record(diag, 1, layer, q), np.asarray(v), diag.edges[q])
+      row = _record(diag, 1, layer, q)
+      _check_stats(row, np.asarray(v), diag.edges[q][layer - 1])
+      both = max(abs(_record(diag, k, layer, q)[f]) for k in (0, 1) for f in ("min", "max"))
+      assert diag.edges[q][layer - 1][-1] == pytest.approx(both, rel=1e-6)
   for layer in range(1, last + 1):
     z = np.asarray(ref["preact"][layer - 1], np.float64)
     row = _record(diag, 1, layer, "preact")
@@ -142,7 +153,7 @@ def test_records_schema_rows_and_histograms() -> None:
   pre = _record(diag, 1, 1, "preact")
   assert math.isnan(pre["grad_norm"]) and math.isnan(pre["dead_frac"]) and pre["kernel"] > 0
   edges, counts_LB = diagnostics.histograms(diag, 1, "act")
-  assert counts_LB.shape == (2, 50) and edges.shape == (51,)
+  assert counts_LB.shape == (2, 50) and edges.shape == (2, 51)
   assert counts_LB[1].tolist() == _record(diag, 1, 2, "act")["hist"]
   with pytest.raises(ValueError, match="unknown quantity 'acts'; known: weight"):
     diagnostics.histograms(diag, 0, "acts")
@@ -174,7 +185,8 @@ def test_population_equals_each_member_alone() -> None:
       scale = max(abs(b["min"]), abs(b["max"]))
       for f in (*diagnostics.STATS, "kernel", "grad_norm", "saturated_frac"):
         np.testing.assert_allclose(a[f], b[f], rtol=1e-6,
-                                   atol=1e-5 if f == "kurtosis" else 1e-6 * scale, err_msg=f)
+                                   atol=1e-5 if f == "pooled_kurtosis" else 1e-6 * scale,
+                                   err_msg=f)
 
 
 @pytest.mark.slow
@@ -215,13 +227,14 @@ def test_zeros_init_has_no_weight_gradient() -> None:
   diag = diagnostics.diagnose(RELU, members, pop.init_params(RELU, members, (2,)), X_MOONS, Y_MOONS)
   for r in diag.records:
     if r["quantity"] in ("weight", "grad_weight", "preact", "act"):
-      assert r["min"] == r["max"] == 0.0 and math.isnan(r["kurtosis"]), r
+      assert r["min"] == r["max"] == 0.0 and math.isnan(r["pooled_kurtosis"]), r
+      assert r["distinct"] == 1, r
     if r["quantity"] == "grad_weight" or (r["quantity"] == "grad_preact" and r["layer"] < 4):
       assert r["grad_norm"] == 0.0, r
   out = _record(diag, 1, 4, "grad_preact")
   assert out["grad_norm"] == pytest.approx(0.25)  # sigmoid(0) - y = -+1/2 for every example
   assert sum(_record(diag, 0, 1, "weight")["hist"]) == 2 * 16  # all zeros are counted (edges +-1)
-  np.testing.assert_allclose(diag.edges["weight"][[0, -1]], [-1.0, 1.0])
+  np.testing.assert_allclose(diag.edges["weight"][:, [0, -1]], [[-1.0, 1.0]] * 4)
 
 
 def test_dead_relu_with_a_large_negative_bias() -> None:
@@ -366,3 +379,85 @@ def test_a_diverged_member_is_reported_not_fatal() -> None:
   assert sum(_record(diag, 1, 2, "preact")["hist"]) == 64 * (6 - 1)  # one unit is NaN throughout
   for a, b in zip(diag.records[:14], ref.records[:14], strict=True):
     assert [a[f] for f in diagnostics.STATS] == [b[f] for f in diagnostics.STATS]
+
+
+def test_shared_ranges_give_every_layer_the_population_range() -> None:
+  """ranges="shared": every layer's edges are linspace(-r, r), r the largest |value| over all
+  layers; the counts are the same values' (each histogram still counts every entry)."""
+  variables_M = pop.init_params(MLP, PAIR, (2,))
+  own = diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, bins=20)
+  shared = diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, bins=20,
+                                ranges="shared")
+  for q in diagnostics.QUANTITIES:
+    r = np.max(np.abs(own.edges[q]))
+    np.testing.assert_allclose(shared.edges[q], np.broadcast_to(np.linspace(-r, r, 21),
+                                                                own.edges[q].shape),
+                               rtol=1e-6, atol=1e-6 * r)
+    assert len({tuple(e) for e in own.edges[q]}) == len(own.edges[q])  # layers differ
+  for a, b in zip(own.records, shared.records, strict=True):
+    assert sum(a["hist"]) == sum(b["hist"]) and a["std"] == b["std"]
+  with pytest.raises(ValueError, match="unknown ranges='global'; accepted: layer, shared"):
+    diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, ranges="global")
+
+
+@pytest.mark.parametrize("scheme", ["normal(stddev=0.01)", "normal(stddev=10.0)"])
+def test_batch_norm_in_train_mode_normalizes_each_layer_at_init(scheme: str) -> None:
+  """With BatchNorm, train mode: every hidden layer's preactivation has mean 0 and variance
+  var / (var + 1e-5) ~ 1 per unit over the batch, whatever the init scale (pooled over units:
+  |mean| < 1e-5; layer 1's std within 1e-3 of that value, computed here from x W + b; layer 2's,
+  whose pre-BatchNorm variance is not at hand, in [0.95, 1]). Eval mode: the running statistics
+  (0, 1) leave z / sqrt(1 + 1e-5), the raw preactivation (0.01 or 10 times smaller or larger)."""
+  cfg = models.ModelConfig(widths=(32, 32, 1), activation="tanh", batch_norm=True)
+  members = pop.grid([scheme], seeds=[0, 1])
+  variables_M = pop.init_params(cfg, members, (2,))
+  train = diagnostics.diagnose(cfg, members, variables_M, X_MOONS, Y_MOONS)
+  evaluated = diagnostics.diagnose(cfg, members, variables_M, X_MOONS, Y_MOONS, batch_norm="eval")
+  for k in (0, 1):
+    p = _member(variables_M, k)["params"]["layer_0"]
+    z = np.asarray(X_MOONS, np.float64) @ np.asarray(p["kernel"]) + np.asarray(p["bias"])
+    var = z.var(axis=0)
+    for layer in (1, 2):
+      row = _record(train, k, layer, "preact")
+      assert abs(row["mean"]) < 1e-5, row
+      if layer == 1:
+        assert row["std"] == pytest.approx(np.sqrt(np.mean(var / (var + 1e-5))), abs=1e-3)
+      else:
+        assert 0.95 <= row["std"] <= 1.0, row
+    raw = _record(evaluated, k, 1, "preact")
+    assert raw["std"] == pytest.approx(z.std() / math.sqrt(1 + 1e-5), rel=1e-4)
+  with pytest.raises(ValueError, match="unknown batch_norm='test'; accepted: train, eval"):
+    diagnostics.diagnose(cfg, members, variables_M, X_MOONS, Y_MOONS, batch_norm="test")
+
+
+def test_constant_init_keeps_one_distinct_gradient_per_hidden_layer() -> None:
+  """Weights and biases constant(0.005) (the constant-initialization text): every unit of a layer
+  computes the same thing, so the hidden layers' kernel gradients have one distinct value from
+  layer 2 on (equal inputs, equal units), one per input feature in layer 1 and one per output
+  (class) in the readout; He breaks the symmetry."""
+  cfg = models.ModelConfig(widths=(16, 16, 16, 3), activation="tanh")
+  x = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+  y = np.arange(64) % 3
+  members = pop.grid(["layers(constant(0.005), bias=constant(0.005))", "he_normal"], seeds=[0])
+  diag = diagnostics.diagnose(cfg, members, pop.init_params(cfg, members, (5,)), x, y)
+  constant = [_record(diag, 0, layer, "grad_weight")["distinct"] for layer in range(1, 5)]
+  assert constant == [5, 1, 1, 3]
+  assert all(_record(diag, 0, layer, "weight")["distinct"] == 1 for layer in range(1, 5))
+  assert all(_record(diag, 1, layer, "grad_weight")["distinct"] > 16 for layer in range(1, 5))
+
+
+def test_ensemble_fourth_moment_ratio_is_the_finite_width_prediction() -> None:
+  """ReLU at criticality (He: C_W = 2, C_b = 0), width 64, depth 10, 4096 networks at one fixed
+  input: E z^4 / E[z^2]^2 within 3 standard errors of finite_width.fourth_moment_ratio (exact at
+  any width) at every layer, Gaussian (3) at layer 1, growing with depth."""
+  from jaxinit import finite_width
+
+  cfg = models.ModelConfig(widths=(64,) * 10, activation="relu")
+  members = pop.grid(["he_normal"], seeds=range(4096))
+  x = np.random.default_rng(0).normal(size=(16,)).astype(np.float32)
+  ens = diagnostics.ensemble_moments(cfg, pop.init_params(cfg, members, (16,)), x)
+  theory = finite_width.fourth_moment_ratio("relu", [64] * 10)
+  assert ens.networks == 4096 and ens.ratio_L.shape == (10,)
+  assert np.all(np.abs(ens.ratio_L - theory) < 3 * ens.ratio_se_L), (ens.ratio_L, theory,
+                                                                      ens.ratio_se_L)
+  assert ens.ratio_L[-1] - 3 > 10 * ens.ratio_se_L[-1]  # the 1/n effect is resolved, not noise
+  np.testing.assert_allclose(ens.second_L, 2 * np.mean(x.astype(np.float64) ** 2), rtol=0.1)

@@ -198,8 +198,12 @@ def test_histogram_grid_draws_one_panel_per_layer_with_the_given_counts(tmp_path
     np.testing.assert_allclose([p.get_x() for p in ax.patches], edges[:-1])
     assert ax.get_title() == f"layer {layer + 1}"
   assert (tmp_path / "grid.png").read_bytes()[:8] == PNG_MAGIC
-  with pytest.raises(ValueError, match="must have shape"):
+  with pytest.raises(ValueError, match="do not fit"):
     plots.histogram_grid(edges, counts[:, :-1], tmp_path / "bad.png")
+  per_layer = np.stack([edges * (i + 1) for i in range(7)])  # each layer its own range
+  fig = plots.histogram_grid(per_layer, counts, tmp_path / "grid.png")
+  for layer, ax in enumerate(fig.axes):
+    np.testing.assert_allclose([p.get_x() for p in ax.patches], per_layer[layer, :-1])
 
 
 def test_depth_profile_draws_the_mean_band_and_theory(tmp_path) -> None:
@@ -228,7 +232,13 @@ def test_jacobian_spectrum_draws_each_set(tmp_path) -> None:
   rng = np.random.default_rng(2)
   fig = plots.jacobian_spectrum({"gaussian": rng.exponential(size=400), "orthogonal": np.ones(64)},
                                 tmp_path / "spec.png")
-  labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+  labels = [t.get_text() for t in fig.legends[0].get_texts()]
   assert labels[1] == "orthogonal (mean 1, var 0)" and labels[0].startswith("gaussian (mean ")
+  assert fig.axes[0].get_legend() is None  # the legend is below the axes, not on the data
+  # Fractions per bin: the orthogonal spectrum (all 1) is one bar of height 1, not a 1e17 spike.
+  ax = fig.axes[0]
+  assert len(ax.patches) == 2 and ax.get_ylim()[1] < 1.2
+  heights = [np.diff(p.get_xy()[:, 1]) for p in ax.patches]
+  assert max(np.max(np.abs(h)) for h in heights) == pytest.approx(1.0)
   with pytest.raises(ValueError, match="no positive eigenvalues"):
     plots.jacobian_spectrum({"zero": np.zeros(3)}, tmp_path / "x.png")

@@ -74,6 +74,27 @@ def test_run_writes_records_tables_figures_and_run_record(small_run) -> None:
   assert header.count("mean ± 95% CI") == 4 and "n = 3 members per row" in result.markdown
 
 
+def test_results_load_is_the_records_as_a_data_frame(small_run, tmp_path: Path) -> None:
+  """One row per record, the same values (NaN for null), the run's setting as columns, the caption
+  naming the optimizer; a folder without records is a clear error."""
+  folder, _ = small_run
+  df = results.load(folder)
+  rows = results.read_records(folder / "records.jsonl")
+  assert list(df.columns[:len(results.RECORD_FIELDS)]) == list(results.RECORD_FIELDS)
+  assert len(df) == len(rows) and df["diverged_epoch"].dtype == "Int64"
+  for column in ("seed", "epoch", "test_acc", "train_loss", "lr"):
+    np.testing.assert_array_equal(df[column].to_numpy(), [r[column] for r in rows])
+  assert set(df["optimizer"]) == {SMALL.train.optimizer} and set(df["data"]) == {"moons"}
+  assert df.attrs["config"]["train"]["epochs"] == 6 and df.attrs["run"]["status"] == "finished"
+  last = df[df.epoch == df.epoch.max()].groupby("scheme").test_acc.mean()
+  assert last["he_normal"] == pytest.approx(np.mean([r["test_acc"] for r in rows
+                                                     if r["epoch"] == 6 and r["scheme"] ==
+                                                     "he_normal"]), abs=1e-12)
+  assert f"with {SMALL.train.optimizer}, lr 0.1" in (folder / "table.md").read_text()
+  with pytest.raises(ValueError, match=r"has no records\.jsonl; accepted: a run folder"):
+    results.load(tmp_path)
+
+
 def test_loss_curves_draw_the_records(small_run) -> None:
   """The figure's lines are the per-epoch means of the records, one per scheme."""
   from jaxinit import plots
