@@ -208,7 +208,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
   name = (f"diagnose-{folders.slug(config.data)}-{config.model.kind}" if args.name is None
           else args.name)
   folder = folders.resolve(args.out, name)
-  print(diagnose.run(config, folder, data_dir=args.data_dir, overwrite=args.overwrite).text())
+  print(diagnose.run(config, folder, data_dir=args.data_dir, overwrite=args.overwrite,
+                     figures=not args.no_figures).text())
   return 0
 
 
@@ -283,6 +284,7 @@ def _parser() -> argparse.ArgumentParser:
                  help="histogram ranges: each layer its own (default) or one shared by all layers")
   p.add_argument("--bn-mode", choices=("train", "eval"), default="train",
                  help="BatchNorm with the batch's statistics (train, default) or the running ones")
+  p.add_argument("--no-figures", action="store_true", help="only the table, JSON and CSV")
   p.add_argument("--out", default="runs", help="parent folder of the output folder (default runs)")
   p.add_argument("--name", help="output folder name (default diagnose-<data>-<model>)")
   p.add_argument("--overwrite", action="store_true", help="replace the output folder")

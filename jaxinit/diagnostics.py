@@ -244,39 +244,49 @@ def _member_fn(model_cfg: models.ModelConfig, train: bool) -> Any:
                                        for d in vals["grad_preact"]]),
         "grad_weight_norm": jnp.stack([jnp.sqrt(jnp.sum(g * g)) for g in vals["grad_weight"]]),
         "dead": dead.astype(jnp.float32), "saturated": saturated.astype(jnp.float32),
-        "distinct": {q: jnp.stack([_distinct(v) for v in vs]) for q, vs in vals.items()},
     }
     return vals, extras
 
   return values
 
 
-def _distinct(v: jax.Array) -> jax.Array:
-  """The number of distinct values in ``v`` (exact equality; each NaN counts once)."""
-  s = jnp.sort(v.reshape(-1))
-  return 1 + jnp.sum(s[1:] != s[:-1])
+def _distinct(v_KC: jax.Array, layout: _Layout) -> jax.Array:
+  """``(L,)``: the number of distinct values in each layer (exact equality; each NaN counts once).
+
+  One sort of all layers by (layer, value), not one per layer: a fixed number of operations
+  whatever the depth, as for :func:`_moments` (per-layer sorts made the program slow to compile).
+  """
+  layers = len(layout.counts)
+  seg = jnp.where(_mask(layout), jnp.asarray(layout.seg)[:, None], layers).reshape(-1)
+  values = v_KC.reshape(-1)
+  order = jnp.lexsort((values, seg))
+  seg, values = seg[order], values[order]
+  first = jnp.concatenate([jnp.ones(1, bool), (seg[1:] != seg[:-1]) | (values[1:] != values[:-1])])
+  return jnp.bincount(seg, weights=first.astype(jnp.int32), length=layers + 1)[:layers]
 
 
 @functools.lru_cache(maxsize=32)
-def _program(model_cfg: models.ModelConfig, bins: int | None, ranges: str, train: bool) -> Any:
-  """``jit(f)(variables_M, x, y, edges)`` -> (stats, hists, edges, extras), for one architecture."""
+def _program(model_cfg: models.ModelConfig, bins: int | None, train: bool) -> Any:
+  """``jit(f)(variables_M, x, y, edges, shared)`` -> (stats, hists, edges, extras), for one
+  architecture; ``shared`` (a bool array) picks one histogram range for all layers."""
   values = _member_fn(model_cfg, train)
 
-  def run(variables_M: dict, x: jax.Array, y: jax.Array, edges: dict[str, jax.Array]) -> tuple:
+  def run(variables_M: dict, x: jax.Array, y: jax.Array, edges: dict[str, jax.Array],
+          shared: jax.Array) -> tuple:
     vals_M, extras_M = jax.vmap(values, in_axes=(0, None, None))(variables_M, x, y)
     stats, hists, used = {}, {}, {}
+    extras_M["distinct"] = {}
     for q in QUANTITIES:
       v_MKC, layout = _pack(vals_M[q])
       stats[q] = jax.vmap(functools.partial(_moments, layout=layout))(v_MKC)
+      extras_M["distinct"][q] = jax.vmap(functools.partial(_distinct, layout=layout))(v_MKC)
       if q in edges:
         used[q] = jnp.broadcast_to(edges[q], (len(layout.counts), edges[q].shape[-1]))
       else:
         a = jnp.where(_mask(layout) & jnp.isfinite(v_MKC), jnp.abs(v_MKC), 0.0)
-        if ranges == "layer":
-          row_max = jnp.max(a, axis=(0, 2))
-          r = jnp.max(jnp.where(jnp.asarray(_onehot(layout)), row_max[:, None], 0.0), axis=0)
-        else:
-          r = jnp.full((len(layout.counts),), jnp.max(a))
+        row_max = jnp.max(a, axis=(0, 2))
+        r = jnp.max(jnp.where(jnp.asarray(_onehot(layout)), row_max[:, None], 0.0), axis=0)
+        r = jnp.where(shared, jnp.max(r), r)
         r = jnp.where(r > 0, r, 1.0)  # all zeros (e.g. a zeros init): edges around 0, not one point
         used[q] = jnp.linspace(-r, r, bins + 1, axis=-1)
       hists[q] = jax.vmap(functools.partial(_hist, layout=layout), in_axes=(0, None))(v_MKC, used[q])
@@ -370,9 +380,9 @@ def diagnose(model_cfg: models.ModelConfig, members: Sequence[pop.Member], varia
   if batch_norm not in BATCH_NORM_MODES:
     raise ValueError(f"unknown batch_norm={batch_norm!r}; accepted: {', '.join(BATCH_NORM_MODES)}")
   given = _check_edges(edges or {}, model_cfg)
-  fn = _program(model_cfg, None if len(given) == len(QUANTITIES) else bins, ranges,
+  fn = _program(model_cfg, None if len(given) == len(QUANTITIES) else bins,
                 batch_norm == "train" and model_cfg.batch_norm)
-  out = fn(variables_M, x, jnp.asarray(y_np, jnp.int32), given)
+  out = fn(variables_M, x, jnp.asarray(y_np, jnp.int32), given, jnp.bool_(ranges == "shared"))
   stats, hists, used, extras = jax.device_get(out)
   return Diagnostics(_records(model_cfg, members, stats, hists, extras),
                      {q: np.asarray(used[q], np.float32) for q in QUANTITIES},
