@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = sweep.SweepConfig(schemes=("zeros", "he_normal"), seeds=(0, 1, 2),
                           train=tr.TrainConfig(epochs=6, batch_size=40))
 # The interrupted sweep: 8 members, 400 one-example steps per epoch (~5 ms an epoch here).
-LONG_FLAGS = ["--schemes", "he_normal,glorot_uniform", "--seeds", "4", "--epochs", "300",
+LONG_EPOCHS = 150  # ample: the stops and the kill come within the first 30 epochs
+LONG_FLAGS = ["--schemes", "he_normal,glorot_uniform", "--seeds", "4", "--epochs", str(LONG_EPOCHS),
               "--batch-size", "1", "--lr", "0.01", "--quiet", "--no-figures"]
 
 
@@ -152,8 +153,8 @@ def _assert_same_records(path: Path, reference: list[dict], every: int = 1) -> N
   ``every``-th and the last), bit for bit: a block of epochs in one compiled call trains as one
   epoch per call does."""
   resumed = results.read_records(path)
-  expected = [r for r in reference if r["epoch"] % every == 0 or r["epoch"] == 300]
-  assert len(resumed) == len(expected) == 8 * (300 // every + (300 % every > 0))
+  expected = [r for r in reference if r["epoch"] % every == 0 or r["epoch"] == LONG_EPOCHS]
+  assert len(resumed) == len(expected) == 8 * (LONG_EPOCHS // every + (LONG_EPOCHS % every > 0))
   key = lambda r: (r["epoch"], r["member"])
   for a, b in zip(sorted(resumed, key=key), sorted(expected, key=key), strict=True):
     assert a == b
@@ -187,7 +188,7 @@ def test_stop_signal_checkpoints_the_last_epoch_and_resume_continues(
   assert len(results.read_records(folder / "records.jsonl")) == 8 * done // every
   assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, *flags,
                    "--resume"]) == 0
-  assert f"from epoch {done} of 300" in capsys.readouterr().err
+  assert f"from epoch {done} of {LONG_EPOCHS}" in capsys.readouterr().err
   _assert_same_records(folder / "records.jsonl", reference, every)
   assert json.loads((folder / "run.json").read_text())["status"] == "finished"
 
