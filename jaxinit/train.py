@@ -268,7 +268,9 @@ def programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
   """The :class:`Programs` for one architecture, cached; each compiles once per input shape (the
   population's size bucket, the data's shapes). The number of epochs (unless a schedule spans the
   run) and ``eval_every`` are not part of them, so runs of different lengths share them."""
-  general = dict(eval_every=1) if cfg.schedule != "constant" else dict(eval_every=1, epochs=1)
+  general = {"eval_every": min(cfg.eval_every, 2)}  # 1: one epoch per call; 2: a block, any size
+  if cfg.schedule == "constant":
+    general["epochs"] = 1
   return _compiled(model_cfg, dataclasses.replace(cfg, **general))
 
 
@@ -289,7 +291,7 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
       return jax.vmap(train_epoch, in_axes=(0, 0, None, None))(states, perms, data, e)
 
     with jax.default_matmul_precision(precision):
-      states = jax.lax.fori_loop(first, last + 1, epoch, states)
+      states = _epochs(epoch, first, last, states)
       return states, jax.vmap(metrics, in_axes=(0, None))(states, data)
 
   def single_block(state: TrainState, seed: jax.Array, data: DeviceData, first: jax.Array,
@@ -301,8 +303,13 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
       return train_epoch(state, _permutation(s, e, n, cfg.batch_size), data, e)
 
     with jax.default_matmul_precision(precision):
-      state = jax.lax.fori_loop(first, last + 1, epoch, state)
+      state = _epochs(epoch, first, last, state)
       return state, metrics(state, data)
+
+  def _epochs(epoch: Any, first: jax.Array, last: jax.Array, state: Any) -> Any:
+    if cfg.eval_every == 1:  # one epoch per call (first == last): no loop, a faster compile
+      return epoch(first, state)
+    return jax.lax.fori_loop(first, last + 1, epoch, state)
 
   def init(variables: dict, lr: jax.Array, momentum: jax.Array) -> TrainState:
     params = variables["params"]
