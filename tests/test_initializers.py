@@ -120,10 +120,12 @@ BIT_IDENTICAL = [
     ("simple_xavier", JAX.variance_scaling(1 / 3, "fan_in", "uniform")),
     ("orthogonal(gain=1.5)", JAX.orthogonal(1.5)),
     ("delta_orthogonal(gain=2.0)", JAX.delta_orthogonal(2.0)),
-] + [
+] + [  # the modes the named schemes above do not use (fan_in: He, LeCun; fan_avg: Glorot)
     (f"variance_scaling(scale=1.7, mode={m}, distribution={d})", JAX.variance_scaling(1.7, m, d))
-    for m in I.MODES for d in I.DISTRIBUTIONS
+    for m in I.MODES if m not in ("fan_in", "fan_avg") for d in I.DISTRIBUTIONS
 ]
+EAGER = ("normal(stddev=0.3)", "he_truncated_normal", "glorot_uniform")
+"""The cases also compared with jax's eager (uncompiled) output (op by op, slow to run)."""
 
 
 @pytest.mark.parametrize(("name", "reference"), BIT_IDENTICAL, ids=[n for n, _ in BIT_IDENTICAL])
@@ -140,7 +142,8 @@ def test_bit_identical_to_jax_in_float32(name, reference):
   theirs = jax.jit(reference, static_argnums=(1, 2))(key, shape, jnp.float32)
   assert ours.dtype == theirs.dtype == jnp.float32
   np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
-  np.testing.assert_allclose(ours, reference(key, shape, jnp.float32), rtol=2e-7, atol=1e-30)
+  if name in EAGER:
+    np.testing.assert_allclose(ours, reference(key, shape, jnp.float32), rtol=2e-7, atol=1e-30)
 
 
 def test_truncated_normal_differs_from_jax_by_the_documented_correction():
@@ -274,7 +277,7 @@ def test_vmap_over_a_traced_parameter(factory, param):
   """A swept parameter gives the concrete draws to float32 rounding (a traced scale / fan is
   rounded in float32, a concrete one in float64 before the cast: 1 ulp apart at most)."""
   key, shape = jax.random.key(9), (3, 32, 32)
-  values = jnp.array([0.5, 1.0, 3.0])
+  values = jnp.array([0.5, 3.0])
   swept = jax.vmap(lambda s: factory(s)(key, shape))(values)
   for v, w in zip(values.tolist(), swept, strict=True):
     np.testing.assert_allclose(w, factory(v)(key, shape), rtol=1e-6, atol=1e-7)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = sweep.SweepConfig(schemes=("zeros", "he_normal"), seeds=(0, 1, 2),
                           train=tr.TrainConfig(epochs=6, batch_size=40))
 # The interrupted sweep: 8 members, 400 one-example steps per epoch (~5 ms an epoch here).
-LONG_EPOCHS = 150  # ample: the stops and the kill come within the first 30 epochs
+LONG_EPOCHS = 100  # ample: the stops and the kill come within the first 30 epochs
 LONG_FLAGS = ["--schemes", "he_normal,glorot_uniform", "--seeds", "4", "--epochs", str(LONG_EPOCHS),
               "--batch-size", "1", "--lr", "0.01", "--quiet", "--no-figures"]
 
