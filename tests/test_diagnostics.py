@@ -390,9 +390,15 @@ def test_a_diverged_member_is_reported_not_fatal() -> None:
     assert [a[f] for f in diagnostics.STATS] == [b[f] for f in diagnostics.STATS]
 
 
-def test_shared_ranges_give_every_layer_the_population_range() -> None:
+def test_shared_ranges_and_distinct_values() -> None:
   """ranges="shared": every layer's edges are linspace(-r, r), r the largest |value| over all
-  layers; the counts are the same values' (each histogram still counts every entry)."""
+  layers; the counts are the same values' (each histogram still counts every entry).
+
+  Weights and biases constant(0.005) (the constant-initialization text): every unit of a layer
+  computes the same thing, so the kernel gradient has one distinct value in the hidden layer 2
+  (equal inputs, equal units), one per input feature in layer 1 and one per output in the
+  readout (here one); He breaks the symmetry. One program serves both (the moons MLP, M = 2).
+  """
   variables_M = pop.init_params(MLP, PAIR, (2,))
   own = diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS)
   shared = diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, ranges="shared")
@@ -406,6 +412,13 @@ def test_shared_ranges_give_every_layer_the_population_range() -> None:
     assert sum(a["hist"]) == sum(b["hist"]) and a["std"] == b["std"]
   with pytest.raises(ValueError, match="unknown ranges='global'; accepted: layer, shared"):
     diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, ranges="global")
+  members = pop.grid(["layers(constant(0.005), bias=constant(0.005))", "he_normal"], seeds=[0])
+  diag = diagnostics.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS, Y_MOONS)
+  constant = [_record(diag, 0, layer, "grad_weight")["distinct"] for layer in (1, 2, 3)]
+  assert constant == [2, 1, 1]  # 2 input features; the readout has one output
+  assert all(_record(diag, 0, layer, "weight")["distinct"] == 1 for layer in (1, 2, 3))
+  assert [_record(diag, 1, layer, "grad_weight")["distinct"] for layer in (1, 2, 3)] == [
+      2 * 12, 12 * 6, 6]
 
 
 def test_batch_norm_in_eval_mode_uses_the_running_statistics() -> None:
@@ -423,20 +436,6 @@ def test_batch_norm_in_eval_mode_uses_the_running_statistics() -> None:
     assert raw["std"] == pytest.approx(z.std() / math.sqrt(1 + 1e-5), rel=1e-4)
   with pytest.raises(ValueError, match="unknown batch_norm='test'; accepted: train, eval"):
     diagnostics.diagnose(cfg, members, variables_M, X_MOONS, Y_MOONS, batch_norm="test")
-
-
-def test_constant_init_keeps_one_distinct_gradient_per_hidden_layer() -> None:
-  """Weights and biases constant(0.005) (the constant-initialization text): every unit of a layer
-  computes the same thing, so the hidden layers' kernel gradients have one distinct value from
-  layer 2 on (equal inputs, equal units), one per input feature in layer 1 and one per output
-  (class) in the readout; He breaks the symmetry."""
-  members = pop.grid(["layers(constant(0.005), bias=constant(0.005))", "he_normal"], seeds=[0])
-  diag = diagnostics.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS, Y_MOONS)
-  constant = [_record(diag, 0, layer, "grad_weight")["distinct"] for layer in (1, 2, 3)]
-  assert constant == [2, 1, 1]  # 2 input features; the readout has one output
-  assert all(_record(diag, 0, layer, "weight")["distinct"] == 1 for layer in (1, 2, 3))
-  assert [_record(diag, 1, layer, "grad_weight")["distinct"] for layer in (1, 2, 3)] == [
-      2 * 12, 12 * 6, 6]
 
 
 @pytest.mark.parametrize(("width", "depth", "networks"), [
