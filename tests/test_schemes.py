@@ -171,9 +171,10 @@ def test_deep_plain_networks_train_from_critical_lsuv_and_metainit_but_not_from_
     moons, activation):
   """Moons, a depth-20 width-32 plain MLP, 16 seeds, 10 epochs of SGD (lr 0.01, momentum 0.9,
   batch 32), one population. Stated accuracies (test set): critical and LSUV >= 85% on average and
-  >= 80% for at least 14 of the 16 seeds; MetaInit started from N(0, 0.01) >= 60% on average; N(0, 0.01) stays at chance
-  (<= 52%, its signal vanishes through 20 layers); each of the three beats N(0, 0.01) by a one-sided
-  Mann-Whitney test at p < 0.01 (a rank test: N(0, 0.01) is constant at 50%). Measured (test acc
+  >= 80% for at least 14 of the 16 seeds; MetaInit started from N(0, 0.01) >= 60% on average;
+  N(0, 0.01) stays at chance (<= 52%, its signal vanishes through 20 layers); each of the three
+  beats N(0, 0.01) by a one-sided Mann-Whitney test at p < 0.01 (a rank test: N(0, 0.01) is
+  constant at 50%). Measured (test acc
   %, mean +- std): tanh critical 91.4 +- 2.8, LSUV 94.2 +- 1.7, MetaInit 85.2 +- 13.3; relu 91.0
   +- 2.1, 93.9 +- 1.6, 66.4 +- 16.1; N(0, 0.01) 50.0 +- 0. Measured again with jax 0.10.2 (the
   programs as of issue 14): relu critical 88.7 on average, 15 seeds 87-96% and seed 13 at 57%,
