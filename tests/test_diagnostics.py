@@ -23,6 +23,13 @@ def _record(diag: diagnostics.Diagnostics, member: int, layer: int, quantity: st
   return row
 
 
+def _conv_same(x: np.ndarray, kernel: np.ndarray) -> jax.Array:
+  """A 'SAME' convolution ``(B, H, W, C) * (kh, kw, C, O)``, stride 1, as flax's Conv computes."""
+  return jax.lax.conv_general_dilated(jnp.asarray(x), jnp.asarray(kernel), (1, 1), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      precision="highest")
+
+
 def _member(variables_M: dict, k: int) -> dict:
   return jax.tree.map(lambda a: a[k], variables_M)
 
@@ -105,7 +112,9 @@ def test_stats_equal_numpy_recomputation(case: str) -> None:
   that layer's largest |value| over the members. The CNN has BatchNorm in train mode and kernels
   at 0.1 and 10 times He: every hidden layer is normalized anyway (per unit over the batch and
   positions: mean 0 and variance var / (var + 1e-5); pooled, |mean| < 1e-5 and std in [0.95, 1];
-  at 0.01 times He the first layer's var is ~2e-5 and BatchNorm's 1e-5 takes a third of it)."""
+  at 0.01 times He the first layer's var is ~2e-5 and BatchNorm's 1e-5 takes a third of it). In
+  eval mode the running statistics at init (0, 1) leave the raw convolution, 0.1 or 10 times the
+  He scale."""
   cfg, x, y = CASES[case]
   members = SCALED if cfg.batch_norm else PAIR
   variables_M = pop.init_params(cfg, members, x.shape[1:])
@@ -126,6 +135,15 @@ def test_stats_equal_numpy_recomputation(case: str) -> None:
     for layer in range(1, last):
       row = _record(diag, k, layer, "preact")
       assert not cfg.batch_norm or (abs(row["mean"]) < 1e-5 and 0.95 <= row["std"] <= 1.0), row
+  if cfg.batch_norm:  # eval mode: the running statistics (0, 1) leave z / sqrt(1 + 1e-5)
+    evaluated = diagnostics.diagnose(cfg, members, variables_M, x, y, batch_norm="eval")
+    for k in range(2):
+      p = _member(variables_M, k)["params"]["layer_0"]
+      z = np.asarray(_conv_same(x, np.asarray(p["kernel"]))) + np.asarray(p["bias"])
+      raw = _record(evaluated, k, 1, "preact")
+      assert raw["std"] == pytest.approx(z.std() / math.sqrt(1 + 1e-5), rel=1e-4)
+    with pytest.raises(ValueError, match="unknown batch_norm='test'; accepted: train, eval"):
+      diagnostics.diagnose(cfg, members, variables_M, x, y, batch_norm="test")
   for layer in range(1, last + 1):
     z = np.asarray(ref["preact"][layer - 1], np.float64)
     row = _record(diag, 1, layer, "preact")
@@ -419,23 +437,6 @@ def test_shared_ranges_and_distinct_values() -> None:
   assert all(_record(diag, 0, layer, "weight")["distinct"] == 1 for layer in (1, 2, 3))
   assert [_record(diag, 1, layer, "grad_weight")["distinct"] for layer in (1, 2, 3)] == [
       2 * 12, 12 * 6, 6]
-
-
-def test_batch_norm_in_eval_mode_uses_the_running_statistics() -> None:
-  """Eval mode: the running statistics at initialization (mean 0, variance 1) leave z / sqrt(1 +
-  1e-5), the raw preactivation x W + b, 0.01 or 10 times the unit scale here (train mode, which
-  normalizes every layer whatever the scale, is test_stats_equal_numpy_recomputation's CNN)."""
-  cfg = models.ModelConfig(widths=(32, 32, 1), activation="tanh", batch_norm=True)
-  members = pop.grid(["normal(stddev=0.01)", "normal(stddev=10.0)"], seeds=[0])
-  variables_M = pop.init_params(cfg, members, (2,))
-  evaluated = diagnostics.diagnose(cfg, members, variables_M, X_MOONS, Y_MOONS, batch_norm="eval")
-  for k in (0, 1):
-    p = _member(variables_M, k)["params"]["layer_0"]
-    z = np.asarray(X_MOONS, np.float64) @ np.asarray(p["kernel"]) + np.asarray(p["bias"])
-    raw = _record(evaluated, k, 1, "preact")
-    assert raw["std"] == pytest.approx(z.std() / math.sqrt(1 + 1e-5), rel=1e-4)
-  with pytest.raises(ValueError, match="unknown batch_norm='test'; accepted: train, eval"):
-    diagnostics.diagnose(cfg, members, variables_M, X_MOONS, Y_MOONS, batch_norm="test")
 
 
 @pytest.mark.parametrize(("width", "depth", "networks"), [
