@@ -15,10 +15,11 @@ A folder *holds* a result of a kind when its marker file (``config.json`` for a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,8 @@ def _holds_nothing(folder: Path, empty_when_missing: Sequence[str]) -> bool:
 
 def prepare(folder: str | Path, marker: str, *, config: dict[str, Any] | None = None,
             resume: bool = False, overwrite: bool = False, what: str = "run",
-            empty_when_missing: Sequence[str] = ()) -> bool:
+            empty_when_missing: Sequence[str] = (),
+            canonical: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> bool:
   """Checks ``folder`` against the flags, clearing it where the rules say so (module docstring).
 
   Args:
@@ -78,6 +80,8 @@ def prepare(folder: str | Path, marker: str, *, config: dict[str, Any] | None = 
     what: the result's name in messages (``run``, ``diagnostics``).
     empty_when_missing: files without which a marked folder holds no finished work (a sweep's
       records and checkpoint); such a folder is started afresh.
+    canonical: applied to the stored config before the comparison (e.g. filling in the defaults
+      of settings added since the folder was written); one it cannot read is compared as stored.
 
   Returns:
     True when the folder is to be resumed, False when it starts empty.
@@ -99,7 +103,11 @@ def prepare(folder: str | Path, marker: str, *, config: dict[str, Any] | None = 
     if not ours:
       raise ValueError(f"cannot resume: {folder / marker} does not exist; start without --resume")
     if config is not None:
-      diff = config_difference(json.loads((folder / marker).read_text()), config)
+      stored = json.loads((folder / marker).read_text())
+      if canonical is not None:
+        with contextlib.suppress(TypeError, ValueError, KeyError):  # else compared as stored
+          stored = canonical(stored)
+      diff = config_difference(stored, config)
       if diff:
         raise ValueError(f"cannot resume {folder}: it was run with a different config (differs "
                          f"in {', '.join(diff)}); use the same flags, or --overwrite, or another "

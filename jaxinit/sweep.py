@@ -113,6 +113,12 @@ def load_config(obj: dict[str, Any]) -> SweepConfig:
   return SweepConfig(model=model, train=train, **rest)
 
 
+def stored_config(obj: dict[str, Any]) -> dict[str, Any]:
+  """A run folder's ``config.json`` as this version writes it: settings added since it was written
+  take their defaults (which reproduce the old behaviour), so such a run can be resumed."""
+  return json.loads(json.dumps(load_config(obj).to_json()))
+
+
 def default_config(data: str = "moons", kind: str = "mlp") -> SweepConfig:
   """The default study for a dataset and model kind.
 
@@ -337,7 +343,8 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   fresh_folder = not read_folder.exists()
   if folder == read_folder:  # process 0 checks (and for --overwrite clears) the run folder
     resume = folders.prepare(folder, "config.json", config=config.to_json(), resume=resume,
-                             overwrite=overwrite, empty_when_missing=(RECORDS, CHECKPOINT))
+                             overwrite=overwrite, empty_when_missing=(RECORDS, CHECKPOINT),
+                             canonical=stored_config)
   record: dict[str, Any] = {
       "config": config.to_json(), "environment": results.environment(), "data_dir": data_dir,
       "data_source": getattr(dataset, "source", None), "members": len(members),

@@ -93,3 +93,26 @@ def test_an_ignored_sigint_stays_ignored() -> None:
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
   finally:
     signal.signal(signal.SIGINT, previous)
+
+
+def test_resume_compares_the_stored_config_with_today_s_defaults(tmp_path) -> None:
+  """A run folder written before a setting existed (no normalize, no eval_every) resumes: the
+  stored config gets today's defaults, which reproduce the old behaviour; a real difference is
+  still refused."""
+  from jaxinit import sweep
+
+  config = sweep.SweepConfig(seeds=(0, 1))
+  old = json.loads(json.dumps(config.to_json()))
+  del old["normalize"], old["train"]["eval_every"]
+  folder = tmp_path / "run"
+  folder.mkdir()
+  (folder / "config.json").write_text(json.dumps(old))
+  (folder / "records.jsonl").write_text("")
+  assert folders.prepare(folder, "config.json", config=config.to_json(), resume=True,
+                         canonical=sweep.stored_config)
+  with pytest.raises(ValueError, match="differs in normalize, train"):  # without canonical
+    folders.prepare(folder, "config.json", config=config.to_json(), resume=True)
+  other = sweep.SweepConfig(seeds=(0, 1, 2))
+  with pytest.raises(ValueError, match="differs in seeds"):
+    folders.prepare(folder, "config.json", config=other.to_json(), resume=True,
+                    canonical=sweep.stored_config)
