@@ -13,6 +13,7 @@ from typing import Any
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from jaxinit import initializers
@@ -282,10 +283,12 @@ def depth_profile(theory_L: np.ndarray | None, samples_SL: np.ndarray, path: str
     ax.plot(depth, mean, "o", ms=3.5, color="C0",
             label=f"Monte Carlo, mean of {samples_SL.shape[0]} networks")
     if theory_L is not None:
-      ax.plot(depth, np.asarray(theory_L, np.float64), "-", color="C3", lw=1.6, label="theory")
+      ax.plot(depth, np.asarray(theory_L, np.float64), "-", color="C3", lw=1.6,
+              label="infinite-width theory")
     ax.fill_between(depth, mean - std, mean + std, color="C0", alpha=0.2, lw=0, label="± 1 std")
     if log:
       ax.set_yscale("log")
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # layers are whole numbers
     ax.set_xlabel("layer l")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
