@@ -238,7 +238,8 @@ def _markdown(table: list[dict[str, Any]], by: tuple[str, ...], seeds: int, exam
              "loss gradient at z(l), averaged over examples; dead, the fraction of relu units (conv "
              "channels) <= 0 on every example; saturated, the fraction of tanh outputs with |s| > "
              "0.99 or sigmoid outputs outside [0.01, 0.99]. E z^4/E[z^2]^2 is the ensemble "
-             f"statistic over the {seeds} networks at the first example (± its standard error), "
+             f"statistic over the {seeds} networks at the first example (± its standard error, "
+             "itself noisy below ~100 networks), "
              "3 for Gaussian preactivations; theory, its finite-width prediction (Gaussian weights, "
              "jaxinit.finite_width). - where a column does not apply.")
   return tables.markdown([*keys, *(header for _, _, header, _ in COLUMNS),

@@ -489,7 +489,9 @@ class EnsembleMoments(NamedTuple):
     ratio_L: :math:`E[z^4] / E[z^2]^2` per layer ``(L,)``: 3 for a Gaussian; its excess over 3 is
       the finite-width (1/n) effect (:func:`jaxinit.finite_width.fourth_moment_ratio`).
     ratio_se_L: the standard error of ``ratio_L`` ``(L,)``: the delta method over the networks,
-      which are independent draws (the units of one network are not).
+      which are independent draws (the units of one network are not). z^4 is heavy-tailed, so
+      with a few networks this estimate is itself noisy (typically too small): trust it from about
+      a hundred networks.
     networks: the number of networks ``M``.
   """
 
