@@ -35,7 +35,8 @@ __all__ = ["layer_variances", "kernel_prediction", "fourth_moment_prediction"]
 def layer_variances(scheme: str, config: models.ModelConfig, input_shape: Sequence[int],
                     scale: float = 1.0) -> tuple[np.ndarray, np.ndarray] | None:
   """``(C_W (L,), C_b (L,))`` a scheme sets in each layer of an MLP, or None where theory has no
-  prediction: a data-dependent scheme, a CNN, or BatchNorm (which sets its own scale).
+  prediction: a data-dependent scheme, weights or biases with a nonzero mean (a constant) or the
+  identity, a CNN, or BatchNorm (which sets its own scale).
 
   >>> cfg = models.ModelConfig(widths=(100, 50, 10))
   >>> layer_variances("glorot_normal", cfg, (784,))[0].round(4)
