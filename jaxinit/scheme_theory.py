@@ -58,7 +58,8 @@ def layer_variances(scheme: str, config: models.ModelConfig, input_shape: Sequen
 
 def kernel_prediction(activation: str, C_W: np.ndarray, C_b: np.ndarray, q0: np.ndarray
                       ) -> np.ndarray:
-  """The infinite-width kernel ``K(l)`` of layers ``1..L`` for inputs of mean square ``q0``.
+  """The infinite-width kernel ``K(l)`` of layers ``1..L`` for inputs of mean square ``q0``:
+  :func:`jaxinit.theory.kernel_recursion` with one ``(C_b, C_W)`` per layer, for each input.
 
   Args:
     activation: the hidden nonlinearity's name.
@@ -73,11 +74,10 @@ def kernel_prediction(activation: str, C_W: np.ndarray, C_b: np.ndarray, q0: np.
   """
   act = activations.get(activation)
   q0 = np.asarray(q0, np.float64)
-  moment = jax.vmap(lambda k: theory.second_moment(act, k))  # one K at a time, over the inputs
-  K = [C_b[0] + C_W[0] * q0.ravel()]
-  for layer in range(1, len(C_W)):
-    K.append(C_b[layer] + C_W[layer] * np.asarray(moment(K[-1]), np.float64))
-  return np.stack(K, axis=-1).reshape(*q0.shape, len(C_W))
+  depth = len(C_W)
+  Ks = jax.vmap(lambda K1: theory.kernel_recursion(act, C_b, C_W, K1, depth))(
+      C_b[0] + C_W[0] * q0.ravel())
+  return np.asarray(Ks, np.float64).reshape(*q0.shape, depth)
 
 
 def fourth_moment_prediction(scheme: str, config: models.ModelConfig, input_shape: Sequence[int],

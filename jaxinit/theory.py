@@ -286,19 +286,24 @@ def kernel_recursion(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K1: ArrayL
 
   Args:
     activation: name or :class:`~jaxinit.activations.Activation` (static).
-    C_b, C_W: bias and weight variances (may be traced).
+    C_b, C_W: bias and weight variances (may be traced): the same for every layer, or one per
+      layer, shape ``(depth,)``, entry ``l - 1`` being layer ``l``'s (layer 1's enter only
+      through ``K1``), e.g. a Glorot network's (:func:`jaxinit.scheme_theory.layer_variances`).
     K1: the first layer's kernel, ``C_b + C_W |x|^2 / n0``.
     depth: number of layers ``L`` (static).
 
   Returns:
     ``K_L``: shape ``(depth,)``, ``K_L[l - 1] = K(l)``.
   """
-  C_b, C_W = _float(C_b), _float(C_W)
+  C_b, C_W = (jnp.broadcast_to(_float(c), (depth,)) for c in (C_b, C_W))
 
-  def step(K, _):
-    return C_b + C_W * second_moment(activation, K), K
+  def step(K, next_layer):
+    c_b, c_w = next_layer
+    return c_b + c_w * second_moment(activation, K), K
 
-  _, Ks = jax.lax.scan(step, _float(K1), None, length=depth)
+  # Step l computes layer l + 1's kernel from its coefficients; the last step's result is unused
+  # (rolling puts layer 1's coefficients there).
+  _, Ks = jax.lax.scan(step, _float(K1), (jnp.roll(C_b, -1), jnp.roll(C_W, -1)))
   return Ks
 
 
