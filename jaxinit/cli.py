@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jaxinit import data as datasets
-from jaxinit import describe, folders, names, population
+from jaxinit import describe, diagnostics, folders, names, population
 
 __all__ = ["main"]
 
@@ -280,9 +280,9 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--examples", type=_number(int, 1), default=256,
                  help="training examples used (default 256)")
   p.add_argument("--bins", type=_number(int, 1), default=50, help="histogram bins (default 50)")
-  p.add_argument("--ranges", choices=("layer", "shared"), default="layer",
+  p.add_argument("--ranges", choices=diagnostics.RANGES, default="layer",
                  help="histogram ranges: each layer its own (default) or one shared by all layers")
-  p.add_argument("--bn-mode", choices=("train", "eval"), default="train",
+  p.add_argument("--bn-mode", choices=diagnostics.BATCH_NORM_MODES, default="train",
                  help="BatchNorm with the batch's statistics (train, default) or the running ones")
   p.add_argument("--no-figures", action="store_true", help="only the table, JSON and CSV")
   p.add_argument("--out", default="runs", help="parent folder of the output folder (default runs)")

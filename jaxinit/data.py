@@ -132,6 +132,7 @@ def _toy(name: str, seed: int, n_train: int, n_test: int, noise: float,
          make: Callable[[int, int], np.ndarray], normalize: str, extra: str = "") -> Dataset:
   """Draws both splits of a two-class 2-D set; ``make(n0, n1)`` gives the noise-free points."""
   seed = names.check_int("seed", name, seed, 0)
+  check_normalize(name, normalize)
   sizes = (names.check_int("n_train", name, n_train, 2),
            names.check_int("n_test", name, n_test, 1))
   if not (isinstance(noise, (int, float, np.number)) and math.isfinite(noise) and noise >= 0):
@@ -143,7 +144,6 @@ def _toy(name: str, seed: int, n_train: int, n_test: int, noise: float,
     y = np.repeat(np.array([0, 1], np.int32), [n // 2, n - n // 2])
     order = rng.permutation(n)
     splits.append((x[order], y[order]))
-  check_normalize(name, normalize)
   (x_tr, y_tr), (x_te, y_te) = splits
   x_tr, x_te, mean, std = _per_feature(x_tr, x_te, normalize)
   return Dataset(name, x_tr, y_tr, x_te, y_te, 2, mean, std,

@@ -31,7 +31,8 @@ from jaxinit.train import METRICS
 __all__ = ["RECORD_FIELDS", "METRICS", "RUN_COLUMNS", "epoch_records", "RecordWriter",
            "read_records", "truncate_records", "load", "write_json", "atomic_write"]
 
-RECORD_FIELDS = ("member", *(f.name for f in dataclasses.fields(Member)), "epoch", *METRICS,
+_MEMBER_FIELDS = tuple(f.name for f in dataclasses.fields(Member))
+RECORD_FIELDS = ("member", *_MEMBER_FIELDS, "epoch", *METRICS,
                  "diverged", "diverged_epoch")
 """The keys of a record, in file order: the member's index and fields (:class:`Member`), the epoch,
 the :data:`METRICS` (floats; NaN, ``null`` on disk, once the member has diverged), ``diverged`` and
@@ -64,8 +65,6 @@ def epoch_records(members: Sequence[Member], epoch: int, metrics_M4: np.ndarray,
                  "diverged": de > 0, "diverged_epoch": de or None})
   return rows
 
-
-_MEMBER_FIELDS = tuple(f.name for f in dataclasses.fields(Member))
 
 
 def _jsonable(obj: Any) -> Any:
