@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from jaxinit import initializers
 
-__all__ = ["STYLE", "LOSS_BAND", "sample_histogram", "loss_curves", "decision_boundary",
+__all__ = ["STYLE", "LOSS_BAND", "save", "sample_histogram", "loss_curves", "decision_boundary",
            "histogram_grid", "depth_profile", "phase_diagram", "jacobian_spectrum"]
 
 STYLE: dict[str, object] = {
@@ -49,7 +49,9 @@ def check_path(path: str | Path) -> Path:
   return path
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save(fig: Figure, path: str | Path) -> None:
+  """Saves ``fig`` under :data:`STYLE` (PNG at :data:`DPI` dots per inch); folders are made."""
+  path = check_path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   with mpl.rc_context(STYLE):
     fig.savefig(path, dpi=DPI)
@@ -97,7 +99,7 @@ def sample_histogram(values: np.ndarray, target: initializers.Target | None, tit
     ax.set_ylabel("density")
     ax.set_title(title)
     ax.legend()
-  _save(fig, path)
+  save(fig, path)
   return fig
 
 
@@ -147,7 +149,7 @@ def loss_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "
     fig.axes[0].legend(title=LOSS_BAND)
     if title:
       fig.suptitle(title)
-  _save(fig, path)
+  save(fig, path)
   return fig
 
 
@@ -200,7 +202,7 @@ def decision_boundary(gx: np.ndarray, gy: np.ndarray, prob: np.ndarray, x: np.nd
     ax.set_xlabel("$x_1$ (standardised)")
     ax.set_ylabel("$x_2$ (standardised)")
     ax.legend(loc="upper right")
-  _save(fig, path)
+  save(fig, path)
   return fig
 
 
@@ -251,7 +253,7 @@ def histogram_grid(edges: np.ndarray, counts_LB: np.ndarray, path: str | Path, t
         ax.set_xlabel(xlabel, fontsize=9)
     if title:
       fig.suptitle(title)
-  _save(fig, path)
+  save(fig, path)
   return fig
 
 
@@ -293,7 +295,7 @@ def depth_profile(theory_L: np.ndarray | None, samples_SL: np.ndarray, path: str
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
-  _save(fig, path)
+  save(fig, path)
   return fig
 
 
@@ -332,7 +334,7 @@ def phase_diagram(C_W: np.ndarray, C_b: np.ndarray, chi_perp_BW: np.ndarray, pat
     ax.set_xlabel(r"$C_W$")
     ax.set_ylabel(r"$C_b$")
     ax.set_title(title)
-  _save(fig, path)
+  save(fig, path)
   return fig
 
 
@@ -378,5 +380,5 @@ def jacobian_spectrum(eigenvalues: dict[str, np.ndarray], path: str | Path, titl
     ax.set_ylabel("fraction of eigenvalues per bin")
     ax.set_title(title)
     fig.legend(loc="outside lower center", fontsize=8, frameon=False)
-  _save(fig, path)
+  save(fig, path)
   return fig

@@ -18,7 +18,7 @@ from jaxinit.train import METRICS
 
 __all__ = ["SPREADS", "t_quantile", "summarize", "group"]
 
-SPREADS = ("ci95", "std")
+SPREADS = ("ci95", "std", "std_ci95")
 """The spreads :func:`summarize` gives per metric ``m``, as columns ``<m>_ci95`` and ``<m>_std``."""
 
 

@@ -19,9 +19,11 @@ from jaxinit.stats import SPREADS, finite
 
 __all__ = ["caption", "markdown", "to_markdown", "to_latex", "to_csv", "write_tables"]
 
-_SHORT = {"ci95": "95% CI", "std": "std"}
+_SHORT = {"ci95": "95% CI", "std": "std", "std_ci95": "std (95% CI)"}
 _LONG = {"ci95": "95% CI (Student t half-width, n - 1 dof)",
-         "std": "std (sample standard deviation, divisor n - 1)"}
+         "std": "std (sample standard deviation, divisor n - 1)",
+         "std_ci95": "std (sample standard deviation, divisor n - 1), with the 95% CI of the mean "
+                     "(Student t half-width, n - 1 dof) in parentheses,"}
 
 
 def _check_spread(spread: str) -> None:
@@ -40,10 +42,14 @@ def _columns(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None,
 def _cell(row: dict[str, Any], metric: str, spread: str, digits: int, pm: str) -> str | None:
   """``mean<pm>spread``; accuracies in percent with one decimal; None for a NaN mean."""
   scale, digits = (100.0, 1) if metric.endswith("_acc") else (1.0, digits)
-  mean, err = row[f"{metric}_mean"], row[f"{metric}_{spread}"]
+  mean = row[f"{metric}_mean"]
   if not finite(mean):
     return None
   text = f"{mean * scale:.{digits}f}"
+  if spread == "std_ci95":
+    std, ci = row[f"{metric}_std"], row[f"{metric}_ci95"]
+    return text + f"{pm}{std * scale:.{digits}f} ({ci * scale:.{digits}f})" if finite(std) else text
+  err = row[f"{metric}_{spread}"]
   return text + f"{pm}{err * scale:.{digits}f}" if finite(err) else text
 
 
@@ -121,8 +127,10 @@ def to_markdown(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None =
     digits: decimals of non-accuracy metrics; ``*_acc`` metrics are shown in percent with one
       decimal (``97.3 ± 1.2``, header ``test_acc (%) mean ± 95% CI``).
     spread: what follows ``±``, named in each metric's header: ``ci95`` (the Student-t 95% half-width,
-      header ``<m> mean ± 95% CI``) or ``std`` (header ``<m> mean ± std``). A NaN mean prints
-      ``n/a`` and a NaN spread (``n < 2``) only the mean; the last column, ``diverged``, is ``k/n``.
+      header ``<m> mean ± 95% CI``), ``std`` (header ``<m> mean ± std``) or ``std_ci95`` (both:
+      ``97.3 ± 1.2 (0.4)``, the std then the 95% half-width, header ``<m> mean ± std (95% CI)``).
+      A NaN mean prints ``n/a`` and a NaN spread (``n < 2``) only the mean; the last column,
+      ``diverged``, is ``k/n``.
     setting: the caption's last sentence (:func:`caption`).
 
   Returns:

@@ -1,0 +1,1 @@
+"""The research scripts: one module per known result (see README.md, the gallery)."""
