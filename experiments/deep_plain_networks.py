@@ -1,31 +1,36 @@
 """Deep plain networks: do critical, LSUV and MetaInit initialization make them trainable?
 
-A plain (no BatchNorm, no residual) tanh or ReLU MLP of depth 10 to 30 on two moons, trained for a
-few epochs from: the critical point of its activation (``critical(act)``), LSUV, MetaInit from
-``lecun_normal`` and from ``N(0, 0.01)``, and ``N(0, 0.01)`` itself, across seeds in one population
-per (activation, depth). Writes one sweep folder per (activation, depth) and ``summary.md``: test
-accuracy (mean +- std over seeds) per scheme x depth, and the init wall time per member.
+A plain (no BatchNorm, no residual) tanh or ReLU MLP of width 32 and depth 10 to 30 on two moons,
+trained for 10 epochs (SGD + momentum 0.9, lr 0.01, batch 32) from: the critical point of its
+activation (``critical(act)``, Poole et al. 2016, Schoenholz et al. 2017), LSUV (Mishkin & Matas
+2016), MetaInit (Dauphin & Schoenholz 2019) from ``lecun_normal`` and from ``N(0, 0.01)``, and
+``N(0, 0.01)`` itself, 16 seeds each, one population (one compiled program) per (activation, depth).
 
-    python experiments/deep_plain_networks.py --out runs/deep-plain            # about 10 min, 2-core CPU
-    python experiments/deep_plain_networks.py --tiny --out /tmp/deep-plain     # seconds, for tests
+Writes ``accuracy.{md,tex,csv}`` (test accuracy per activation x depth x scheme: mean, std and 95% CI
+over seeds), ``accuracy_vs_depth.{png,pdf}``, ``init_time.{md,csv}`` (initialization wall time per
+member, compile excluded) and ``summary.json``; each population's sweep is in ``stages/``.
 
-Interrupted? Rerun the same command: finished (activation, depth) runs are kept, and a run cut
-short resumes from its checkpoint.
+    python -m experiments.deep_plain_networks            # about 10 min on a 2-core CPU
+    python -m experiments.deep_plain_networks --tiny     # seconds, for tests
+
+Interrupted? Rerun the same command: finished populations are read back, and one cut short resumes
+from its checkpoint.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import sys
 import time
-from pathlib import Path
 
 import jax
+import matplotlib as mpl
+import numpy as np
+from matplotlib.figure import Figure
 
-from jaxinit import data, models, names, population, results, sweep
+from jaxinit import data, experiment, models, plots, population, results, sweep, tables
 from jaxinit import train as tr
+
+NAME = "deep_plain_networks"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +53,7 @@ TINY = Config(activations=("tanh",), depths=(4,), width=8, seeds=2, epochs=1,
 
 
 def sweep_config(cfg: Config, act: str, depth: int) -> sweep.SweepConfig:
+  """The population of one (activation, depth): every scheme x seed."""
   return sweep.SweepConfig(
       data="moons", model=models.ModelConfig(widths=(cfg.width,) * depth + (1,), activation=act),
       train=tr.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size),
@@ -69,54 +75,71 @@ def init_seconds_per_member(config: sweep.SweepConfig) -> dict[str, float]:
       t = time.perf_counter()
       run()
       times.append(time.perf_counter() - t)
-    out[population.Member(scheme, 0).scheme] = min(times) / len(members)
+    out[members[0].scheme] = min(times) / len(members)
   return out
 
 
+def _figure(rows: list[dict], cfg: Config) -> Figure:
+  """Test accuracy vs depth, one panel per activation, one series per scheme (mean and 95% CI)."""
+  with mpl.rc_context(plots.STYLE):
+    fig = Figure(figsize=(5.0 * len(cfg.activations), 3.8), layout="constrained")
+    for i, act in enumerate(cfg.activations):
+      ax = fig.add_subplot(1, len(cfg.activations), i + 1)
+      mine = [r for r in rows if r["activation"] == act]
+      for j, scheme in enumerate(dict.fromkeys(r["scheme"] for r in mine)):
+        pts = sorted((r["depth"], r["test_acc_mean"], r["test_acc_ci95"]) for r in mine
+                     if r["scheme"] == scheme)
+        d, m, ci = (np.array(v, float) for v in zip(*pts, strict=True))
+        ax.errorbar(d + 0.4 * (j - 2), 100 * m, yerr=100 * np.nan_to_num(ci), marker="o", ms=4,
+                    capsize=2, color=f"C{j}", label=_short(scheme))
+      ax.set_xlabel("depth (hidden layers)")
+      ax.set_ylabel("test accuracy (%)")
+      ax.set_title(act)
+      ax.set_xticks(cfg.depths)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3)
+  return fig
+
+
+def _short(scheme: str) -> str:
+  """``metainit(steps=50, ..., base=X)`` as ``metainit(base=X)``; others unchanged."""
+  if scheme.startswith("metainit("):
+    return f"metainit(base={scheme.split('base=', 1)[1]}" if "base=" in scheme else "metainit"
+  if scheme.startswith("lsuv("):
+    return "lsuv"
+  return scheme
+
+
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--out", default="runs/deep-plain", help="output folder")
-  parser.add_argument("--tiny", action="store_true", help="a seconds-long version for tests")
-  parser.add_argument("--depths", help="comma-separated depths (default 10,20,30)")
-  parser.add_argument("--activations", help="comma-separated activations (default tanh,relu)")
-  args = parser.parse_args(argv)
+  args = experiment.parser(__doc__, NAME).parse_args(argv)
   cfg = TINY if args.tiny else Config()
-  if args.depths:
-    cfg = dataclasses.replace(cfg, depths=tuple(int(d) for d in args.depths.split(",")))
-  if args.activations:
-    cfg = dataclasses.replace(cfg, activations=tuple(names.split_list(args.activations)))
-  out = Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  lines = [f"# Deep plain networks on two moons ({json.dumps(dataclasses.asdict(cfg))})", ""]
+  out = experiment.Output.from_args(args, cfg)
+  rows: list[dict] = []
+  init_rows: list[list[str]] = []
   for act in cfg.activations:
-    accuracy: dict[str, dict[int, str]] = {}
-    init_s: dict[str, dict[int, float]] = {}
     for depth in cfg.depths:
       config = sweep_config(cfg, act, depth)
-      folder = out / f"{act}-depth{depth}"
-      record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
-      if record.get("status") != "finished":
-        record = sweep.run(config, folder, resume=(folder / "run.json").exists(), quiet=True,
-                           figures=False).record
-      for row in record["table"]:
-        diverged = f" ({row['n_diverged']} diverged)" if row["n_diverged"] else ""
-        accuracy.setdefault(row["scheme"], {})[depth] = (
-            f"{100 * row['test_acc_mean']:.1f} ± {100 * row['test_acc_std']:.1f}{diverged}")
-      for scheme, seconds in init_seconds_per_member(config).items():
-        init_s.setdefault(scheme, {})[depth] = seconds
-      print(f"{act} depth {depth}: done", file=sys.stderr)
-    header = "| scheme | " + " | ".join(f"depth {d}" for d in cfg.depths) + " |"
-    rule = "|:--|" + "--:|" * len(cfg.depths)
-    lines += [f"## {act}: test accuracy (%), mean ± std over {cfg.seeds} seeds", "", header, rule]
-    lines += [f"| {s} | " + " | ".join(accuracy[s][d] for d in cfg.depths) + " |" for s in accuracy]
-    lines += ["", f"## {act}: init wall time per member (ms, compile excluded)", "", header, rule]
-    lines += [f"| {s} | " + " | ".join(f"{1e3 * init_s[s][d]:.2f}" for d in cfg.depths) + " |"
-              for s in init_s]
-    lines.append("")
-  summary = "\n".join(lines)
-  (out / "summary.md").write_text(summary)
-  results.write_json(out / "environment.json", results.environment())
-  print(summary)
+      result = out.sweep(f"{act}-depth{depth}", config, figures=False)
+      rows += [{"activation": act, "depth": depth, **row} for row in result.table]
+      init_s = out.cached(f"{act}-depth{depth}-init-time", config.to_json(),
+                          lambda c=config: {k: np.array(v)
+                                            for k, v in init_seconds_per_member(c).items()})
+      init_rows += [[act, str(depth), _short(s), f"{1e3 * float(v):.2f}"] for s, v in init_s.items()]
+  setting = sweep.setting(config)
+  out.table(rows, "accuracy", by=("activation", "depth", "scheme"), metrics=("test_acc",),
+            setting=f"Plain MLPs of width {cfg.width} on two moons. {setting}")
+  (out.folder / "init_time.md").write_text(tables.markdown(
+      ["activation", "depth", "scheme", "init ms per member"], init_rows,
+      "Initialization wall time per member (best of 3 calls of the whole population, compile "
+      "excluded), milliseconds.", left=3))
+  out.figure(_figure(rows, cfg), "accuracy_vs_depth",
+             f"Test accuracy after {cfg.epochs} epochs: mean over {cfg.seeds} seeds, bars the 95% "
+             "CI of the mean (Student t). Points of one depth are spread sideways to be seen.")
+  headline = {f"{r['activation']}/depth{r['depth']}/{_short(r['scheme'])}": r["test_acc_mean"]
+              for r in rows}
+  out.summary({"test_acc_mean": headline})
+  print(results.to_markdown(rows, ("test_acc",), ("activation", "depth", "scheme"),
+                            spread="std_ci95"))
   return 0
 
 

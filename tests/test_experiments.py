@@ -1,55 +1,68 @@
-"""End-to-end smoke tests of the research scripts in experiments/, in their tiny modes."""
+"""End-to-end tests of the research scripts in experiments/ that have no test module of their own,
+and of experiments.run_all, in their tiny modes."""
 
+import csv
 import dataclasses
-import importlib.util
+import importlib
 import json
-import pathlib
-import sys
 
+import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from jaxinit import results
 
 
-def _load(name: str):
-  spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[name] = module  # dataclasses look their module up there
-  spec.loader.exec_module(module)
-  return module
-
-
-def _check_summary_and_resume(script, out: pathlib.Path) -> None:
-  """main writes the run and summary.md; a second call keeps the finished run and its table."""
+def _check_deep_plain(script, out) -> None:
+  """main writes the table, figure and summary from the sweep's own table; a second call reads
+  the finished population back (it is not trained again) and writes the same table."""
   assert script.main(["--tiny", "--out", str(out)]) == 0
-  summary = (out / "summary.md").read_text()
-  record = json.loads((out / "tanh-depth4" / "run.json").read_text())
-  assert record["status"] == "finished"
-  # the summary's accuracy cells are the sweep's own table, scheme by scheme
-  assert len(record["table"]) == len(script.TINY.schemes)
-  for row in record["table"]:
-    cell = f"| {row['scheme']} | {100 * row['test_acc_mean']:.1f} ± {100 * row['test_acc_std']:.1f} |"
-    assert cell in summary, cell
-  assert summary.count("| critical(tanh) |") == 2  # accuracy and init time tables
-  # a second call keeps the finished run (it is not trained again) and writes the same table
-  before = (out / "tanh-depth4" / "records.jsonl").stat().st_mtime_ns
+  stage = out / "stages" / "tanh-depth4"
+  record = json.loads((stage / "run.json").read_text())
+  assert record["status"] == "finished" and len(record["table"]) == len(script.TINY.schemes)
+  with open(out / "accuracy.csv") as f:
+    table = list(csv.DictReader(f))
+  final = [r for r in results.read_records(stage / "records.jsonl") if r["epoch"] == 1]
+  for row in table:
+    accs = [r["test_acc"] for r in final if r["scheme"] == row["scheme"]]
+    assert float(row["test_acc_mean"]) == pytest.approx(np.mean(accs), abs=1e-12)
+    assert (row["activation"], row["depth"]) == ("tanh", "4")
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["headline"]["test_acc_mean"]["tanh/depth4/normal(stddev=0.01)"] == 0.5  # chance
+  assert summary["headline"]["test_acc_mean"]["tanh/depth4/critical(tanh)"] > 0.75
+  assert {"accuracy_vs_depth", } == set(summary["figures"])
+  assert (out / "accuracy_vs_depth.png").stat().st_size > 0
+  # the figure's points are the table's means (in percent)
+  fig = script._figure([{"activation": "tanh", "depth": 4, **r} for r in record["table"]],
+                       script.TINY)
+  plotted = sorted(float(c.lines[0].get_ydata()[0]) for c in fig.axes[0].containers)
+  assert plotted == pytest.approx(sorted(100 * r["test_acc_mean"] for r in record["table"]))
+  before = (stage / "records.jsonl").stat().st_mtime_ns
+  md = (out / "accuracy.md").read_text()
   assert script.main(["--tiny", "--out", str(out)]) == 0
-  assert (out / "tanh-depth4" / "records.jsonl").stat().st_mtime_ns == before
-  assert (out / "summary.md").read_text().split("## tanh: init")[0] == summary.split(
-      "## tanh: init")[0]
+  assert (stage / "records.jsonl").stat().st_mtime_ns == before
+  assert (out / "accuracy.md").read_text() == md
 
 
-def test_deep_plain_networks_tiny_writes_the_summary_and_resumes(tmp_path, monkeypatch):
+def test_deep_plain_networks_tiny_writes_its_outputs_and_resumes(tmp_path, monkeypatch):
   """--tiny with two of its four schemes (critical and N(0, 0.01)): the script's own code (sweep,
-  summary, init timing, resume) in a few seconds. LSUV and MetaInit in a population are covered by
-  test_schemes and test_sweep; the full --tiny run is the slow test below."""
-  script = _load("deep_plain_networks")
+  table, figure, init timing, resume) in a few seconds. LSUV and MetaInit in a population are
+  covered by test_schemes and test_sweep; the full --tiny run is the slow test below."""
+  script = importlib.import_module("experiments.deep_plain_networks")
   monkeypatch.setattr(script, "TINY", dataclasses.replace(
       script.TINY, schemes=("critical({act})", "normal(stddev=0.01)")))
-  _check_summary_and_resume(script, tmp_path)
+  _check_deep_plain(script, tmp_path)
 
 
 @pytest.mark.slow
 def test_deep_plain_networks_tiny_with_every_scheme(tmp_path):
   """The documented --tiny run, unchanged: critical, LSUV, MetaInit and N(0, 0.01)."""
-  _check_summary_and_resume(_load("deep_plain_networks"), tmp_path)
+  _check_deep_plain(importlib.import_module("experiments.deep_plain_networks"), tmp_path)
+
+
+def test_run_all_refuses_unknown_names_and_publishing_tiny_runs(capsys):
+  run_all = importlib.import_module("experiments.run_all")
+  with pytest.raises(SystemExit):
+    run_all.main(["--only", "moons,nope"])
+  assert "unknown experiment(s) moons, nope" in capsys.readouterr().err
+  with pytest.raises(SystemExit):
+    run_all.main(["--tiny", "--publish"])
