@@ -64,8 +64,23 @@ EXPECTED = {
 STAT_CASES = [(n, s) for n in EXPECTED for s in SHAPES]
 
 
-@pytest.mark.parametrize(("name", "shape"), STAT_CASES, ids=[f"{n}-{s}" for n, s in STAT_CASES])
+def fast_subset(cases, fast, ids=None):
+  """``cases`` for parametrize, each one not chosen by ``fast(index, case)`` marked slow.
+
+  Most of these tests' time is one compile per case, so the fast suite keeps a part of each grid
+  that still covers every scheme (or code path) once, and ``pytest -m slow`` runs the rest.
+  """
+  return [pytest.param(*c, marks=() if fast(i, c) else pytest.mark.slow,
+                       id=None if ids is None else ids[i]) for i, c in enumerate(cases)]
+
+
+
+
+@pytest.mark.parametrize(("name", "shape"), fast_subset(
+    STAT_CASES, lambda i, c: i % len(SHAPES) == (i // len(SHAPES)) % len(SHAPES),
+    [f"{n}-{s}" for n, s in STAT_CASES]), ids=[f"{n}-{s}" for n, s in STAT_CASES])
 def test_distribution_matches_exact_target(name, shape):
+  """Fast suite: every scheme at one of the three shapes (each shape for a third of them)."""
   dist = EXPECTED[name](*SHAPES[shape])
   x = np.asarray(I.get(name)(jax.random.key(7), shape), np.float64).ravel()
   n = x.size
@@ -128,7 +143,15 @@ EAGER = ("normal(stddev=0.3)", "he_truncated_normal", "glorot_uniform")
 """The cases also compared with jax's eager (uncompiled) output (op by op, slow to run)."""
 
 
-@pytest.mark.parametrize(("name", "reference"), BIT_IDENTICAL, ids=[n for n, _ in BIT_IDENTICAL])
+BIT_FAST = (*EAGER, "zeros", "he_normal", "lecun_uniform", "orthogonal(gain=1.5)",
+            "delta_orthogonal(gain=2.0)",
+            "variance_scaling(scale=1.7, mode=fan_out, distribution=normal)")
+"""The cases the fast suite compares (one per code path); ``-m slow`` compares every case."""
+
+
+@pytest.mark.parametrize(("name", "reference"), fast_subset(
+    BIT_IDENTICAL, lambda i, c: c[0] in BIT_FAST, [n for n, _ in BIT_IDENTICAL]),
+    ids=[n for n, _ in BIT_IDENTICAL])
 def test_bit_identical_to_jax_in_float32(name, reference):
   """Ours equals jax's initializer compiled with jit, bit for bit, for the same key.
 
@@ -223,7 +246,9 @@ RANDOM_SCHEMES = ["normal(stddev=0.5)", "uniform", "uniform(low=-0.3, high=0.7)"
                   "glorot_uniform", "lecun_truncated_normal", "orthogonal", "simple_xavier"]
 
 
-@pytest.mark.parametrize("name", [*RANDOM_SCHEMES, "identity", "delta_orthogonal", "constant(0.1)"])
+@pytest.mark.parametrize("name", fast_subset(
+    [(n,) for n in [*RANDOM_SCHEMES, "identity", "delta_orthogonal", "constant(0.1)"]],
+    lambda i, c: i % 2 == 0))
 def test_jit_equals_no_jit(name):
   init, key = I.get(name), jax.random.key(11)
   shape = (3, 3, 8, 16)
@@ -234,14 +259,14 @@ def test_jit_equals_no_jit(name):
 
 def test_shifted_uniform_jit_equals_no_jit_for_many_intervals():
   rng = np.random.default_rng(0)
-  for low, width in zip(rng.normal(size=8), rng.exponential(size=8), strict=True):
+  for low, width in zip(rng.normal(size=4), rng.exponential(size=4), strict=True):
     init = I.uniform(low=float(low), high=float(low + width))
     eager = init(jax.random.key(3), (64, 32))
     np.testing.assert_array_equal(eager, jax.jit(init, static_argnums=1)(jax.random.key(3), (64, 32)))
     assert float(eager.min()) >= low and float(eager.max()) <= low + width
 
 
-@pytest.mark.parametrize("name", RANDOM_SCHEMES)
+@pytest.mark.parametrize("name", fast_subset([(n,) for n in RANDOM_SCHEMES], lambda i, c: i % 2 == 1))
 def test_vmap_over_keys_gives_the_single_draws_and_independent_ones(name):
   """A member's draw is bit-identical alone (eager) or inside a jit(vmap) population."""
   init, shape, m = I.get(name), (128, 64), 8
@@ -256,7 +281,7 @@ def test_vmap_over_keys_gives_the_single_draws_and_independent_ones(name):
   assert np.max(np.abs(corr)) < 4 / math.sqrt(batch[0].size)
 
 
-@pytest.mark.parametrize("factory, param", [
+@pytest.mark.parametrize("factory, param", fast_subset([
     (lambda s: I.variance_scaling(scale=s, mode="fan_in", distribution="normal"), "scale"),
     (lambda s: I.variance_scaling(scale=s, mode="fan_avg", distribution="uniform"), "scale"),
     (lambda s: I.normal(stddev=s), "stddev"),
@@ -272,7 +297,7 @@ def test_vmap_over_keys_gives_the_single_draws_and_independent_ones(name):
     (lambda s: I.simple_xavier(gain=s), "gain"),
     (lambda s: I.delta_orthogonal(gain=s), "gain"),
     (lambda s: I.identity(gain=s), "gain"),
-])
+], lambda i, c: i % 2 == 0))
 def test_vmap_over_a_traced_parameter(factory, param):
   """A swept parameter gives the concrete draws to float32 rounding (a traced scale / fan is
   rounded in float32, a concrete one in float64 before the cast: 1 ulp apart at most)."""
@@ -317,8 +342,10 @@ def test_non_floating_dtypes_raise_type_error(name, dtype):
     I.get(name)(jax.random.key(0), (4, 4), dtype)
 
 
-@pytest.mark.parametrize("name", RANDOM_SCHEMES)
-@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize(("name", "dtype"), fast_subset(
+    [(n, d) for d in (jnp.bfloat16, jnp.float16) for n in RANDOM_SCHEMES],
+    lambda i, c: i % 3 == 0, [f"{n}-{d.__name__}" for d in (jnp.bfloat16, jnp.float16)
+                              for n in RANDOM_SCHEMES]))
 def test_half_precision_is_sampled_in_float32_and_cast(name, dtype):
   init, key, shape = I.get(name), jax.random.key(6), (256, 256)
   x = init(key, shape, dtype)
