@@ -79,6 +79,7 @@ class Output:
   figures: dict[str, str] = dataclasses.field(default_factory=dict)
   tables: dict[str, str] = dataclasses.field(default_factory=dict)
   started: float = dataclasses.field(default_factory=time.perf_counter)
+  computed: list[str] = dataclasses.field(default_factory=list)
 
   def __post_init__(self) -> None:
     self.folder = Path(self.folder)
@@ -106,6 +107,7 @@ class Output:
       if record.get("status") == "finished" and same:
         _say(f"{self.name}: {name}: finished earlier, read from {folder}")
         return sweep.SweepResult(folder, record, record["table"], (folder / "table.md").read_text())
+    self.computed.append(name)
     return sweep.run(config, folder, resume=run_json.exists(), **kwargs)
 
   def cached(self, name: str, key: Any, compute: Callable[[], dict[str, np.ndarray]]
@@ -126,6 +128,7 @@ class Output:
         if str(stored["__key__"]) == key_text:
           _say(f"{self.name}: {name}: computed earlier, read from {path}")
           return {k: stored[k] for k in stored.files if k != "__key__"}
+    self.computed.append(name)
     arrays = {k: np.asarray(v) for k, v in compute().items()}
     buf = io.BytesIO()
     np.savez(buf, __key__=np.array(key_text), **arrays)
@@ -166,16 +169,24 @@ class Output:
 
   def summary(self, headline: dict[str, Any]) -> Path:
     """Writes ``summary.json``: the experiment, its config, ``headline`` (the numbers a paper
-    cites), the figures and tables with their captions, the wall time of this call and the
-    environment.
+    cites), the figures and tables with their captions, the wall time and the environment.
+
+    ``wall_s`` is this call's time since the :class:`Output` was made, unless every stage was read
+    back (nothing computed): then the earlier ``summary.json``'s time and environment are kept,
+    so regenerating the figures does not overwrite the cost of the run.
 
     Returns:
       Its path.
     """
-    return records.write_json(self.folder / "summary.json", {
+    path = self.folder / "summary.json"
+    run = {"wall_s": time.perf_counter() - self.started, "environment": provenance.environment(),
+           "computed": self.computed}
+    if not self.computed and path.exists():
+      old = json.loads(path.read_text())
+      run = {k: old.get(k, v) for k, v in run.items()}
+    return records.write_json(path, {
         "experiment": self.name, "tiny": self.tiny, "config": dataclasses.asdict(self.config),
-        "headline": headline, "figures": self.figures, "tables": self.tables,
-        "wall_s": time.perf_counter() - self.started, "environment": provenance.environment()})
+        "headline": headline, "figures": self.figures, "tables": self.tables, **run})
 
 
 def publish(folder: str | Path, dest: str | Path) -> list[Path]:

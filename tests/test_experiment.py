@@ -80,6 +80,14 @@ def test_table_figure_summary_and_publish(tmp_path):
   assert summary["headline"] == {"acc": 0.8} and summary["config"] == {"seeds": 2}
   assert summary["figures"] == {"line": "One line; no band."} and "acc" in summary["tables"]
   assert summary["experiment"] == "demo" and summary["tiny"] is True
+  # a rerun that computes nothing keeps the first run's wall time; one that computes replaces it
+  again = _output(tmp_path)
+  again.summary({"acc": 0.8})
+  assert json.loads((out.folder / "summary.json").read_text())["wall_s"] == summary["wall_s"]
+  again.cached("x", {}, lambda: {"y": np.zeros(1)})
+  again.summary({"acc": 0.8})
+  rerun = json.loads((out.folder / "summary.json").read_text())
+  assert rerun["wall_s"] != summary["wall_s"] and rerun["computed"] == ["x"]
   copied = experiment.publish(out.folder, tmp_path / "published")
   assert sorted(p.name for p in copied) == ["acc.csv", "acc.md", "acc.tex", "line.pdf", "line.png",
                                             "summary.json"]
