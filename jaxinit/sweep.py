@@ -52,6 +52,7 @@ from jaxinit import population as pop
 from jaxinit import train as tr
 
 __all__ = ["SweepConfig", "SweepResult", "default_config", "group_keys", "run", "load_config",
+           "final_params",
            "TOY", "IMAGES"]
 
 TOY = ("moons", "circles")
@@ -190,6 +191,27 @@ def _load_checkpoint(folder: Path, template: tr.TrainState) -> tuple[int, tr.Tra
   except Exception as e:
     raise ValueError(f"checkpoint {path} cannot be read ({e}); rerun with --overwrite") from e
   return int(restored["epoch"]), restored["state"]
+
+
+def final_params(folder: str | Path) -> Any:
+  """A finished sweep's trained parameters: every member's after the last epoch, stacked on a
+  leading member axis ``(M, ...)`` in ``members.json``'s order (read from the checkpoint the sweep
+  writes after its last epoch).
+
+  Raises:
+    ValueError: ``folder`` holds no finished sweep (no ``run.json`` marked finished, or its
+      checkpoint holds another epoch than the last).
+  """
+  folder = Path(folder)
+  record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
+  if record.get("status") != "finished" or not (folder / CHECKPOINT).exists():
+    raise ValueError(f"{folder} holds no finished sweep (status {record.get('status')!r}); accepted: "
+                     "a folder a sweep ran to its end in")
+  payload = flax.serialization.msgpack_restore((folder / CHECKPOINT).read_bytes())
+  last = record["config"]["train"]["epochs"]
+  if int(payload["epoch"]) != last:
+    raise ValueError(f"{folder}: the checkpoint holds epoch {payload['epoch']}, not the last ({last})")
+  return payload["state"]["params"]
 
 
 def _progress(total: int, done: int, quiet: bool) -> Callable[[int, np.ndarray], None]:

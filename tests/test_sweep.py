@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 import pytest
 
-from jaxinit import cli, results, sweep
+from jaxinit import cli, data, models, results, sweep
 from jaxinit import train as tr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +74,19 @@ def test_run_writes_records_tables_figures_and_run_record(small_run) -> None:
   assert result.markdown == (folder / "table.md").read_text()
   header = result.markdown.splitlines()[0]
   assert header.count("mean ± 95% CI") == 4 and "n = 3 members per row" in result.markdown
+
+
+def test_final_params_are_the_trained_members(small_run, tmp_path: Path) -> None:
+  """The parameters read back give each member's recorded final test accuracy."""
+  folder, _ = small_run
+  params = sweep.final_params(folder)
+  dataset = data.load(SMALL.data)
+  logits = jax.vmap(lambda p: models.build(SMALL.model).apply({"params": p}, dataset.x_test))(params)
+  acc = np.mean((np.asarray(logits)[..., 0] > 0) == dataset.y_test, axis=1)
+  last = [r["test_acc"] for r in results.read_records(folder / "records.jsonl") if r["epoch"] == 6]
+  np.testing.assert_allclose(acc, last, atol=1e-12)
+  with pytest.raises(ValueError, match="no finished sweep"):
+    sweep.final_params(tmp_path)
 
 
 def test_results_load_is_the_records_as_a_data_frame(small_run, tmp_path: Path) -> None:
