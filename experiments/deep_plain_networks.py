@@ -91,13 +91,13 @@ def _figure(rows: list[dict], cfg: Config) -> Figure:
                      if r["scheme"] == scheme)
         d, m, ci = (np.array(v, float) for v in zip(*pts, strict=True))
         ax.errorbar(d + 0.4 * (j - 2), 100 * m, yerr=100 * np.nan_to_num(ci), marker="o", ms=4,
-                    capsize=2, color=f"C{j}", label=_short(scheme))
+                    capsize=2, color=f"C{j}", label=_short(scheme).replace(f"({act})", "(act)"))
       ax.set_xlabel("depth (hidden layers)")
       ax.set_ylabel("test accuracy (%)")
       ax.set_title(act)
       ax.set_xticks(cfg.depths)
     handles, labels = fig.axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=3)
+    fig.legend(handles, labels, loc="outside upper center", ncol=3)
   return fig
 
 

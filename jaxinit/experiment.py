@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib as mpl
 import numpy as np
 
 from jaxinit import provenance, records, sweep, tables
@@ -142,13 +143,24 @@ class Output:
     """Saves ``fig`` (a :class:`matplotlib.figure.Figure`) as ``<stem>.png`` and ``<stem>.pdf``
     with ``caption`` (what is drawn, what a band is) printed under it, and records the caption.
 
+    The caption goes under everything drawn, legends anchored below the axes included; a legend
+    anchored to the figure's own bottom (``loc="outside lower ..."``) follows the figure's edge
+    when it is saved and would sit on the caption: put such legends above or beside the axes.
+
     Returns:
       The two paths.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     from jaxinit import plots
 
-    fig.text(0.0, 0.0, caption, ha="left", va="top", wrap=True, fontsize=9,
-             transform=fig.transFigure)
+    with mpl.rc_context(plots.STYLE):  # under everything drawn, legends below the axes included
+      renderer = FigureCanvasAgg(fig).get_renderer()
+      fig.draw(renderer)  # the layout engine places the axes and legends first
+      box = fig.get_tightbbox(renderer)
+    width, height = fig.get_size_inches()
+    fig.text(min(box.x0, 0.0) / width, min(box.y0 - 0.08, 0.0) / height, caption, ha="left",
+             va="top", wrap=True, fontsize=9, transform=fig.transFigure)
     paths = [self.folder / f"{stem}.{ext}" for ext in ("png", "pdf")]
     for path in paths:
       plots.save(fig, path)

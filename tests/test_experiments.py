@@ -66,3 +66,8 @@ def test_run_all_refuses_unknown_names_and_publishing_tiny_runs(capsys):
   assert "unknown experiment(s) moons, nope" in capsys.readouterr().err
   with pytest.raises(SystemExit):
     run_all.main(["--tiny", "--publish"])
+  # every listed experiment is a module with the conventions' entry points
+  for name in run_all.EXPERIMENTS:
+    module = importlib.import_module(f"experiments.{name}")
+    assert name == module.NAME and callable(module.main)
+    assert dataclasses.is_dataclass(module.TINY) and module.TINY.__dataclass_params__.frozen
