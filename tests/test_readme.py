@@ -34,3 +34,18 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_test_command():
   test_command = install_and_test.split("&& ")[-1]
   assert test_command.startswith("python -m pytest")
   assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_figure_and_link_of_the_readmes_exists():
+  """The READMEs' images and local links (the gallery and its figures) point at committed files."""
+  for readme in (ROOT / "README.md", ROOT / "experiments" / "README.md"):
+    text = readme.read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [t for t in targets if not re.match(r"[a-z]+://", t)]
+    assert local, readme
+    for target in local:
+      assert (readme.parent / target).exists(), f"{readme.name}: {target}"
+  gallery = (ROOT / "experiments" / "README.md").read_text()
+  run_all = (ROOT / "experiments" / "run_all.py").read_text()
+  for name in re.findall(r'"(\w+)"', run_all.split("EXPERIMENTS = (")[1].split(")")[0]):
+    assert f"## {name}" in gallery and f"results/{name}/" in gallery, name
