@@ -9,6 +9,11 @@
 ...   _ = f(y)  # other data, same shapes: nothing new
 >>> len(first), second
 (1, [])
+>>> with log() as outer:
+...   with log() as inner:
+...     _ = jax.jit(lambda x: 3 * x)(x)
+>>> len(outer), len(inner)
+(1, 1)
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import jax
 __all__ = ["log"]
 
 _FINISHED = re.compile(r"Finished .*compilation")
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # a log inside another (one thread) collects in both
 
 
 class _Collect(logging.Handler):
