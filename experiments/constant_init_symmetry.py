@@ -270,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
   args = experiment.parser(__doc__, NAME).parse_args(argv)
   cfg = TINY if args.tiny else Config()
   out = experiment.Output.from_args(args, cfg)
+  if out.finished():
+    return 0
   ds, skipped = load_data(cfg.data)
   found = out.cached("measurements", {"config": dataclasses.asdict(cfg), "data": ds.name},
                      lambda: measure(cfg, ds))

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -561,21 +560,11 @@ def histogram_figure(cfg: Config, found: dict, data_name: str) -> Figure:
 # ----------------------------------------------------------------------------- main
 
 
-def finished(out: experiment.Output) -> bool:
-  """Whether ``out`` holds a finished run of its config (``summary.json`` with the same config)."""
-  path = out.folder / "summary.json"
-  if not path.exists():
-    return False
-  stored = json.loads(path.read_text()).get("config")
-  return stored == json.loads(json.dumps(dataclasses.asdict(out.config)))
-
-
 def main(argv: list[str] | None = None) -> int:
   args = experiment.parser(__doc__, NAME).parse_args(argv)
   cfg = TINY if args.tiny else Config()
   out = experiment.Output.from_args(args, cfg)
-  if finished(out):
-    print(f"{NAME}: finished earlier, read from {out.folder} (delete summary.json to redraw)")
+  if out.finished():
     return 0
   found = statistics(out, cfg)
   n_stat = f"{cfg.stat_seeds} networks per case"

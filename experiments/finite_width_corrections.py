@@ -306,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = experiment.parser(__doc__, NAME).parse_args(argv)
   cfg = TINY if args.tiny else Config()
   out = experiment.Output.from_args(args, cfg)
+  if out.finished():
+    return 0
   sampled, theory_, real = {}, {}, {}
   for act in cfg.activations:
     for n, M in zip(cfg.widths, cfg.networks, strict=True):

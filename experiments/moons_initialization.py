@@ -42,11 +42,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -452,20 +449,11 @@ def member_rows(trained_with: str, schemes: Sequence[str], fields: dict[str, np.
           for k, scheme in enumerate(schemes)]
 
 
-def finished(folder: Path, cfg: Config) -> bool:
-  """Whether ``folder`` holds a finished run of ``cfg`` (its ``summary.json`` records ``cfg``)."""
-  path = folder / "summary.json"
-  return path.exists() and json.loads(path.read_text()).get("config") == json.loads(
-      json.dumps(dataclasses.asdict(cfg)))
-
-
 def main(argv: list[str] | None = None) -> int:
   args = experiment.parser(__doc__, NAME).parse_args(argv)
   cfg = TINY if args.tiny else Config()
   out = experiment.Output.from_args(args, cfg)
-  if finished(out.folder, cfg):
-    print(f"{NAME}: finished earlier with this config, see {out.folder / 'summary.json'} (delete it "
-          "to redraw the tables and figures from the stored stages)", file=sys.stderr)
+  if out.finished():
     return 0
   quiet = {"quiet": True, "figures": False}
 

@@ -92,6 +92,21 @@ class Output:
     out = args.out or f"runs/{args.name}{'-tiny' if args.tiny else ''}"
     return cls(Path(out), args.name, config, tiny=args.tiny)
 
+  def finished(self) -> bool:
+    """Whether the folder holds a finished run of this config: a ``summary.json`` (written last)
+    with the same config and ``tiny``. A script then returns at once, saying so; delete
+    ``summary.json`` to redraw its tables and figures from the stored stages."""
+    path = self.folder / "summary.json"
+    if not path.exists():
+      return False
+    stored = json.loads(path.read_text())
+    config = json.loads(json.dumps(records._jsonable(dataclasses.asdict(self.config))))
+    if stored.get("config") != config or stored.get("tiny") != self.tiny:
+      return False
+    _say(f"{self.name}: finished earlier with this config, see {path} (delete it to redraw the "
+         "tables and figures from the stored stages)")
+    return True
+
   def stage(self, name: str) -> Path:
     """``<folder>/stages/<name>``: where a stage keeps its files."""
     return self.folder / STAGES / name

@@ -88,6 +88,11 @@ def test_table_figure_summary_and_publish(tmp_path):
   again.summary({"acc": 0.8})
   rerun = json.loads((out.folder / "summary.json").read_text())
   assert rerun["wall_s"] != summary["wall_s"] and rerun["computed"] == ["x"]
+  # a finished run of this config is known by its summary.json; another config or size is not
+  assert _output(tmp_path).finished()
+  other = _output(tmp_path)
+  other.config = _Config(seeds=3)
+  assert not other.finished()
   copied = experiment.publish(out.folder, tmp_path / "published")
   assert sorted(p.name for p in copied) == ["acc.csv", "acc.md", "acc.tex", "line.pdf", "line.png",
                                             "summary.json"]
