@@ -1,15 +1,18 @@
-"""Every experiment, one after the other: ``python -m experiments.run_all`` (add ``--tiny`` for the
-seconds-long versions, ``--publish`` to copy each finished experiment's tables, figures and
-summary.json into ``experiments/results/<name>/``).
+"""Every experiment: ``python -m experiments.run_all`` (add ``--tiny`` for the seconds-long
+versions, ``--jobs 2`` to run two at a time, ``--publish`` to copy each finished experiment's tables,
+figures and summary.json into ``experiments/results/<name>/``).
 
 Resumable: each experiment keeps what it finished in ``<out>/<name>/`` and a rerun continues where
-the last one stopped. Progress: one line per experiment on stderr, with its wall time.
+the last one stopped. Progress: one line per experiment on stderr as it starts and ends, with its
+wall time. With ``--jobs N > 1`` each experiment runs in its own process (its output goes to
+``<out>/<name>.log``); most of a tiny run is XLA compiling, which one process does on one core.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,8 +22,37 @@ from jaxinit import experiment
 EXPERIMENTS = ("moons_initialization", "mnist_schemes", "constant_init_symmetry",
                "deep_activation_statistics", "finite_width_corrections",
                "trainability_phase_diagram", "batchnorm_vs_initialization", "deep_plain_networks")
-"""The experiments, in the order they run (cheapest first where the order is free)."""
+"""The experiments, in the order they start."""
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _say(text: str) -> None:
+  print(text, file=sys.stderr, flush=True)
+
+
+def _in_processes(chosen: tuple[str, ...], folders: dict[str, Path], tiny: bool,
+                  jobs: int) -> dict[str, int]:
+  """Runs ``python -m experiments.<name>`` for each name, ``jobs`` at a time; returns exit codes."""
+  waiting, running, codes = list(chosen), {}, {}
+  while waiting or running:
+    while waiting and len(running) < jobs:
+      name = waiting.pop(0)
+      folders[name].parent.mkdir(parents=True, exist_ok=True)
+      log = open(folders[name].parent / f"{folders[name].name}.log", "w")  # noqa: SIM115
+      argv = [sys.executable, "-m", f"experiments.{name}", *(["--tiny"] if tiny else []),
+              "--out", str(folders[name])]
+      running[name] = (subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), log,
+                       time.perf_counter())
+      _say(f"[{len(codes) + len(running)}/{len(chosen)}] {name} started -> {folders[name]}")
+    time.sleep(0.2)
+    for name, (proc, log, t) in list(running.items()):
+      if proc.poll() is not None:
+        log.close()
+        codes[name] = proc.returncode
+        del running[name]
+        state = "done" if proc.returncode == 0 else f"failed (exit {proc.returncode}; see {log.name})"
+        _say(f"{name} {state} in {time.perf_counter() - t:.1f} s")
+  return codes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--tiny", action="store_true", help="the seconds-long version of each")
   p.add_argument("--out", default="runs", help="the experiments' parent folder (default runs)")
   p.add_argument("--only", help=f"comma-separated names; known: {', '.join(EXPERIMENTS)}")
+  p.add_argument("--jobs", type=int, default=1, help="experiments run at once (default 1)")
   p.add_argument("--publish", action="store_true",
                  help="copy each one's paper outputs into experiments/results/<name>/")
   args = p.parse_args(argv)
@@ -37,21 +70,31 @@ def main(argv: list[str] | None = None) -> int:
     p.error(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}")
   if args.publish and args.tiny:
     p.error("--publish copies full-size results; it cannot be used with --tiny")
+  if args.jobs < 1:
+    p.error(f"--jobs {args.jobs}: accepted: 1 or more")
+  folders = {name: Path(args.out) / f"{name}{'-tiny' if args.tiny else ''}" for name in chosen}
   t_all = time.perf_counter()
-  for i, name in enumerate(chosen, 1):
-    folder = Path(args.out) / f"{name}{'-tiny' if args.tiny else ''}"
-    print(f"[{i}/{len(chosen)}] {name} -> {folder}", file=sys.stderr, flush=True)
-    t = time.perf_counter()
-    module = importlib.import_module(f"experiments.{name}")
-    rc = module.main([*(["--tiny"] if args.tiny else []), "--out", str(folder)])
-    if rc:
-      print(f"[{i}/{len(chosen)}] {name} failed (exit {rc})", file=sys.stderr)
-      return rc
-    if args.publish:
-      experiment.publish(folder, RESULTS / name)
-    print(f"[{i}/{len(chosen)}] {name} done in {time.perf_counter() - t:.1f} s",
-          file=sys.stderr, flush=True)
-  print(f"all {len(chosen)} done in {time.perf_counter() - t_all:.1f} s", file=sys.stderr)
+  if args.jobs > 1:
+    codes = _in_processes(chosen, folders, args.tiny, args.jobs)
+  else:
+    codes = {}
+    for i, name in enumerate(chosen, 1):
+      _say(f"[{i}/{len(chosen)}] {name} -> {folders[name]}")
+      t = time.perf_counter()
+      module = importlib.import_module(f"experiments.{name}")
+      codes[name] = module.main([*(["--tiny"] if args.tiny else []), "--out", str(folders[name])])
+      _say(f"[{i}/{len(chosen)}] {name} {'done' if codes[name] == 0 else 'failed'} in "
+           f"{time.perf_counter() - t:.1f} s")
+      if codes[name]:
+        break
+  failed = [name for name, code in codes.items() if code]
+  if failed:
+    _say(f"failed: {', '.join(failed)}")
+    return 1
+  if args.publish:
+    for name in chosen:
+      experiment.publish(folders[name], RESULTS / name)
+  _say(f"all {len(chosen)} done in {time.perf_counter() - t_all:.1f} s")
   return 0
 
 

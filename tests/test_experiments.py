@@ -66,6 +66,9 @@ def test_run_all_refuses_unknown_names_and_publishing_tiny_runs(capsys):
   assert "unknown experiment(s) moons, nope" in capsys.readouterr().err
   with pytest.raises(SystemExit):
     run_all.main(["--tiny", "--publish"])
+  with pytest.raises(SystemExit):
+    run_all.main(["--jobs", "0"])
+  assert "--jobs 0: accepted: 1 or more" in capsys.readouterr().err
   # every listed experiment is a module with the conventions' entry points
   for name in run_all.EXPERIMENTS:
     module = importlib.import_module(f"experiments.{name}")
