@@ -8,7 +8,10 @@ stored as an ``.npz`` keyed by the JSON of what decides it, and recomputed only 
 The paper outputs are written at the top of the folder, the stages in ``stages/``, so
 :func:`publish` can copy the former (not the records) under ``experiments/results/<name>/``.
 
-    out = experiment.Output.from_args(args, "moons_initialization", config)
+    args = experiment.parser(__doc__, "moons_initialization").parse_args()
+    out = experiment.Output.from_args(args, config)
+    if out.finished():  # summary.json holds this config: nothing to do
+      return 0
     result = out.sweep("tutorial", sweep_config)
     out.figure(fig, "loss_curves", "Mean over 64 seeds; the band is one std either side.")
     out.table(result.table, "accuracy", by=("scheme",), metrics=("test_acc",))
@@ -71,6 +74,8 @@ class Output:
     tiny: whether this is the ``--tiny`` version.
     figures: each figure written so far, ``{stem: caption}``.
     tables: each table written so far, ``{stem: caption}``.
+    started: when the Output was made (``time.perf_counter``): ``summary.json``'s wall time.
+    computed: the stages this run computed (not read back), in order.
   """
 
   folder: Path
