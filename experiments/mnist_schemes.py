@@ -109,7 +109,8 @@ class Config:
 
   Attributes:
     schemes: trained with Adam.
-    momentum_schemes: trained with SGD + momentum.
+    momentum_schemes, momentum_more: trained with SGD + momentum (two sweeps, the second added
+      later without retraining the first).
     seeds: seeds 0 .. seeds - 1 under every scheme.
     epochs, batch_size: passes over the training set and examples per step.
     adam: Adam with Keras 2's constants (beta1 0.9, beta2 0.999, epsilon 1e-7).
@@ -128,6 +129,7 @@ class Config:
   momentum_schemes: tuple[str, ...] = ("random_uniform", "glorot_uniform", "he_truncated_normal")
   extra_schemes: tuple[str, ...] = ("he_normal", FIRST_LAYER_ONLY)
   more_schemes: tuple[str, ...] = ("glorot_normal", "lecun_normal", "orthogonal", "lsuv", "metainit")
+  momentum_more: tuple[str, ...] = ("zeros", "glorot_truncated_normal", "he_uniform", "he_normal")
   seeds: int = 16
   epochs: int = 5
   batch_size: int = 128
@@ -143,24 +145,26 @@ class Config:
 
 
 TINY = Config(schemes=("zeros", "he_truncated_normal", "random_uniform"),
-              momentum_schemes=(), extra_schemes=(), more_schemes=(), seeds=3, epochs=2,
-              subset=(1024, 512), twin=None)
+              momentum_schemes=(), extra_schemes=(), more_schemes=(), momentum_more=(), seeds=3,
+              epochs=2, subset=(1024, 512), twin=None)
 
-STAGES = ("adam", "momentum", "adam_extra", "adam_more")
+STAGES = ("adam", "momentum", "adam_extra", "adam_more", "momentum_more")
 """The sweeps, in the order they run: Adam on ``schemes``, SGD + momentum on ``momentum_schemes``,
-Adam on ``extra_schemes`` and on ``more_schemes`` (same seeds, so paired with the first)."""
+Adam on ``extra_schemes`` and on ``more_schemes``, SGD + momentum on ``momentum_more`` (same seeds,
+so each is paired with the first of its optimizer)."""
 
 
 def optimizer(stage: str) -> str:
   """The optimizer of one of :data:`STAGES`: ``"adam"`` or ``"momentum"``."""
-  return "momentum" if stage == "momentum" else "adam"
+  return "momentum" if stage.startswith("momentum") else "adam"
 
 
 def sweep_config(cfg: Config, stage: str) -> sweep.SweepConfig | None:
   """The sweep of one of :data:`STAGES`, or None when it has no scheme."""
   adam = optimizer(stage) == "adam"
   schemes = {"adam": cfg.schemes, "momentum": cfg.momentum_schemes,
-             "adam_extra": cfg.extra_schemes, "adam_more": cfg.more_schemes}[stage]
+             "adam_extra": cfg.extra_schemes, "adam_more": cfg.more_schemes,
+             "momentum_more": cfg.momentum_more}[stage]
   if not schemes:
     return None
   return sweep.SweepConfig(
