@@ -38,10 +38,11 @@ x 5 epochs). On the shared 2-core CPU one network-epoch on all 60000 images took
 (load average 10 to 15 from other jobs), so that is 2 to 3 hours. Kept: 16 seeds, 5 epochs, full
 MNIST, all 13 schemes with Adam (the text's six, he_normal plain, the first-layer-only reading,
 then glorot_normal plain, lecun_normal, orthogonal, LSUV and MetaInit; critical(relu) is he_normal,
-see above); cut: SGD + momentum runs three of them. Four sweeps, each one compiled program (Adam,
-SGD + momentum, and two later Adam stages added without retraining the first).
+see above), and SGD + momentum on the text's six and he_normal; cut: SGD + momentum on the other
+six. Five sweeps, each one compiled program (Adam, SGD + momentum, and three later stages added
+without retraining the first two).
 
-    JAXINIT_DATA_DIR=/work/shared/datasets python -m experiments.mnist_schemes   # 45 min (load 5-17)
+    JAXINIT_DATA_DIR=/work/shared/datasets python -m experiments.mnist_schemes   # ~55 min (load 3-17)
     JAXINIT_DATA_DIR=/work/shared/datasets python -m experiments.mnist_schemes --tiny   # ~15 s CPU
 
 Interrupted? Rerun the same command: finished stages are read back, a sweep cut short resumes.
