@@ -7,7 +7,7 @@ activation (``critical(act)``, Poole et al. 2016, Schoenholz et al. 2017), LSUV 
 ``N(0, 0.01)`` itself, 16 seeds each, one population (one compiled program) per (activation, depth).
 
 Writes ``accuracy.{md,tex,csv}`` (test accuracy per activation x depth x scheme: mean, std and 95% CI
-over seeds), ``accuracy_vs_depth.{png,pdf}``, ``init_time.{md,csv}`` (initialization wall time per
+over seeds), ``accuracy_vs_depth.{png,pdf}``, ``init_time.md`` (initialization wall time per
 member, compile excluded) and ``summary.json``; each population's sweep is in ``stages/``.
 
     python -m experiments.deep_plain_networks            # about 10 min on a 2-core CPU

@@ -4,8 +4,10 @@ figures and summary.json into ``experiments/results/<name>/``).
 
 Resumable: each experiment keeps what it finished in ``<out>/<name>/`` and a rerun continues where
 the last one stopped. Progress: one line per experiment on stderr as it starts and ends, with its
-wall time. With ``--jobs N > 1`` each experiment runs in its own process (its output goes to
-``<out>/<name>.log``); most of a tiny run is XLA compiling, which one process does on one core.
+wall time. One at a time, the first failure stops the run; with ``--jobs N > 1`` each experiment
+runs in its own process (its output goes to ``<its folder>.log``), the others go on after one
+fails, and the exit status is 1 if any failed. Most of a tiny run is XLA compiling, which one
+process does on one core.
 """
 
 from __future__ import annotations

@@ -203,9 +203,10 @@ class Output:
     """Writes ``summary.json``: the experiment, its config, ``headline`` (the numbers a paper
     cites), the figures and tables with their captions, the wall time and the environment.
 
-    ``wall_s`` is this call's time since the :class:`Output` was made, unless every stage was read
-    back (nothing computed): then the earlier ``summary.json``'s time and environment are kept,
-    so regenerating the figures does not overwrite the cost of the run.
+    ``wall_s`` is this call's time since the :class:`Output` was made, and ``computed`` the stages
+    it computed; when every stage was read back (nothing computed) the earlier ``summary.json``'s
+    time, environment and stages are kept, so redrawing the figures does not overwrite the cost of
+    the run. A call that completes a run computed in parts records its own part only.
 
     Returns:
       Its path.
