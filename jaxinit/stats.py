@@ -19,7 +19,8 @@ from jaxinit.train import METRICS
 __all__ = ["SPREADS", "t_quantile", "summarize", "group"]
 
 SPREADS = ("ci95", "std", "std_ci95")
-"""The spreads :func:`summarize` gives per metric ``m``, as columns ``<m>_ci95`` and ``<m>_std``."""
+"""The spreads a table can show after the mean: :func:`summarize`'s columns ``<m>_ci95`` and
+``<m>_std``, or both (``std_ci95``: the std, then the 95% half-width in parentheses)."""
 
 
 def _betainc(a: float, b: float, x: float, y: float) -> float:
