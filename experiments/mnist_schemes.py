@@ -544,7 +544,9 @@ def main(argv: list[str] | None = None) -> int:
       "adam_spread_of_scheme_means": max(r["test_acc_mean"] for r in table
                                          if r["optimizer"] == "adam" and r["scheme"] != "zeros")
       - min(r["test_acc_mean"] for r in table if r["optimizer"] == "adam" and r["scheme"] != "zeros"),
-      "zeros_predicted_class": z["majority_class"], "zeros_chance_test": z["chance_test"],
+      "majority_class": z["majority_class"], "zeros_chance_test": z["chance_test"],
+      "zeros_predicted_classes": {o: sorted(set(z[o]["predicted_class"])) for o in OPTIMIZERS
+                                  if o in z},
       "zeros_test_acc": {o: z[o]["test_acc"][0] for o in OPTIMIZERS if o in z},
       "text_z_last_epoch": {r["scheme"]: r["z"] for r in comparison if r["epoch"] == cfg.epochs},
       "paired_significant_p_t_below_0.05": [f"{p['optimizer']}:{p['scheme']}" for p in pairs

@@ -441,10 +441,11 @@ def retrained_fields(retrained: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def member_rows(trained_with: str, schemes: Sequence[str], fields: dict[str, np.ndarray],
-                start: int = 0) -> list[dict[str, Any]]:
+                epoch: int, start: int = 0) -> list[dict[str, Any]]:
   """One record per member (ids from ``start``) of the tutorial-metric table, in the shape
-  :func:`jaxinit.results.summarize` reads."""
-  return [{"member": start + k, "epoch": 0, "trained_with": trained_with, "scheme": scheme,
+  :func:`jaxinit.results.summarize` reads; ``epoch``: the one the final metrics are after (the
+  table's caption says it; ``init_cost`` is before the first)."""
+  return [{"member": start + k, "epoch": epoch, "trained_with": trained_with, "scheme": scheme,
            "diverged": False, **{f: float(fields[f][k]) for f in TABLE_FIELDS}}
           for k, scheme in enumerate(schemes)]
 
@@ -488,9 +489,9 @@ def main(argv: list[str] | None = None) -> int:
                      "accuracy: p > 0.5 against the label."))
   fields = retrained_fields(retrained)
   metric_rows = member_rows("cross-entropy (jaxinit)", [m.scheme for m in members],
-                            sweep_fields(nets))
+                            sweep_fields(nets), cfg.epochs)
   metric_rows += member_rows(f"tutorial's cost (eps={cfg.eps:g})", [schemes[1]] * len(retrain),
-                             fields, start=len(members))
+                             fields, cfg.epochs, start=len(members))
   out.table(results.summarize(metric_rows, by=("trained_with", "scheme"), metrics=TABLE_FIELDS),
             "tutorial_metrics", by=("trained_with", "scheme"), metrics=TABLE_FIELDS,
             setting=(f"The tutorial setup's networks under the tutorial's definitions: cost = mean of "
