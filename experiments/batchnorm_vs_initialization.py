@@ -123,9 +123,8 @@ def figure(cfg: Config, acc: dict[bool, np.ndarray], setting: str) -> Figure:
 
 
 def main(argv: list[str] | None = None) -> int:
-  args = experiment.parser(__doc__, NAME).parse_args(argv)
-  cfg = TINY if args.tiny else Config()
-  out = experiment.Output.from_args(args, cfg)
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
   acc, table, sources = {}, [], {}
   for bn in (False, True):
     result = out.sweep(f"batch_norm_{BN_LABELS[bn]}", sweep_config(cfg, bn), quiet=True,

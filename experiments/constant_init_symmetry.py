@@ -267,9 +267,8 @@ def gradient_figure(cfg: Config, grads: dict[str, dict[str, np.ndarray]], ds: da
 
 
 def main(argv: list[str] | None = None) -> int:
-  args = experiment.parser(__doc__, NAME).parse_args(argv)
-  cfg = TINY if args.tiny else Config()
-  out = experiment.Output.from_args(args, cfg)
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
   if out.finished():
     return 0
   ds, skipped = load_data(cfg.data)

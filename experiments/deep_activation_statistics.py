@@ -561,9 +561,8 @@ def histogram_figure(cfg: Config, found: dict, data_name: str) -> Figure:
 
 
 def main(argv: list[str] | None = None) -> int:
-  args = experiment.parser(__doc__, NAME).parse_args(argv)
-  cfg = TINY if args.tiny else Config()
-  out = experiment.Output.from_args(args, cfg)
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
   if out.finished():
     return 0
   found = statistics(out, cfg)

@@ -111,9 +111,8 @@ def _short(scheme: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  args = experiment.parser(__doc__, NAME).parse_args(argv)
-  cfg = TINY if args.tiny else Config()
-  out = experiment.Output.from_args(args, cfg)
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
   rows: list[dict] = []
   init_rows: list[list[str]] = []
   for act in cfg.activations:

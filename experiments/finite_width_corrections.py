@@ -303,9 +303,8 @@ def table_rows(cfg: Config, sampled: dict, theory_: dict) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  args = experiment.parser(__doc__, NAME).parse_args(argv)
-  cfg = TINY if args.tiny else Config()
-  out = experiment.Output.from_args(args, cfg)
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
   if out.finished():
     return 0
   sampled, theory_, real = {}, {}, {}

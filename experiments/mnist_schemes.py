@@ -488,9 +488,8 @@ def write_zeros_table(folder: Path, z: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  args = experiment.parser(__doc__, NAME).parse_args(argv)
-  cfg = TINY if args.tiny else Config()
-  out = experiment.Output.from_args(args, cfg)
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
   data_dir = (str(write_subset(out.stage("data"), *cfg.subset)) if cfg.subset is not None
               else None)
   dataset = data.load("mnist", data_dir=data_dir, normalize=cfg.normalize)

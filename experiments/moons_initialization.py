@@ -451,9 +451,8 @@ def member_rows(trained_with: str, schemes: Sequence[str], fields: dict[str, np.
 
 
 def main(argv: list[str] | None = None) -> int:
-  args = experiment.parser(__doc__, NAME).parse_args(argv)
-  cfg = TINY if args.tiny else Config()
-  out = experiment.Output.from_args(args, cfg)
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
   if out.finished():
     return 0
   quiet = {"quiet": True, "figures": False}

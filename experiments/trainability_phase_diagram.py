@@ -249,9 +249,8 @@ def figure(cfg: Config, grid: np.ndarray, fine: np.ndarray, xi: np.ndarray, crit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  args = experiment.parser(__doc__, NAME).parse_args(argv)
-  cfg = TINY if args.tiny else Config()
-  out = experiment.Output.from_args(args, cfg)
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
   trained = {}
   for depth in cfg.depths:
     # what decides one depth's networks (not the other depths, not the theory curve)

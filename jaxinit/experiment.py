@@ -8,8 +8,7 @@ stored as an ``.npz`` keyed by the JSON of what decides it, and recomputed only 
 The paper outputs are written at the top of the folder, the stages in ``stages/``, so
 :func:`publish` can copy the former (not the records) under ``experiments/results/<name>/``.
 
-    args = experiment.parser(__doc__, "moons_initialization").parse_args()
-    out = experiment.Output.from_args(args, config)
+    out = experiment.Output.from_argv(__doc__, "moons_initialization", Config(), TINY, argv)
     if out.finished():  # summary.json holds this config: nothing to do
       return 0
     result = out.sweep("tutorial", sweep_config)
@@ -96,6 +95,14 @@ class Output:
     """The folder of a parsed :func:`parser` command line."""
     out = args.out or f"runs/{args.name}{'-tiny' if args.tiny else ''}"
     return cls(Path(out), args.name, config, tiny=args.tiny)
+
+  @classmethod
+  def from_argv(cls, doc: str, name: str, full: Any, tiny: Any,
+                argv: Sequence[str] | None = None) -> Output:
+    """A script's Output from its command line (:func:`parser`): ``full`` or, with ``--tiny``,
+    ``tiny`` is its config. ``argv`` None reads ``sys.argv``."""
+    args = parser(doc, name).parse_args(argv)
+    return cls.from_args(args, tiny if args.tiny else full)
 
   def finished(self) -> bool:
     """Whether the folder holds a finished run of this config: a ``summary.json`` (written last)

@@ -28,6 +28,10 @@ def test_parser_defaults_the_folder_from_the_name(monkeypatch, tmp_path):
   assert experiment.Output.from_args(p.parse_args([]), _Config()).folder.as_posix() == "runs/demo"
   assert experiment.Output.from_args(p.parse_args(["--tiny"]), _Config()).folder.as_posix() == (
       "runs/demo-tiny")
+  full, tiny = _Config(seeds=16), _Config(seeds=2)
+  out = experiment.Output.from_argv("A study.", "demo", full, tiny, ["--tiny"])
+  assert out.config is tiny and out.tiny and out.folder.as_posix() == "runs/demo-tiny"
+  assert experiment.Output.from_argv("A study.", "demo", full, tiny, []).config is full
 
 
 def test_cached_reads_back_and_recomputes_when_the_key_changes(tmp_path):
