@@ -1,11 +1,11 @@
 """experiments/constant_init_symmetry.py at tiny size: the symmetry, the files, and read-back."""
 
-import csv
 import importlib
 import json
 
 import numpy as np
 import pytest
+from experiment_checks import read_csv
 
 exp = importlib.import_module("experiments.constant_init_symmetry")
 
@@ -20,11 +20,6 @@ def run(tmp_path_factory):
   assert exp.main(["--tiny", "--out", str(folder)]) == 0
   stored = np.load(folder / "stages" / "measurements.npz")
   return folder, {k: stored[k] for k in stored.files}
-
-
-def _csv(path):
-  with open(path) as f:
-    return list(csv.DictReader(f))
 
 
 def test_constant_init_keeps_hidden_gradients_equal_and_he_does_not(run):
@@ -65,15 +60,15 @@ def test_tables_and_summary_hold_the_stored_numbers(run):
     assert all((folder / f"{stem}.{ext}").exists() for ext in ("md", "tex", "csv"))
   assert all((folder / f"gradient_histograms.{ext}").exists() for ext in ("png", "pdf"))
   schemes = exp.TINY.schemes
-  for row in _csv(folder / "gradient_distinct.csv"):
+  for row in read_csv(folder / "gradient_distinct.csv"):
     s, layer = schemes.index(row["scheme"]), int(row["layer"]) - 1
     assert float(row["grad_distinct_mean"]) == pytest.approx(m[f"grad{s}_distinct"][:, layer].mean())
   seeds = len(exp.TINY.seeds)
-  for row in _csv(folder / "units_after_training.csv"):
+  for row in read_csv(folder / "units_after_training.csv"):
     s, layer = schemes.index(row["scheme"]), int(row["layer"]) - 1
     want = m["distinct_units"][s * seeds:(s + 1) * seeds, layer].mean()
     assert float(row["distinct_units_mean"]) == pytest.approx(want)
-  for row in _csv(folder / "accuracy_after_training.csv"):
+  for row in read_csv(folder / "accuracy_after_training.csv"):
     s = schemes.index(row["scheme"])
     want = m["metrics"][s * seeds:(s + 1) * seeds, 3].mean()
     assert float(row["test_acc_mean"]) == pytest.approx(want)

@@ -2,25 +2,21 @@
 zeros predicts one class for every image, the tables, curves and paired tests equal the records,
 and a second call reads everything back."""
 
-import csv
 import importlib
 import json
 import math
-import os
 import pathlib
 
 import numpy as np
 import pytest
 import scipy.stats
+from experiment_checks import needs_mnist, read_csv
 
 from jaxinit import data, results
 
-DATA_DIR = os.environ.get(data.ENV_VAR)
 RANDOM_UNIFORM = "uniform(low=-0.05, high=0.05)"
 """Keras' random_uniform by its canonical name: the comma checks the CSV files' quoting."""
-pytestmark = pytest.mark.skipif(
-    not DATA_DIR or not (pathlib.Path(DATA_DIR) / "mnist").exists(),
-    reason=f"needs the MNIST IDX files in ${data.ENV_VAR}/mnist")
+pytestmark = needs_mnist
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +30,6 @@ def run(tmp_path_factory):
 def _records(out: pathlib.Path) -> dict[str, list[dict]]:
   """The records per optimizer, read straight from the stage folders (the tiny run has Adam only)."""
   return {"adam": results.read_records(out / "stages" / "adam" / "records.jsonl")}
-
-
-def _csv(path: pathlib.Path) -> list[dict[str, str]]:
-  with open(path, newline="") as f:
-    return list(csv.DictReader(f))
 
 
 def test_files_exist(run):
@@ -74,14 +65,14 @@ def test_zeros_predicts_one_class_and_scores_its_share(run):
     freq = np.bincount(y_train, minlength=10) / len(y_train)
     assert np.corrcoef(z[opt]["softmax_bias_mean"], freq)[0, 1] > 0.8
   # and the trained networks are far above it
-  table = {(r["optimizer"], r["scheme"]): r for r in _csv(out / "accuracy.csv")}
+  table = {(r["optimizer"], r["scheme"]): r for r in read_csv(out / "accuracy.csv")}
   assert float(table[("adam", "he_truncated_normal")]["test_acc_mean"]) > 0.5
   assert float(table[("adam", "zeros")]["test_acc_mean"]) < 0.2
 
 
 def test_accuracy_table_equals_the_records(run):
   _, out = run
-  table = {(r["optimizer"], r["scheme"]): r for r in _csv(out / "accuracy.csv")}
+  table = {(r["optimizer"], r["scheme"]): r for r in read_csv(out / "accuracy.csv")}
   n = 0
   for opt, rows in _records(out).items():
     for scheme in {r["scheme"] for r in rows}:
@@ -97,7 +88,7 @@ def test_accuracy_table_equals_the_records(run):
 def test_learning_curves_equal_the_records(run):
   _, out = run
   rows = _records(out)
-  curve = _csv(out / "learning_curves.csv")
+  curve = read_csv(out / "learning_curves.csv")
   assert len(curve) == 3 * 2
   for c in curve:
     acc = [r["test_acc"] for r in rows[c["optimizer"]]
@@ -109,7 +100,7 @@ def test_learning_curves_equal_the_records(run):
 def test_text_comparison_equals_the_records(run):
   script, out = run
   rows = _records(out)["adam"]
-  comparison = _csv(out / "text_comparison.csv")
+  comparison = read_csv(out / "text_comparison.csv")
   assert {c["scheme"] for c in comparison} == {"zeros", RANDOM_UNIFORM, "he_truncated_normal"}
   for c in comparison:
     acc = np.array([r["test_acc"] for r in rows
@@ -123,7 +114,7 @@ def test_paired_tests_recomputed_from_the_records(run):
   """Each scheme minus the reference on the same seeds: scipy's paired t-test on the records."""
   script, out = run
   rows = _records(out)
-  paired = _csv(out / "paired.csv")
+  paired = read_csv(out / "paired.csv")
   assert {(p["optimizer"], p["scheme"]) for p in paired} == {("adam", "zeros"),
                                                               ("adam", RANDOM_UNIFORM)}
   for p in paired:

@@ -1,12 +1,12 @@
 """experiments/moons_initialization.py at tiny size: zeros is chance, He beats zeros seed by seed,
 the tutorial's cost and accuracy as the experiment computes them, and tables equal to the records."""
 
-import csv
 import importlib
 import math
 
 import numpy as np
 import pytest
+from experiment_checks import read_csv
 
 from jaxinit import results
 
@@ -25,11 +25,6 @@ def _last(folder, stage):
   rows = results.read_records(folder / "stages" / stage / "records.jsonl")
   last = max(r["epoch"] for r in rows)
   return sorted((r for r in rows if r["epoch"] == last), key=lambda r: r["member"])
-
-
-def _csv(path):
-  with open(path, newline="") as f:
-    return list(csv.DictReader(f))
 
 
 def test_zeros_is_chance_and_he_beats_zeros_on_the_same_seeds(run):
@@ -54,7 +49,7 @@ def test_files_exist(run):
 
 
 def test_accuracy_table_equals_the_records(run):
-  table = {(r["setup"], r["scheme"]): r for r in _csv(run / "accuracy.csv")}
+  table = {(r["setup"], r["scheme"]): r for r in read_csv(run / "accuracy.csv")}
   assert len(table) == 6
   for stage, setup in (("tutorial", "tutorial"), ("default", "jaxinit default")):
     rows = _last(run, stage)
@@ -71,7 +66,7 @@ def test_tutorial_metric_table_equals_the_stored_arrays(run):
   nets = np.load(run / "stages" / "networks_tutorial.npz")
   retrained = np.load(run / "stages" / "tutorial_loss.npz")
   schemes = [r["scheme"] for r in _last(run, "tutorial")]
-  table = {(r["trained_with"], r["scheme"]): r for r in _csv(run / "tutorial_metrics.csv")}
+  table = {(r["trained_with"], r["scheme"]): r for r in read_csv(run / "tutorial_metrics.csv")}
   fields = exp.sweep_fields(nets)
   for scheme in dict.fromkeys(schemes):
     row = table[("cross-entropy (jaxinit)", scheme)]

@@ -2,22 +2,15 @@
 the ordered phase do not; the table, figure and summary hold the stored numbers; the theory's edge
 of chaos is Schoenholz et al.'s; a second run reads back."""
 
-import csv
 import importlib
 import json
-import os
-import pathlib
 
 import numpy as np
 import pytest
-
-from jaxinit import data
+from experiment_checks import needs_mnist, read_csv
 
 exp = importlib.import_module("experiments.trainability_phase_diagram")
-DATA_DIR = os.environ.get(data.ENV_VAR)
-pytestmark = pytest.mark.skipif(
-    not DATA_DIR or not (pathlib.Path(DATA_DIR) / "mnist").exists(),
-    reason=f"needs the MNIST IDX files in ${data.ENV_VAR}/mnist")
+pytestmark = needs_mnist
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +61,7 @@ def test_outputs_hold_the_stored_numbers(run):
   assert (run / "phase_diagram.png").stat().st_size > 0 and (run / "phase_diagram.pdf").exists()
   r = _stored(run, cfg.depths[0])
   test_acc = r["metrics"][:, exp.tr.METRICS.index("test_acc")]
-  rows = list(csv.DictReader((run / "accuracy.csv").open()))
+  rows = read_csv(run / "accuracy.csv")
   assert len(rows) == len(cfg.sigma_w2) * len(cfg.depths)
   for row in rows:
     mine = test_acc[np.isclose(r["sigma_w2"], float(row["sigma_w2"]))]

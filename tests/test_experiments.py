@@ -1,13 +1,13 @@
 """End-to-end tests of the research scripts in experiments/ that have no test module of their own,
 and of experiments.run_all, in their tiny modes."""
 
-import csv
 import dataclasses
 import importlib
 import json
 
 import numpy as np
 import pytest
+from experiment_checks import read_csv
 
 from jaxinit import results
 
@@ -19,8 +19,7 @@ def _check_deep_plain(script, out) -> None:
   stage = out / "stages" / "tanh-depth4"
   record = json.loads((stage / "run.json").read_text())
   assert record["status"] == "finished" and len(record["table"]) == len(script.TINY.schemes)
-  with open(out / "accuracy.csv") as f:
-    table = list(csv.DictReader(f))
+  table = read_csv(out / "accuracy.csv")
   final = [r for r in results.read_records(stage / "records.jsonl") if r["epoch"] == 1]
   for row in table:
     accs = [r["test_acc"] for r in final if r["scheme"] == row["scheme"]]
