@@ -20,34 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from jaxinit.stats import _betainc, t_quantile
+from jaxinit.stats import t_quantile, t_two_sided_p
 
 __all__ = ["t_two_sided_p", "sign_flip_p", "paired_test", "EXACT_SIGN_FLIPS"]
 
 EXACT_SIGN_FLIPS = 16
 """Up to this many pairs the sign-flip test enumerates all ``2^n`` sign patterns (exact)."""
-
-
-def t_two_sided_p(t: float, df: float) -> float:
-  """The two-sided tail ``P(|T| >= |t|)`` of Student's t with ``df`` degrees of freedom.
-
-  Computed as the regularized incomplete beta ``I_{df / (df + t^2)}(df / 2, 1 / 2)`` (the function
-  :func:`jaxinit.stats.t_quantile` inverts); agrees with ``2 * scipy.stats.t.sf(|t|, df)`` to
-  ~1e-12 relative.
-
-  >>> round(t_two_sided_p(2.228138851986, 10), 6)
-  0.05
-
-  Raises:
-    ValueError: ``df`` not a positive finite number, or ``t`` NaN.
-  """
-  if not 0.0 < df < math.inf or t != t:
-    raise ValueError(f"t_two_sided_p(t={t}, df={df}) is not defined; accepted: a number t and a "
-                     "positive finite df")
-  if math.isinf(t):
-    return 0.0
-  t2 = t * t
-  return _betainc(df / 2, 0.5, df / (df + t2), t2 / (df + t2))
 
 
 def sign_flip_p(diff: Sequence[float] | np.ndarray, draws: int = 2 ** 16, seed: int = 0) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 
 from jaxinit.train import METRICS
 
-__all__ = ["SPREADS", "t_quantile", "summarize", "group"]
+__all__ = ["SPREADS", "t_quantile", "t_two_sided_p", "summarize", "group"]
 
 SPREADS = ("ci95", "std", "std_ci95")
 """The spreads a table can show after the mean: :func:`summarize`'s columns ``<m>_ci95`` and
@@ -46,6 +46,28 @@ def _betainc(a: float, b: float, x: float, y: float) -> float:
   return math.exp(log_front) * h / a
 
 
+def t_two_sided_p(t: float, df: float) -> float:
+  """The two-sided tail ``P(|T| >= |t|)`` of Student's t with ``df`` degrees of freedom.
+
+  Computed as the regularized incomplete beta ``I_{df / (df + t^2)}(df / 2, 1 / 2)`` (the function
+  :func:`t_quantile` inverts); agrees with ``2 * scipy.stats.t.sf(|t|, df)`` to
+  ~1e-12 relative.
+
+  >>> round(t_two_sided_p(2.228138851986, 10), 6)
+  0.05
+
+  Raises:
+    ValueError: ``df`` not a positive finite number, or ``t`` NaN.
+  """
+  if not 0.0 < df < math.inf or t != t:
+    raise ValueError(f"t_two_sided_p(t={t}, df={df}) is not defined; accepted: a number t and a "
+                     "positive finite df")
+  if math.isinf(t):
+    return 0.0
+  t2 = t * t
+  return _betainc(df / 2, 0.5, df / (df + t2), t2 / (df + t2))
+
+
 def t_quantile(p: float, df: float) -> float:
   """The ``p`` quantile of Student's t distribution with ``df`` degrees of freedom (no scipy).
 
@@ -64,7 +86,7 @@ def t_quantile(p: float, df: float) -> float:
   if p == 0.5:
     return 0.0
   q = min(p, 1.0 - p)
-  tail = lambda t: 0.5 * _betainc(df / 2, 0.5, df / (df + t * t), t * t / (df + t * t))
+  tail = lambda t: 0.5 * t_two_sided_p(t, df)
   lo, hi = 0.0, 1.0
   while tail(hi) > q:
     lo, hi = hi, 2.0 * hi
