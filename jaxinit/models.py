@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxinit import activations, initializers
+from jaxinit import activations, initializers, parametrizations
 
 __all__ = ["MLP", "CNN", "ModelConfig", "build", "logits_and_intermediates", "per_example_loss", "KINDS",
            "LOSSES"]
@@ -82,6 +82,8 @@ class MLP(_Layers):
     batch_norm: BatchNorm after every hidden dense layer.
     dtype: the computation dtype (e.g. ``jnp.bfloat16`` for mixed precision: float32 parameters,
       bfloat16 matmuls and activations); None computes in the parameters' float32.
+    multipliers: one forward multiplier per layer, applied to the layer's input (``Dense(alpha *
+      h) = alpha W h + b``; :mod:`jaxinit.parametrizations`), or None for none.
 
   Called as ``model.apply(variables, x, train=False)`` with ``x`` of shape ``(B, ...)`` (flattened to
   ``(B, D)``); returns logits of shape ``(B, widths[-1])``.
@@ -93,6 +95,7 @@ class MLP(_Layers):
   bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT
   batch_norm: bool = False
   dtype: Any = None
+  multipliers: Sequence[float] | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -101,12 +104,19 @@ class MLP(_Layers):
     h = x.reshape(x.shape[0], -1)
     for i, width in enumerate(self.widths):
       z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], dtype=self.dtype,
-                   name=f"layer_{i}")(h)
+                   name=f"layer_{i}")(_times(h, self.multipliers, i))
       if i == n - 1:
         self.sow("intermediates", f"preact_{i}", z)
         return z
       h = self.hidden(z, i, act, self.batch_norm, train)
     raise AssertionError("unreachable: widths is not empty")
+
+
+def _times(h: jax.Array, multipliers: Sequence[float] | None, i: int) -> jax.Array:
+  """``h`` times layer ``i``'s forward multiplier (unchanged when there is none or it is 1)."""
+  if multipliers is None or multipliers[i] == 1.0:
+    return h
+  return h * jnp.asarray(multipliers[i], h.dtype)
 
 
 class CNN(_Layers):
@@ -162,6 +172,9 @@ class ModelConfig:
     activation: hidden nonlinearity name (canonicalized, e.g. ``"leaky_relu(negative_slope=0.2)"``).
     batch_norm: BatchNorm after every hidden layer.
     channels: convolution channels (``"cnn"`` only; must be empty for ``"mlp"``).
+    parametrization: how initialization, forward multipliers and learning rates scale with the
+      hidden width (:mod:`jaxinit.parametrizations`): ``"sp"`` (the default), or e.g.
+      ``"mup(base_width=64)"``; canonicalized. The others need equal hidden widths.
   """
 
   kind: str = "mlp"
@@ -169,6 +182,7 @@ class ModelConfig:
   activation: str = "relu"
   batch_norm: bool = False
   channels: tuple[int, ...] = ()
+  parametrization: str = parametrizations.DEFAULT
 
   def __post_init__(self) -> None:
     if self.kind not in KINDS:
@@ -183,6 +197,8 @@ class ModelConfig:
     if self.kind == "cnn" and len(self.channels) == 0:
       raise ValueError("a cnn needs at least one convolution in channels, e.g. (16, 32)")
     object.__setattr__(self, "activation", activations.get(self.activation).name)
+    object.__setattr__(self, "parametrization", parametrizations.get(self.parametrization).name)
+    self.layer_scales()
 
   @property
   def depth(self) -> int:
@@ -193,6 +209,16 @@ class ModelConfig:
   def num_outputs(self) -> int:
     return self.widths[-1]
 
+  def layer_scales(self, adaptive: bool = False) -> tuple[parametrizations.LayerScale, ...]:
+    """Each layer's init, multiplier and learning-rate factors under :attr:`parametrization`
+    (:func:`jaxinit.parametrizations.layer_scales`; all 1 for ``sp``), convolutions first."""
+    return ((parametrizations.LayerScale(),) * len(self.channels)
+            + parametrizations.layer_scales(self.parametrization, self.widths, self.kind, adaptive))
+
+  def without_parametrization(self) -> ModelConfig:
+    """The same architecture in SP: what the scheme's draw is made on."""
+    return dataclasses.replace(self, parametrization=parametrizations.DEFAULT)
+
 
 def build(config: ModelConfig, kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT,
           bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT, dtype: Any = None) -> MLP | CNN:
@@ -202,7 +228,8 @@ def build(config: ModelConfig, kernel_init: Init | Sequence[Init] = DEFAULT_KERN
                 bias_init=bias_init, batch_norm=config.batch_norm, dtype=dtype)
   if config.kind == "cnn":
     return CNN(channels=config.channels, **common)
-  return MLP(**common)
+  multipliers = tuple(s.multiplier for s in config.layer_scales())
+  return MLP(**common, multipliers=None if set(multipliers) == {1.0} else multipliers)
 
 
 LOSSES = ("cross_entropy", "mse")

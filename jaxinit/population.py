@@ -127,7 +127,10 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   family, ``critical``) all by one program per architecture and set of base draws, their scales
   as data; each other scheme (orthogonal, LSUV, ...) by its own. Each program's member count is
   padded to a power of two, so populations of nearby sizes reuse it. Every kernel is multiplied
-  by its member's ``scale``.
+  by its member's ``scale``. The draw (and a data-dependent refinement) is made on the SP model;
+  then layer ``i``'s kernel is multiplied by the parametrization's init factor
+  (:meth:`jaxinit.models.ModelConfig.layer_scales`), so at the base width it is SP's draw, bit for
+  bit.
 
   Args:
     config: the architecture.
@@ -147,6 +150,8 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   """
   if not members:
     raise ValueError("the population is empty; give at least one member")
+  scales = config.layer_scales()
+  config = config.without_parametrization()  # the scheme's own draw; the parametrization after
   input_shape = tuple(int(d) for d in input_shape)
   by_scheme: dict[str, list[int]] = {}
   for k, m in enumerate(members):
@@ -179,7 +184,21 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   # on the device.
   inverse = np.argsort(np.asarray(order))
   place = (lambda x: x) if host else jax.device_put
-  return jax.tree.map(lambda *xs: place(np.concatenate(xs)[inverse]), *parts)
+  variables = jax.tree.map(lambda *xs: np.concatenate(xs)[inverse], *parts)
+  return jax.tree.map(place, _parametrized(variables, scales))
+
+
+def _parametrized(variables: dict, scales: Sequence[Any]) -> dict:
+  """Layer ``i``'s kernels (host arrays ``(M, ...)``) times its parametrization's init factor."""
+  if all(s.init == 1.0 for s in scales):
+    return variables
+  params = dict(variables["params"])
+  for i, s in enumerate(scales):
+    if s.init != 1.0:
+      layer = dict(params[f"layer_{i}"])
+      layer["kernel"] = layer["kernel"] * np.float32(s.init)
+      params[f"layer_{i}"] = layer
+  return {**variables, "params": params}
 
 
 def _padded(idx: list[int]) -> np.ndarray:

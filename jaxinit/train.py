@@ -42,12 +42,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxinit import models, optimizers, placement, sharding
+from jaxinit import models, optimizers, parametrizations, placement, sharding
 from jaxinit import population as pop
 
 __all__ = ["TrainConfig", "TrainState", "DeviceData", "Programs", "METRICS", "device_data",
            "programs", "init_state", "run", "train_one", "check_data", "evaluation_epochs",
-           "SHUFFLES"]
+           "SHUFFLES", "transform"]
 
 SHUFFLES = ("shared", "member")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -174,11 +174,24 @@ def evaluation_epochs(cfg: TrainConfig, start_epoch: int = 0) -> list[int]:
           if e % cfg.eval_every == 0 or e == cfg.epochs]
 
 
+def transform(model_cfg: models.ModelConfig, cfg: TrainConfig, lr: Any, momentum: Any
+              ) -> optax.GradientTransformation:
+  """The optimizer of ``cfg`` with learning rate ``lr`` and ``momentum`` (injected
+  hyperparameters), followed, when the model's parametrization scales learning rates per layer,
+  by those factors (:func:`jaxinit.parametrizations.scale_by_layer`)."""
+  optimizer = optimizers.get(cfg.optimizer)
+  tx = optimizer.transform(lr, momentum)
+  scales = model_cfg.layer_scales(parametrizations.is_adaptive(optimizer))
+  if not parametrizations.scales_learning_rates(scales):
+    return tx
+  return optax.chain(tx, parametrizations.scale_by_layer(scales))
+
+
 def _member_fns(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any]:
   """For one member (unbatched): ``train_epoch(state, perm_SB, data, epoch) -> state`` and
   ``metrics(state, data) -> (4,)`` (:data:`METRICS`, NaN once diverged)."""
   model = models.build(model_cfg, dtype=jnp.bfloat16 if cfg.precision == "bf16" else None)
-  tx = optimizers.get(cfg.optimizer).transform(0.0, 0.0)  # update reads lr, momentum from the state
+  tx = transform(model_cfg, cfg, 0.0, 0.0)  # update reads lr, momentum from the state
 
   def variables(state: TrainState) -> dict:
     return {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats
@@ -313,7 +326,7 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
 
   def init(variables: dict, lr: jax.Array, momentum: jax.Array) -> TrainState:
     params = variables["params"]
-    opt_state = optimizers.get(cfg.optimizer).transform(lr, momentum).init(params)
+    opt_state = transform(model_cfg, cfg, lr, momentum).init(params)
     return TrainState(params, variables.get("batch_stats", {}), opt_state, jnp.bool_(True),
                       jnp.int32(0))
 
