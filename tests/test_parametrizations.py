@@ -17,9 +17,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from jaxinit import models
+from jaxinit import models, optimizers
 from jaxinit import parametrizations as pz
 from jaxinit import population as pop
 from jaxinit import train as tr
@@ -207,7 +208,10 @@ def test_sp_checkpoint_state_is_unchanged_and_a_sweep_config_round_trips() -> No
   sp_tx = tr.transform(_model("sp"), tr.TrainConfig(), 0.1, 0.9)
   mup_tx = tr.transform(_model(f"mup(base_width={BASE})"), tr.TrainConfig(), 0.1, 0.9)
   params = {"layer_0": {"kernel": jnp.zeros((2, 2))}}
-  assert not isinstance(sp_tx.init(params), tuple) and len(mup_tx.init(params)) == 2
+  plain = optimizers.get(tr.TrainConfig().optimizer).transform(0.1, 0.9).init(params)
+  structure = jax.tree.structure
+  assert structure(sp_tx.init(params)) == structure(plain)
+  assert structure(mup_tx.init(params)) == structure((plain, optax.EmptyState()))
   config = sweep.SweepConfig(model=_model(f"mup(base_width={BASE})"))
   assert sweep.load_config(config.to_json()) == config
   assert dataclasses.replace(config.model, parametrization="sp") == _model("sp")
