@@ -9,6 +9,10 @@ Every layer sows its preactivation ``z`` (``preact_<i>``) and, for hidden layers
 ignores them; ``apply(..., mutable=["intermediates"])`` returns them, so diagnostics read the same
 model that is trained. With ``batch_norm=True`` each hidden layer is Dense/Conv -> BatchNorm ->
 activation and the sown ``preact_<i>`` is the normalized value, the input of the nonlinearity.
+In every model ``act_<i> = phi(preact_<i>)`` is the input of layer ``i + 1``, and ``preact_<i>`` is
+sown by :meth:`_Layers.sow_preact`, the one point where :mod:`jaxinit.diagnostics` perturbs it to
+measure ``dL/dz``. (In a :class:`ResMLP` the preactivation after a residual block is the residual
+stream, not the block's last dense output.)
 
 Layers are named ``layer_<i>`` (``i`` counting convolutions and dense layers together), so a kernel's
 path, from which Flax derives its PRNG key, is the same in every model of the same architecture.
@@ -17,6 +21,7 @@ path, from which Flax derives its PRNG key, is the same in every model of the sa
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,10 +32,15 @@ import optax
 
 from jaxinit import activations, initializers, parametrizations
 
-__all__ = ["MLP", "CNN", "ModelConfig", "build", "logits_and_intermediates", "per_example_loss", "KINDS",
-           "LOSSES"]
+__all__ = ["MLP", "CNN", "ResMLP", "ModelConfig", "build", "logits_and_intermediates",
+           "per_example_loss", "KINDS", "LOSSES", "BRANCH_MULTIPLIERS", "branch_multiplier"]
 
-KINDS = ("mlp", "cnn")
+KINDS = ("mlp", "cnn", "resmlp")
+BRANCH_MULTIPLIERS = ("1", "1/sqrt(depth)")
+"""A residual MLP's constant branch multiplier ``beta``: 1, or ``1/sqrt(L)`` with ``L`` the number of
+residual blocks (depth-muP: Yang et al. 2023, "Tensor Programs VI"; Bordelon et al. 2023)."""
+_BRANCH_ALIASES = {"1": "1", "1.0": "1", "1/sqrt(depth)": "1/sqrt(depth)",
+                   "1/sqrt(l)": "1/sqrt(depth)", "1/sqrt(blocks)": "1/sqrt(depth)"}
 Init = initializers.Initializer | nn.initializers.Initializer
 DEFAULT_KERNEL_INIT = initializers.lecun_normal()
 """Flax's own default for Dense and Conv kernels."""
@@ -60,11 +70,19 @@ class _Layers(nn.Module):
     return (activations.get(self.activation), _layer_inits(self.kernel_init, count, "kernel_init"),
             _layer_inits(self.bias_init, count, "bias_init"))
 
+  def sow_preact(self, z: jax.Array, i: int) -> jax.Array:
+    """Sows ``z`` as ``preact_<i>`` and returns it unchanged: the point where
+    :mod:`jaxinit.diagnostics` adds a zero perturbation (a method interceptor) to measure ``dL/dz``."""
+    self.sow("intermediates", f"preact_{i}", z)
+    return z
+
   def hidden(self, z: jax.Array, i: int, act: activations.Activation, batch_norm: bool,
              train: bool) -> jax.Array:
+    """``phi(BatchNorm(z))`` (or ``phi(z)``), sowing the nonlinearity's input as ``preact_<i>`` and
+    its output as ``act_<i>``; BatchNorm is named ``batch_norm_<i>``."""
     if batch_norm:
       z = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name=f"batch_norm_{i}")(z)
-    self.sow("intermediates", f"preact_{i}", z)
+    z = self.sow_preact(z, i)
     h = act(z)
     self.sow("intermediates", f"act_{i}", h)
     return h
@@ -106,8 +124,7 @@ class MLP(_Layers):
       z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], dtype=self.dtype,
                    name=f"layer_{i}")(_times(h, self.multipliers, i))
       if i == n - 1:
-        self.sow("intermediates", f"preact_{i}", z)
-        return z
+        return self.sow_preact(z, i)
       h = self.hidden(z, i, act, self.batch_norm, train)
     raise AssertionError("unreachable: widths is not empty")
 
@@ -156,10 +173,138 @@ class CNN(_Layers):
       z = nn.Dense(width, kernel_init=k_inits[i], bias_init=b_inits[i], dtype=self.dtype,
                    name=f"layer_{i}")(h)
       if j == len(self.widths) - 1:
-        self.sow("intermediates", f"preact_{i}", z)
-        return z
+        return self.sow_preact(z, i)
       h, i = self.hidden(z, i, act, self.batch_norm, train), i + 1
     raise AssertionError("unreachable: widths is not empty")
+
+
+class ResMLP(_Layers):
+  r"""A residual MLP with pre-activation blocks, returning logits.
+
+  With ``L`` blocks, ``widths = (n,) * (1 + 2L) + (num_outputs,)``: ``layer_0`` projects the input
+  to width ``n``, block ``b`` (``b = 0 .. L-1``) is the dense layers ``layer_<2b+1>`` and
+  ``layer_<2b+2>``, and the last layer is the readout:
+
+  .. math::
+     h_0 = W_0 x + b_0, \qquad h_{b+1} = h_b + g_b\,\beta\,
+     \mathrm{Dense}_{2b+2}\big(\phi(\mathrm{Dense}_{2b+1}(\phi(h_b)))\big), \qquad
+     f(x) = \mathrm{Dense}_{2L+1}(\phi(h_L)),
+
+  with ``g_b`` a learned scalar per block (the param ``gate_<b>``, initialized to 1: Fixup's scalar
+  multiplier, SkipInit's and ReZero's ``alpha``) and ``beta`` the constant
+  :attr:`branch_multiplier`. With ``batch_norm=True`` a BatchNorm precedes every nonlinearity.
+
+  Sown intermediates (the conventions of :class:`MLP`: ``act_<i> = phi(preact_<i>)`` is the input
+  of layer ``i + 1``, and ``batch_norm_<i>`` produces ``preact_<i>``):
+
+  * ``preact_<2b>`` is the residual stream ``h_b`` (normalized with BatchNorm), the input of the
+    nonlinearity in front of layer ``2b + 1`` or of the readout (``b = L``): for ``b = 0`` the output of
+    ``layer_0``, for ``b >= 1`` the stream that ``layer_<2b>`` (block ``b - 1``'s last layer) writes
+    into; ``preact_<2b+1>`` is the output of ``layer_<2b+1>``, a branch's first layer; the
+    readout's ``preact`` is the logits. So the per-layer statistics of :mod:`jaxinit.diagnostics`
+    follow the stream at every block, and its ``grad_preact`` there is ``dL/dh_b``.
+  * ``resid_<b>`` (``b = 0 .. L``): the residual stream ``h_b`` itself, never normalized.
+  * ``branch_<b>`` (``b = 0 .. L-1``): what block ``b`` adds, ``g_b beta Dense_{2b+2}(...)``.
+
+  Signal propagation at initialization (zero biases, kernels independent of the stream, infinite
+  width): the stream's second moment :math:`q_b = E[h_b^2]` obeys
+
+  .. math:: q_{b+1} = q_b + \beta^2 g_b^2 V_b, \qquad V_b = E[\mathrm{Dense}_{2b+2}(\ldots)^2],
+
+  the branch adding an uncorrelated term (its last kernel has mean 0). With ReLU and He kernels and no
+  normalization the branch preserves its input's second moment, ``V_b = q_b``, so
+  :math:`q_L = (1 + \beta^2)^L q_0`: ``2^L q_0``, exponential in ``L``, for ``beta = 1``, and
+  :math:`(1 + 1/L)^L q_0 < e\,q_0`, bounded in ``L``, for ``beta = 1/sqrt(L)``. With BatchNorm in
+  front of each nonlinearity the branch sees a unit-variance input, ``V_b = 1``, and
+  :math:`q_L = q_0 + \beta^2 L`: linear in ``L`` for ``beta = 1`` (De & Smith 2020, §2), ``q_0 + 1``
+  for ``beta = 1/sqrt(L)``. SkipInit (``g = 0``) and Fixup (last branch layer 0) make ``V_b = 0``
+  at initialization: ``q_b = q_0`` at every depth. (Tested against a Monte-Carlo ensemble.)
+
+  Attributes:
+    widths: output widths of the dense layers, ``(n,) * (1 + 2L) + (num_outputs,)`` with ``L >= 1``.
+    activation, kernel_init, bias_init, batch_norm, dtype, multipliers: as for :class:`MLP` (one
+      initializer or multiplier per dense layer, ``len(widths)`` of them).
+    branch_multiplier: the constant ``beta`` on every branch (:func:`branch_multiplier`).
+
+  Called as ``model.apply(variables, x, train=False)`` with ``x`` of shape ``(B, ...)`` (flattened to
+  ``(B, D)``); returns logits of shape ``(B, widths[-1])``.
+
+  References:
+    He et al. 2016, "Identity Mappings in Deep Residual Networks" (pre-activation blocks);
+    Zhang, Dauphin & Ma 2019, "Fixup Initialization"; De & Smith 2020, "Batch Normalization Biases
+    Residual Blocks Towards the Identity Function in Deep Networks" (SkipInit); Bachlechner et al.
+    2020, "ReZero is All You Need"; Yang et al. 2023, "Tensor Programs VI: Feature Learning in
+    Infinite-Depth Neural Networks".
+  """
+
+  widths: Sequence[int]
+  activation: str = "relu"
+  kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT
+  bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT
+  batch_norm: bool = False
+  dtype: Any = None
+  multipliers: Sequence[float] | None = None
+  branch_multiplier: float = 1.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    n = len(self.widths)
+    blocks = _blocks(self.widths)
+    act, k_inits, b_inits = self.layer_setup(n)
+
+    def dense(i: int, h: jax.Array) -> jax.Array:
+      return nn.Dense(self.widths[i], kernel_init=k_inits[i], bias_init=b_inits[i], dtype=self.dtype,
+                      name=f"layer_{i}")(_times(h, self.multipliers, i))
+
+    h = dense(0, x.reshape(x.shape[0], -1))
+    self.sow("intermediates", "resid_0", h)
+    for b in range(blocks):
+      a = self.hidden(h, 2 * b, act, self.batch_norm, train)
+      a = self.hidden(dense(2 * b + 1, a), 2 * b + 1, act, self.batch_norm, train)
+      gate = self.param(f"gate_{b}", nn.initializers.ones, (), jnp.float32)
+      z = dense(2 * b + 2, a)
+      scale = gate if self.branch_multiplier == 1.0 else gate * self.branch_multiplier
+      branch = scale.astype(z.dtype) * z
+      self.sow("intermediates", f"branch_{b}", branch)
+      h = h + branch
+      self.sow("intermediates", f"resid_{b + 1}", h)
+    return self.sow_preact(dense(n - 1, self.hidden(h, n - 2, act, self.batch_norm, train)), n - 1)
+
+
+def _blocks(widths: Sequence[int]) -> int:
+  """The number of residual blocks ``L`` of a residual MLP's widths, ``(n,) * (1 + 2L) + (k,)``.
+
+  Raises:
+    ValueError: widths of another form.
+  """
+  form = ("accepted: (n,) * (1 + 2L) + (num_outputs,) with L >= 1 blocks (an input projection, two "
+          "dense layers per block, the readout)")
+  branch_layers = len(widths) - 2
+  if branch_layers < 2 or branch_layers % 2:
+    raise ValueError(f"a resmlp's widths {tuple(widths)} give {max(branch_layers, 0)} branch layers, "
+                     f"not an even number >= 2; {form}")
+  if len(set(widths[:-1])) != 1:
+    raise ValueError(f"a resmlp's hidden widths must all be equal (the residual stream's width); got "
+                     f"{tuple(widths)}; {form}")
+  return branch_layers // 2
+
+
+def branch_multiplier(name: str, blocks: int) -> float:
+  """The value of a branch multiplier name (:data:`BRANCH_MULTIPLIERS`) for ``blocks`` blocks.
+
+  >>> branch_multiplier("1/sqrt(depth)", 16)
+  0.25
+  """
+  name = _canonical_branch_multiplier(name)
+  return 1.0 if name == "1" else 1.0 / math.sqrt(blocks)
+
+
+def _canonical_branch_multiplier(name: str) -> str:
+  key = "".join(name.split()).lower() if isinstance(name, str) else None
+  if key not in _BRANCH_ALIASES:
+    raise ValueError(f"unknown branch_multiplier {name!r}; accepted: {', '.join(BRANCH_MULTIPLIERS)} "
+                     "(1/sqrt(depth): one over the square root of the number of residual blocks)")
+  return _BRANCH_ALIASES[key]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,14 +312,19 @@ class ModelConfig:
   """An architecture, without its initializers: what one compiled training program is for.
 
   Attributes:
-    kind: ``"mlp"`` or ``"cnn"``.
-    widths: dense widths, the last being the number of logits (1 = binary, sigmoid output).
+    kind: ``"mlp"``, ``"cnn"`` or ``"resmlp"`` (:class:`ResMLP`).
+    widths: dense widths, the last being the number of logits (1 = binary, sigmoid output); for a
+      ``"resmlp"``, ``(n,) * (1 + 2L) + (num_outputs,)`` with ``L >= 1`` residual blocks.
     activation: hidden nonlinearity name (canonicalized, e.g. ``"leaky_relu(negative_slope=0.2)"``).
     batch_norm: BatchNorm after every hidden layer.
     channels: convolution channels (``"cnn"`` only; must be empty for ``"mlp"``).
     parametrization: how initialization, forward multipliers and learning rates scale with the
       hidden width (:mod:`jaxinit.parametrizations`): ``"sp"`` (the default), or e.g.
       ``"mup(base_width=64)"``; canonicalized. The others need equal hidden widths.
+    branch_multiplier: a ``"resmlp"``'s constant ``beta`` on every residual branch
+      (:data:`BRANCH_MULTIPLIERS`): ``"1"`` (the default, and the only value for other kinds) or
+      ``"1/sqrt(depth)"``, one over the square root of the number of blocks :attr:`blocks`
+      (depth-muP); canonicalized.
   """
 
   kind: str = "mlp"
@@ -183,6 +333,7 @@ class ModelConfig:
   batch_norm: bool = False
   channels: tuple[int, ...] = ()
   parametrization: str = parametrizations.DEFAULT
+  branch_multiplier: str = "1"
 
   def __post_init__(self) -> None:
     if self.kind not in KINDS:
@@ -192,10 +343,17 @@ class ModelConfig:
         raise ValueError(f"{what} must be positive ints; got {dims!r}")
     if not self.widths:
       raise ValueError("widths must name at least the output layer, e.g. (10,)")
-    if self.kind == "mlp" and self.channels:
-      raise ValueError(f"channels are for kind='cnn'; an mlp has none, got {self.channels!r}")
+    if self.kind != "cnn" and self.channels:
+      raise ValueError(f"channels are for kind='cnn'; a {self.kind} has none, got {self.channels!r}")
     if self.kind == "cnn" and len(self.channels) == 0:
       raise ValueError("a cnn needs at least one convolution in channels, e.g. (16, 32)")
+    if self.kind == "resmlp":
+      _blocks(self.widths)
+    object.__setattr__(self, "branch_multiplier",
+                       _canonical_branch_multiplier(self.branch_multiplier))
+    if self.kind != "resmlp" and self.branch_multiplier != "1":
+      raise ValueError(f"branch_multiplier={self.branch_multiplier!r} is for kind='resmlp' (a "
+                       f"residual branch's multiplier); a {self.kind} accepts only '1'")
     object.__setattr__(self, "activation", activations.get(self.activation).name)
     object.__setattr__(self, "parametrization", parametrizations.get(self.parametrization).name)
     self.layer_scales()
@@ -209,11 +367,27 @@ class ModelConfig:
   def num_outputs(self) -> int:
     return self.widths[-1]
 
+  @property
+  def blocks(self) -> int:
+    """The number of residual blocks ``L`` (0 for the kinds without them)."""
+    return _blocks(self.widths) if self.kind == "resmlp" else 0
+
   def layer_scales(self, adaptive: bool = False) -> tuple[parametrizations.LayerScale, ...]:
     """Each layer's init, multiplier and learning-rate factors under :attr:`parametrization`
     (:func:`jaxinit.parametrizations.layer_scales`; all 1 for ``sp``), convolutions first."""
     return ((parametrizations.LayerScale(),) * len(self.channels)
             + parametrizations.layer_scales(self.parametrization, self.widths, self.kind, adaptive))
+
+  def at_width(self, width: int) -> ModelConfig:
+    """The same model with every hidden width (all dense widths but the readout's) set to
+    ``width``: one point of a width sweep.
+
+    >>> ModelConfig(widths=(64, 64, 10)).at_width(256).widths
+    (256, 256, 10)
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+      raise ValueError(f"a hidden width must be an int >= 1; got {width!r}")
+    return dataclasses.replace(self, widths=(width,) * (len(self.widths) - 1) + self.widths[-1:])
 
   def without_parametrization(self) -> ModelConfig:
     """The same architecture in SP: what the scheme's draw is made on."""
@@ -221,7 +395,8 @@ class ModelConfig:
 
 
 def build(config: ModelConfig, kernel_init: Init | Sequence[Init] = DEFAULT_KERNEL_INIT,
-          bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT, dtype: Any = None) -> MLP | CNN:
+          bias_init: Init | Sequence[Init] = DEFAULT_BIAS_INIT, dtype: Any = None
+          ) -> MLP | CNN | ResMLP:
   """The Flax module for ``config`` with the given initializers (one, or one per layer) and
   computation dtype (None: float32)."""
   common = dict(widths=config.widths, activation=config.activation, kernel_init=kernel_init,
@@ -229,7 +404,11 @@ def build(config: ModelConfig, kernel_init: Init | Sequence[Init] = DEFAULT_KERN
   if config.kind == "cnn":
     return CNN(channels=config.channels, **common)
   multipliers = tuple(s.multiplier for s in config.layer_scales())
-  return MLP(**common, multipliers=None if set(multipliers) == {1.0} else multipliers)
+  common["multipliers"] = None if set(multipliers) == {1.0} else multipliers
+  if config.kind == "resmlp":
+    return ResMLP(**common, branch_multiplier=branch_multiplier(config.branch_multiplier,
+                                                                 config.blocks))
+  return MLP(**common)
 
 
 LOSSES = ("cross_entropy", "mse")
@@ -271,13 +450,13 @@ def logits_and_intermediates(model: nn.Module, variables: dict, x: jax.Array
   """Applies ``model`` in eval mode and returns ``(logits, {name: array})`` of the sown values.
 
   Args:
-    model: an :class:`MLP` or :class:`CNN`.
+    model: an :class:`MLP`, :class:`CNN` or :class:`ResMLP`.
     variables: ``{"params": ..., ["batch_stats": ...]}``.
     x: inputs of shape ``(B, ...)``.
 
   Returns:
-    logits ``(B, num_outputs)`` and a dict ``preact_<i>``/``act_<i>`` -> array ``(B, ...)``, in layer
-    order.
+    logits ``(B, num_outputs)`` and a dict ``preact_<i>``/``act_<i>`` (and a residual MLP's
+    ``resid_<b>``, ``branch_<b>``) -> array ``(B, ...)``, in the order they were sown.
   """
   logits, state = model.apply(variables, x, mutable=["intermediates"])
   sown = state["intermediates"]
