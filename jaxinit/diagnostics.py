@@ -25,10 +25,12 @@ example in :attr:`Diagnostics.kernel_MLB`), the gradient norms, and the fraction
 and of saturated tanh/sigmoid entries.
 
 The gradients with respect to ``z(l)`` come from the model that is trained, unchanged: a zero array
-``eps(l)`` is added to the output of ``layer_<i>`` (or of ``batch_norm_<i>`` when BatchNorm is on),
-the value that the model sows as ``preact_<i>``, by a ``flax.linen.intercept_methods`` interceptor,
-and ``jax.grad`` with respect to ``eps`` gives ``dL/dz``. This is Flax's ``Module.perturb``
-mechanism without needing the model to call ``perturb``, and it works for MLPs and CNNs alike.
+``eps(l)`` is added to the value that the model sows as ``preact_<i>`` (the output of ``layer_<i>``,
+or of ``batch_norm_<i>`` when BatchNorm is on; in a residual MLP, the residual stream after a block),
+where its ``sow_preact`` method returns it, by a ``flax.linen.intercept_methods`` interceptor, and
+``jax.grad`` with respect to ``eps`` gives ``dL/dz``. This is Flax's ``Module.perturb`` mechanism
+without needing the model to call ``perturb``, and it works for MLPs, CNNs and residual MLPs alike
+(:class:`jaxinit.models.ResMLP` says what its layers' ``preact`` and ``act`` are).
 
 BatchNorm runs in train mode by default (``batch_norm="train"``: each layer normalized with the
 batch's own statistics, as in the first training step, so a network at initialization shows
@@ -47,7 +49,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -73,7 +74,6 @@ BATCH_NORM_MODES = ("train", "eval")
 """The keys of every record, in order; :func:`to_rows` drops ``hist``."""
 
 _RELU_FAMILY = ("relu", "leaky_relu")
-_LAYER_NAME = re.compile(r"(layer|batch_norm)_(\d+)")
 _CHUNK = 1024  # entries per row when the layers of a quantity are packed together (see _pack)
 
 
@@ -182,17 +182,14 @@ def _hist(v_KC: jax.Array, edges_LE: jax.Array, layout: _Layout) -> jax.Array:
   return jnp.bincount(flat.reshape(-1), length=layers * n + 1)[:-1].reshape(layers, n)
 
 
-def _eps_interceptor(eps: dict[int, jax.Array], batch_norm: bool, last: int) -> Any:
-  """Adds ``eps[i]`` where ``preact_<i>`` is sown: the output of ``batch_norm_<i>`` or ``layer_<i>``."""
+def _eps_interceptor(eps: dict[int, jax.Array]) -> Any:
+  """Adds ``eps[i]`` where the model sows ``preact_<i>``: the value its ``sow_preact(z, i)`` returns
+  (:meth:`jaxinit.models._Layers.sow_preact`), so ``dL/d eps[i] = dL/dz(i)`` in every model kind."""
   def interceptor(next_fun: Any, args: tuple, kwargs: dict, context: Any) -> Any:
     out = next_fun(*args, **kwargs)
-    match = _LAYER_NAME.fullmatch(context.module.name or "")
-    if context.method_name != "__call__" or match is None:
+    if context.method_name != "sow_preact":
       return out
-    kind, i = match.group(1), int(match.group(2))
-    if kind == "batch_norm" or not batch_norm or i == last:
-      return out + eps[i]
-    return out
+    return out + eps[args[1]]
   return interceptor
 
 
@@ -211,7 +208,7 @@ def _member_fn(model_cfg: models.ModelConfig, train: bool) -> Any:
            for i in range(depth)}
 
     def loss(params: dict, eps: dict) -> tuple[jax.Array, dict]:
-      with nn.intercept_methods(_eps_interceptor(eps, model_cfg.batch_norm, depth - 1)):
+      with nn.intercept_methods(_eps_interceptor(eps)):
         logits, state = model.apply({**variables, "params": params}, x, train=train,
                                     mutable=mutable)
       return jnp.mean(models.per_example_loss(logits, y)[0]), state["intermediates"]
