@@ -184,9 +184,9 @@ def metainit(model: nn.Module, variables: dict, key: jax.Array, input_shape: Seq
                 for i, n in enumerate(names)}
 
   def with_norms(norms: jax.Array) -> dict:
-    new = {k: dict(v) for k, v in params.items()}
+    new = dict(params)  # the layers' entries replaced; others (a residual gate) kept as they are
     for i, n in enumerate(names):
-      new[n]["kernel"] = norms[i] * directions[n]
+      new[n] = {**params[n], "kernel": norms[i] * directions[n]}
     return new
 
   def quotient(norms: jax.Array, step_key: jax.Array) -> jax.Array:

@@ -246,10 +246,15 @@ class ResMLP(_Layers):
   multipliers: Sequence[float] | None = None
   branch_multiplier: float = 1.0
 
+  @property
+  def blocks(self) -> int:
+    """The number of residual blocks ``L``."""
+    return _blocks(self.widths)
+
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     n = len(self.widths)
-    blocks = _blocks(self.widths)
+    blocks = self.blocks
     act, k_inits, b_inits = self.layer_setup(n)
 
     def dense(i: int, h: jax.Array) -> jax.Array:

@@ -45,7 +45,8 @@ class Member:
 
   Attributes:
     scheme: canonical scheme name (``scheme_registry.get(scheme).name``): an initializer, or
-      ``critical(...)``, ``lsuv(...)``, ``metainit(...)``.
+      ``critical(...)``, ``lsuv(...)``, ``metainit(...)``, ``layers(...)``, ``skipinit(...)``,
+      ``fixup(...)``.
     seed: the member's PRNG seed, in ``[0, 2^32)``.
     lr: learning rate, > 0.
     momentum: SGD momentum, in ``[0, 1)``.
@@ -96,13 +97,17 @@ def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (0
 
 
 def check_layers(config: models.ModelConfig, schemes: Sequence[str]) -> None:
-  """Checks that every per-layer scheme (``layers(...)``) names as many layers as ``config`` has.
+  """Checks that every scheme fits ``config``: a per-layer scheme (``layers(...)``) names as many
+  layers as it has, and a scheme for some kinds of model (``skipinit``, ``fixup``: residual MLPs)
+  is for its kind.
 
   Raises:
-    ValueError: the first scheme that does not fit, with both counts.
+    ValueError: the first scheme that does not fit, saying why.
   """
   for s in schemes:
-    scheme_registry.get(s).layer_inits(config.depth)
+    scheme = scheme_registry.get(s)
+    scheme.check_kind(config.kind)
+    scheme.layer_inits(config.depth)
 
 
 def member_table(members: Sequence[Member]) -> list[dict[str, Any]]:
@@ -145,8 +150,9 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
     ``{"params": ..., ["batch_stats": ...]}`` whose leaves have shape ``(M, *leaf_shape)``.
 
   Raises:
-    ValueError: an empty population, a per-layer scheme for another number of layers, or a
-      data-dependent scheme without a fitting ``x_batch``.
+    ValueError: an empty population, a per-layer scheme for another number of layers, a scheme
+      for another kind of model (:func:`check_layers`), or a data-dependent scheme without a
+      fitting ``x_batch``.
   """
   if not members:
     raise ValueError("the population is empty; give at least one member")

@@ -12,6 +12,17 @@ biases), and three more act on the whole network:
 * ``metainit(steps=50, lr=0.1, batch=8, eps=1e-05, momentum=0.5, base=lecun_normal)``: the ``base``
   start, then :func:`jaxinit.datadep.metainit` on random inputs.
 
+two are for residual MLPs (``kind="resmlp"``, :class:`jaxinit.models.ResMLP`) only, a clear error on
+any other model (:meth:`Scheme.check_kind`):
+
+* ``skipinit(base=he_normal)`` (De & Smith 2020), alias ``rezero`` (Bachlechner et al. 2020; the same
+  for an MLP): the ``base`` draw, then every block's gate ``g_b = 0``, so at initialization each
+  block is the identity and the network is ``readout(phi(layer_0(x)))``.
+* ``fixup(base=he_normal)`` (Zhang, Dauphin & Ma 2019, §3): the ``base`` draw, then the readout
+  kernel and the last kernel of every branch 0, each branch's other kernels multiplied by
+  ``L^(-1/(2m-2)) = L^(-1/2)`` (``L`` blocks of ``m = 2`` layers), every gate 1 and every dense
+  bias 0 (BatchNorm parameters, if any, are left as they are).
+
 and one sets each layer apart:
 
 * ``layers(k_1, ..., k_L, bias=zeros)``: layer ``i``'s kernel from initializer ``k_i`` (layers
@@ -35,10 +46,12 @@ from collections.abc import Callable
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
-from jaxinit import activations, datadep, initializers, names, theory
+from jaxinit import activations, datadep, initializers, models, names, theory
 
-__all__ = ["Scheme", "get", "known", "FACTORIES", "critical", "lsuv", "metainit", "layers"]
+__all__ = ["Scheme", "get", "known", "FACTORIES", "ALIASES", "critical", "lsuv", "metainit", "layers",
+           "skipinit", "fixup"]
 
 Inits = initializers.Initializer | tuple[initializers.Initializer, ...]
 """One initializer for every layer, or one per layer."""
@@ -58,6 +71,7 @@ class Scheme:
     bias_init: every layer's bias initializer, or a tuple of one per layer.
     refine: applied to the drawn variables, or None.
     needs_data: ``refine`` needs a batch of real inputs (LSUV); the others use only its shape.
+    kinds: the model kinds (:data:`jaxinit.models.KINDS`) the scheme is for, or None for any.
   """
 
   name: str
@@ -65,6 +79,17 @@ class Scheme:
   bias_init: Inits = dataclasses.field(default_factory=initializers.zeros)
   refine: Refine | None = dataclasses.field(default=None, repr=False)
   needs_data: bool = False
+  kinds: tuple[str, ...] | None = None
+
+  def check_kind(self, kind: str) -> None:
+    """Checks that the scheme is for models of this kind.
+
+    Raises:
+      ValueError: a scheme for other kinds of model (e.g. ``fixup`` on an ``"mlp"``).
+    """
+    if self.kinds is not None and kind not in self.kinds:
+      raise ValueError(f"scheme {self.name!r} is for {' and '.join(self.kinds)} models; got a "
+                       f"{kind!r} model (accepted kinds: {', '.join(self.kinds)})")
 
   @property
   def depth(self) -> int | None:
@@ -178,14 +203,95 @@ def layers(*kernels: str, bias: str = "zeros") -> Scheme:
   return Scheme(name, kernel[0] if len(kernel) == 1 else kernel, biases)
 
 
+def _residual_blocks(model: nn.Module, name: str) -> int:
+  """The number of blocks of a residual MLP, for a refinement that acts on its blocks.
+
+  Raises:
+    ValueError: a model that is not a :class:`jaxinit.models.ResMLP`.
+  """
+  if not isinstance(model, models.ResMLP):
+    raise ValueError(f"scheme {name!r} is for residual MLPs (kind='resmlp'); got a "
+                     f"{type(model).__name__} (accepted kinds: resmlp)")
+  return model.blocks
+
+
+def skipinit(base: str = "he_normal") -> Scheme:
+  """SkipInit (De & Smith 2020) = ReZero (Bachlechner et al. 2020): the ``base`` draw, then every
+  residual block's gate set to 0, so that each block is exactly the identity at initialization.
+
+  Raises:
+    ValueError: a ``base`` that is not an initializer name or ``layers(...)``; used on a model that
+      is not a residual MLP.
+
+  >>> skipinit().name
+  'skipinit(base=he_normal)'
+  """
+  start = _base(base, "skipinit")
+  name = names.format_call("skipinit", kwargs={"base": start.name})
+
+  def refine(model: nn.Module, variables: dict, key: jax.Array, x: jax.Array) -> dict:
+    del key, x
+    params = dict(variables["params"])
+    for b in range(_residual_blocks(model, name)):
+      params[f"gate_{b}"] = jnp.zeros_like(params[f"gate_{b}"])
+    return {**variables, "params": params}
+
+  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, kinds=("resmlp",))
+
+
+FIXUP_BRANCH_LAYERS = 2
+"""``m``, the dense layers in a residual branch of :class:`jaxinit.models.ResMLP`."""
+
+
+def fixup(base: str = "he_normal") -> Scheme:
+  r"""Fixup (Zhang, Dauphin & Ma 2019, §3, rules 1-3): the ``base`` draw; then the readout kernel
+  and each branch's last kernel 0, each branch's other kernels times :math:`L^{-1/(2m-2)}` (``L``
+  blocks, ``m = 2`` layers per branch: :math:`L^{-1/2}`), every gate 1 and every dense bias 0.
+  The input projection keeps its ``base`` draw.
+
+  Raises:
+    ValueError: a ``base`` that is not an initializer name or ``layers(...)``; used on a model that
+      is not a residual MLP.
+
+  >>> fixup("glorot_normal").name
+  'fixup(base=glorot_normal)'
+  """
+  start = _base(base, "fixup")
+  name = names.format_call("fixup", kwargs={"base": start.name})
+
+  def refine(model: nn.Module, variables: dict, key: jax.Array, x: jax.Array) -> dict:
+    del key, x
+    blocks = _residual_blocks(model, name)
+    factor = float(blocks) ** (-1.0 / (2 * FIXUP_BRANCH_LAYERS - 2))
+    # The barrier keeps XLA from folding the factor into the draw's own scale (one rounding, not two).
+    params = dict(jax.lax.optimization_barrier(variables["params"]))
+    readout = len(model.widths) - 1
+    for i in range(len(model.widths)):
+      layer = dict(params[f"layer_{i}"])
+      layer["bias"] = jnp.zeros_like(layer["bias"])
+      if i == readout or (i > 0 and i % 2 == 0):  # the readout, a branch's last layer
+        layer["kernel"] = jnp.zeros_like(layer["kernel"])
+      elif i > 0:  # a branch's first layer
+        layer["kernel"] = layer["kernel"] * jnp.asarray(factor, layer["kernel"].dtype)
+      params[f"layer_{i}"] = layer
+    for b in range(blocks):
+      params[f"gate_{b}"] = jnp.ones_like(params[f"gate_{b}"])
+    return {**variables, "params": params}
+
+  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, kinds=("resmlp",))
+
+
 FACTORIES: dict[str, Callable[..., Scheme]] = {"critical": critical, "lsuv": lsuv,
-                                               "metainit": metainit, "layers": layers}
+                                               "metainit": metainit, "layers": layers,
+                                               "skipinit": skipinit, "fixup": fixup}
+ALIASES: dict[str, str] = {"rezero": "skipinit"}
+"""Whole-network scheme aliases -> canonical names (ReZero is SkipInit for an MLP)."""
 
 
 def _layer_initializer(name: str, role: str) -> initializers.Initializer:
   """An initializer for one layer's ``role`` ("kernel", "bias"), with a clear error for a
   whole-network scheme."""
-  if isinstance(name, str) and names.parse(name)[0] in FACTORIES:
+  if isinstance(name, str) and names.parse(name)[0] in (*FACTORIES, *ALIASES):
     raise ValueError(f"layers(...): {name!r} acts on the whole network and cannot be one layer's "
                      f"{role} initializer; accepted: initializer names (jaxinit schemes lists them)")
   return initializers.get(name)
@@ -196,20 +302,21 @@ def _base(name: str, owner: str) -> Scheme:
   scheme."""
   if isinstance(name, str) and names.parse(name)[0] == "layers":
     return get(name)
-  if isinstance(name, str) and names.parse(name)[0] in FACTORIES:
+  if isinstance(name, str) and names.parse(name)[0] in (*FACTORIES, *ALIASES):
     raise ValueError(f"{owner}: base={name} is a whole-network scheme; accepted: an initializer "
                      "name or layers(...)")
   return get(initializers.get(name))
 
 
 def known() -> list[str]:
-  """The scheme names: every initializer's and the whole-network ones, sorted."""
+  """The scheme names: every initializer's and the whole-network ones, sorted (without aliases)."""
   return sorted([*initializers.known(), *FACTORIES])
 
 
 def get(name: str | Scheme | initializers.Initializer) -> Scheme:
   """Builds a scheme from its name (an initializer name, or ``critical(...)``, ``lsuv(...)``,
-  ``metainit(...)``, ``layers(...)``); a :class:`Scheme` is returned as it is.
+  ``metainit(...)``, ``layers(...)``, ``skipinit(...)`` (alias ``rezero``), ``fixup(...)``); a
+  :class:`Scheme` is returned as it is.
 
   Raises:
     ValueError: an unknown name (listing the known ones), or bad parameters.
@@ -218,6 +325,8 @@ def get(name: str | Scheme | initializers.Initializer) -> Scheme:
   'variance_scaling(scale=1.0, mode=fan_in, distribution=normal)'
   >>> get("lsuv").name
   'lsuv(tol=0.1, t_max=10, base=orthogonal)'
+  >>> get("rezero").name
+  'skipinit(base=he_normal)'
   """
   if isinstance(name, Scheme):
     return name
@@ -229,12 +338,12 @@ def get(name: str | Scheme | initializers.Initializer) -> Scheme:
 @functools.lru_cache(maxsize=1024)
 def _build(name: str) -> Scheme:
   base = names.parse(name)[0]
-  if base in FACTORIES:
-    return names.build(name, FACTORIES, {}, "scheme")
+  if base in FACTORIES or base in ALIASES:
+    return names.build(name, FACTORIES, ALIASES, "scheme")
   try:
     return Scheme((init := initializers.get(name)).name, init)
   except ValueError as e:
     if not str(e).startswith("unknown initializer"):
       raise
-    raise ValueError(f"unknown scheme {name!r}; known: {', '.join(known())} (and the initializer "
-                     f"aliases: {', '.join(sorted(initializers.ALIASES))})") from None
+    raise ValueError(f"unknown scheme {name!r}; known: {', '.join(known())} (and the aliases: "
+                     f"{', '.join(sorted([*initializers.ALIASES, *ALIASES]))})") from None

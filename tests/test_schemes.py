@@ -84,8 +84,8 @@ def test_critical_scheme_in_a_population_uses_the_bias_initializer():
 def test_every_initializer_name_is_a_scheme():
   for name in initializers.known():
     assert schemes.get(name).kernel_init is initializers.get(name)
-  assert set(initializers.known()) | {"critical", "lsuv", "metainit", "layers"} == set(
-      schemes.known())
+  whole_network = {"critical", "lsuv", "metainit", "layers", "skipinit", "fixup"}
+  assert set(initializers.known()) | whole_network == set(schemes.known())
 
 
 def test_layers_draws_each_layer_as_its_named_initializer():
