@@ -8,7 +8,9 @@ schemes    :func:`jaxinit.describe.catalog`
 sample     :func:`jaxinit.describe.describe`
 theory     :func:`jaxinit.theory_summary.summarize`
 diagnose   :func:`jaxinit.diagnose.run`
-sweep      :func:`jaxinit.sweep.run`
+sweep      :func:`jaxinit.sweep.run`; with ``--width`` several,
+           :func:`jaxinit.width_sweep.run`
+coordcheck :func:`jaxinit.coordcheck.run`, :func:`jaxinit.coordcheck.write`
 =========  ==============================================================
 
 Exit status (also in ``jaxinit --help``): 0 done; 2 bad input, missing or wrong data, a population
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jaxinit import data as datasets
-from jaxinit import describe, diagnostics, folders, names, population
+from jaxinit import describe, diagnostics, folders, names, parametrizations, population
 
 __all__ = ["main"]
 
@@ -129,6 +131,13 @@ def _population_config(args: argparse.Namespace) -> Any:
         widths=_ints(args.widths, "--widths") if args.widths is not None else model.widths,
         activation=args.activation or model.activation, batch_norm=args.batch_norm,
         channels=_ints(args.channels, "--channels") if args.channels is not None else model.channels)
+  widths = _hidden_widths(args, model)
+  if widths:
+    model = model.at_width(widths[0])
+  if args.parametrization is not None:
+    base_width = min(widths) if widths else model.widths[0]
+    model = dataclasses.replace(model, parametrization=parametrizations.with_base(
+        args.parametrization, base_width))
   grid: dict[str, Any] = {}
   if args.schemes is not None:
     grid["schemes"] = tuple(names.split_list(args.schemes, "--schemes"))
@@ -141,6 +150,15 @@ def _population_config(args: argparse.Namespace) -> Any:
   if args.normalize is not None:
     grid["normalize"] = args.normalize
   return dataclasses.replace(base, model=model, **grid)
+
+
+def _hidden_widths(args: argparse.Namespace, model: Any) -> tuple[int, ...]:
+  """The ``--width`` values (hidden widths of a width sweep), or ``()`` when not given."""
+  if getattr(args, "width", None) is None:
+    return ()
+  if model.kind == "cnn":
+    raise ValueError("--width sets the hidden widths of an mlp or resmlp; a cnn has channels")
+  return _ints(args.width, "--width")
 
 
 def _sweep_config(args: argparse.Namespace) -> Any:
@@ -170,18 +188,47 @@ def _distributed(args: argparse.Namespace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-  from jaxinit import sweep
+  from jaxinit import sweep, width_sweep
 
   _distributed(args)
   config = _sweep_config(args)
   name = f"{folders.slug(config.data)}-{config.model.kind}" if args.name is None else args.name
   folder = folders.resolve(args.out, name)
-  result = sweep.run(config, folder, data_dir=args.data_dir, resume=args.resume,
-                     overwrite=args.overwrite, checkpoint_seconds=args.checkpoint_seconds,
-                     max_members_per_chunk=args.max_members_per_chunk, quiet=args.quiet,
-                     figures=not args.no_figures)
+  common = dict(data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite,
+                checkpoint_seconds=args.checkpoint_seconds,
+                max_members_per_chunk=args.max_members_per_chunk, quiet=args.quiet,
+                figures=not args.no_figures)
+  widths = _hidden_widths(args, config.model)
+  if len(widths) > 1:
+    result = width_sweep.run(config, widths, folder, **common)
+    print(result.markdown, end="")
+    seconds = sum(r.record["wall_s"]["total"] for r in result.results.values())
+    print(f"\n{seconds:.1f} s; each width's run in {folder}/width_<n>, tables by width in {folder}")
+    return 0
+  result = sweep.run(config, folder, **common)
   print(result.markdown, end="")
   print(f"\n{result.record['wall_s']['total']:.1f} s; records, tables and figures in {folder}")
+  return 0
+
+
+def _cmd_coordcheck(args: argparse.Namespace) -> int:
+  from jaxinit import coordcheck, models, sweep
+
+  widths = _ints(args.width, "--width")
+  classes = sweep.default_config(args.data, "mlp").model.num_outputs
+  checks = {}
+  for name in names.split_list(args.parametrization, "--parametrization"):
+    parametrization = parametrizations.with_base(name, min(widths))
+    model = models.ModelConfig(widths=(widths[0],) * args.layers + (classes,),
+                               activation=args.activation, parametrization=parametrization)
+    config = coordcheck.CoordCheckConfig(
+        model=model, widths=widths, data=args.data, optimizer=args.optimizer, lr=args.lr,
+        steps=args.steps, batch=args.batch, seeds=_seeds(args.seeds), scheme=args.scheme)
+    checks[parametrization] = coordcheck.run(config, data_dir=args.data_dir)
+  folder = folders.resolve(args.out, args.name)
+  paths = coordcheck.write(checks, folder)
+  print(paths["md"].read_text(), end="")
+  print(f"\nfigures, slopes and measurements in {folder}")
   return 0
 
 
@@ -234,6 +281,9 @@ def _add_population_flags(p: argparse.ArgumentParser) -> None:
                  "lsuv(...), metainit(...)), e.g. 'zeros,normal(stddev=10),he_normal,critical(tanh)'")
   p.add_argument("--seeds", help="a count N (seeds 0..N-1, default 32), a range A:B or a list 1,4,9")
   p.add_argument("--scales", help="init scale(s) multiplying every kernel (default 1.0)")
+  p.add_argument("--parametrization", help="how init, forward multipliers and learning rates scale "
+                 "with the hidden width: sp (default), ntk, mup, mean_field; base width: "
+                 "'mup(base_width=64)', or by default the smallest --width (else the first width)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -296,6 +346,9 @@ def _parser() -> argparse.ArgumentParser:
       "normal(stddev=10), he_normal x 32 seeds; full-batch SGD + momentum). Flags left out take the "
       "defaults of the chosen --data and --model.")
   _add_population_flags(p)
+  p.add_argument("--width", help="hidden width(s): every hidden layer of the model at this width; "
+                 "several (64,128,256) run one sweep per width into <name>/width_<n> and tables "
+                 "by width (the readout keeps its width)")
   p.add_argument("--epochs", type=_number(int, 1),
                  help="epochs (default 300 for toy sets, 5 for images)")
   p.add_argument("--eval-every", type=_number(int, 1), help="evaluate and record every N epochs "
@@ -334,6 +387,33 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--quiet", action="store_true", help="no progress bar (messages still on stderr)")
   p.add_argument("--no-figures", action="store_true", help="skip the figures")
   p.set_defaults(func=_cmd_sweep)
+
+  p = sub.add_parser(
+      "coordcheck", help="coordinate check: each layer's activation size and change vs width",
+      description="Trains each parametrization's MLP at each width for a few full-batch steps on "
+      "one fixed batch and measures the RMS of every layer's preactivation and of its change since "
+      "initialization; prints the log-log slopes against width (0: width-stable) and writes the "
+      "figures (microsoft/mup's coord check).")
+  p.add_argument("--parametrization", default="sp,mup",
+                 help="parametrization(s) to compare, comma-separated (default sp,mup; the base "
+                 "width defaults to the smallest --width)")
+  p.add_argument("--width", default="64,128,256,512,1024", help="hidden widths (default "
+                 "64,128,256,512,1024)")
+  p.add_argument("--layers", type=_number(int, 1), default=3, help="hidden layers (default 3)")
+  p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+  p.add_argument("--data", default="moons", help="dataset (default moons; mnist, ...)")
+  p.add_argument("--data-dir", help="folder of the IDX files for mnist/fashion_mnist")
+  p.add_argument("--optimizer", default="adam", help="optimizer (default adam)")
+  p.add_argument("--lr", type=_number(float, 0, strict=True), default=0.01,
+                 help="learning rate at the base width (default 0.01)")
+  p.add_argument("--steps", type=_number(int, 1), default=5, help="training steps (default 5)")
+  p.add_argument("--batch", type=_number(int, 2), default=64,
+                 help="examples in the fixed batch (default 64)")
+  p.add_argument("--seeds", default="4", help="seeds per width: a count, range or list (default 4)")
+  p.add_argument("--scheme", default="he_normal", help="initialization scheme (default he_normal)")
+  p.add_argument("--out", default="runs", help="parent folder of the output folder (default runs)")
+  p.add_argument("--name", default="coordcheck", help="output folder name (default coordcheck)")
+  p.set_defaults(func=_cmd_coordcheck)
   return parser
 
 

@@ -68,7 +68,7 @@ from jaxinit import names
 
 __all__ = ["Parametrization", "Rule", "LayerScale", "get", "known", "TABLES", "ROLES",
            "ADAPTIVE_OPTIMIZERS", "layer_roles", "layer_scales", "hidden_width", "DEFAULT",
-           "is_adaptive", "scale_by_layer", "scales_learning_rates"]
+           "is_adaptive", "scale_by_layer", "scales_learning_rates", "with_base"]
 
 DEFAULT = "sp"
 ROLES = ("input", "hidden", "output", "bias")
@@ -279,3 +279,17 @@ def scale_by_layer(scales: Sequence[LayerScale]) -> optax.GradientTransformation
 def scales_learning_rates(scales: Sequence[LayerScale]) -> bool:
   """Whether any layer's learning-rate factor differs from 1."""
   return any(s.lr_kernel != 1.0 or s.lr_bias != 1.0 for s in scales)
+
+
+def with_base(name: str, base_width: int) -> str:
+  """``name`` canonicalized, with ``base_width`` filled in when a width-scaled parametrization names
+  none (``"mup"`` -> ``"mup(base_width=64)"``); ``sp`` and names that carry one are kept.
+
+  >>> with_base("mup", 64), with_base("ntk(base_width=32)", 64), with_base("sp", 64)
+  ('mup(base_width=64)', 'ntk(base_width=32)', 'sp')
+  """
+  kind, args, kwargs = names.parse(name)
+  kind = names.parse(ALIASES.get(kind, kind))[0]
+  if kind in FACTORIES and kind != "sp" and not args and "base_width" not in kwargs:
+    return get(names.format_call(kind, kwargs={**kwargs, "base_width": base_width})).name
+  return get(name).name

@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from jaxinit import initializers
 
 __all__ = ["STYLE", "LOSS_BAND", "save", "sample_histogram", "loss_curves", "decision_boundary",
-           "histogram_grid", "depth_profile", "phase_diagram", "jacobian_spectrum"]
+           "histogram_grid", "depth_profile", "phase_diagram", "jacobian_spectrum", "coord_check",
+           "lr_transfer"]
 
 STYLE: dict[str, object] = {
     "font.size": 11,
@@ -381,4 +382,109 @@ def jacobian_spectrum(eigenvalues: dict[str, np.ndarray], path: str | Path, titl
     ax.set_title(title)
     fig.legend(loc="outside lower center", fontsize=8, frameon=False)
   save(fig, path)
+  return fig
+
+
+def coord_check(checks: dict[str, Any], measure: str = "change", steps: Sequence[int] | None = None,
+                path: str | Path | None = None, title: str = "") -> Figure:
+  """Draws coordinate checks in the style of microsoft/mup's: each layer's coordinate size against
+  width (log-log), one row per check (e.g. per parametrization), one column per training step.
+
+  Args:
+    checks: label -> :class:`jaxinit.coordcheck.CoordCheck`, e.g. ``{"SP": ..., "muP": ...}``.
+    measure: ``"change"`` (RMS of ``z_t - z_0``) or ``"size"`` (RMS of ``z_t``).
+    steps: the steps drawn (default: every step from 1, or from 0 for ``"size"``).
+    path: where to save (``.png``, ``.pdf`` or ``.svg``), or None to only return the figure.
+    title: the figure's title.
+
+  Returns:
+    The figure; panel ``(row r, column c)`` is ``fig.axes[r * len(steps) + c]`` and its line ``l``
+    is layer ``l``'s seed-mean, labelled with its fitted log-log slope.
+  """
+  if not checks:
+    raise ValueError("checks is empty; give at least one coordinate check")
+  first = next(iter(checks.values()))
+  last = first.size_WSTL.shape[2] - 1
+  steps = list(range(0 if measure == "size" else 1, last + 1)) if steps is None else list(steps)
+  bad = [t for t in steps if not 0 <= t <= last]
+  if bad:
+    raise ValueError(f"steps {bad} are outside 0..{last}, the steps the checks measured")
+  rows, cols = len(checks), len(steps)
+  with mpl.rc_context(STYLE):
+    fig = Figure(figsize=(2.6 * cols + 0.6, 2.4 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    for r, (label, check) in enumerate(checks.items()):
+      values = check.size_WSTL if measure == "size" else check.change_WSTL
+      slope, _ = check.slopes(measure)
+      widths = np.asarray(check.config.widths)
+      for c, t in enumerate(steps):
+        ax = axes[r, c]
+        for layer in range(values.shape[-1]):
+          ax.plot(widths, values[:, :, t, layer].mean(1), "o-", ms=3, lw=1.3,
+                  label=f"layer {layer}: {slope[t, layer]:+.2f}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_title(f"{label}, step {t}", fontsize=10)
+        if c == 0:
+          ax.set_ylabel(f"RMS of {'z_t - z_0' if measure == 'change' else 'z_t'}")
+        if r == rows - 1:
+          ax.set_xlabel("width")
+        ax.legend(fontsize=7, title="slope", title_fontsize=7, loc="best")
+    if title:
+      fig.suptitle(title)
+  if path is not None:
+    save(fig, path)
+  return fig
+
+
+def lr_transfer(table: Sequence[dict[str, Any]], path: str | Path | None = None,
+                metric: str = "train_loss", title: str = "", log_y: bool = True) -> Figure:
+  """Draws a metric's mean against the learning rate, one curve per width (dark to light), with the
+  95% CI as error bars and each curve's best learning rate starred: where the stars line up, the
+  learning rate transfers across width. One panel per scheme.
+
+  Args:
+    table: summary rows with ``width``, ``scheme``, ``lr``, ``<metric>_mean`` and
+      ``<metric>_ci95`` (:func:`jaxinit.width_sweep.run`'s ``table``).
+    path: where to save (``.png``, ``.pdf`` or ``.svg``), or None to only return the figure.
+    metric: the metric, e.g. ``"train_loss"`` (lower is better) or ``"test_acc"`` (higher).
+    title: the figure's title.
+    log_y: log-scaled y axis.
+
+  Returns:
+    The figure; in each panel, line ``k`` is the ``k``-th smallest width.
+  """
+  rows = list(table)
+  if not rows:
+    raise ValueError("the table is empty; give the rows of a width sweep")
+  schemes = list(dict.fromkeys(r["scheme"] for r in rows))
+  widths = sorted({r["width"] for r in rows})
+  lower = not metric.endswith("acc")
+  colors = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, len(widths)))
+  with mpl.rc_context(STYLE):
+    fig = Figure(figsize=(4.6 * len(schemes) + 1.2, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(schemes), squeeze=False)[0]
+    for ax, scheme in zip(axes, schemes, strict=True):
+      for color, width in zip(colors, widths, strict=True):
+        part = sorted((r for r in rows if r["scheme"] == scheme and r["width"] == width),
+                      key=lambda r: r["lr"])
+        lr = np.asarray([r["lr"] for r in part], np.float64)
+        mean = np.asarray([r[f"{metric}_mean"] for r in part], np.float64)
+        ci = np.asarray([r.get(f"{metric}_ci95", np.nan) for r in part], np.float64)
+        ax.errorbar(lr, mean, yerr=np.where(np.isfinite(ci), ci, 0.0), fmt="o-", ms=3, lw=1.3,
+                    color=color, capsize=2, label=f"width {width}")
+        if np.isfinite(mean).any():
+          k = int(np.nanargmin(mean) if lower else np.nanargmax(mean))
+          ax.plot(lr[k], mean[k], "*", ms=12, color=color, mec="k", mew=0.6, zorder=5)
+      ax.set_xscale("log", base=2)
+      if log_y:
+        ax.set_yscale("log")
+      ax.set_xlabel("learning rate")
+      ax.set_ylabel(metric.replace("_", " "))
+      ax.set_title(scheme if len(schemes) > 1 else title)
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    if title and len(schemes) > 1:
+      fig.suptitle(title)
+  if path is not None:
+    save(fig, path)
   return fig
