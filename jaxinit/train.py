@@ -434,6 +434,8 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
 def _blocks(cfg: TrainConfig, start_epoch: int) -> list[tuple[np.int32, np.int32]]:
   """``(first, last)`` epochs of each compiled call after ``start_epoch``."""
   ends = evaluation_epochs(cfg, start_epoch)
+  if not ends:  # a finished run resumed: nothing left to train
+    return []
   return [(np.int32(first), np.int32(last))
           for first, last in zip([start_epoch + 1, *(e + 1 for e in ends[:-1])], ends, strict=True)]
 
