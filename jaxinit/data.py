@@ -18,6 +18,7 @@ trained on as Fashion-MNIST. Missing, unreadable, corrupt or mismatched data rai
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import importlib
 import math
@@ -426,7 +427,32 @@ def _verify(name: str, y_tr: np.ndarray, y_te: np.ndarray, pixel_mean: float, wh
   return f"verified: {name}" if found else f"unverified: not the published {_TITLE[name]} files"
 
 
-def _image_set(name: str, data_dir: str | os.PathLike[str] | None, normalize: str) -> Dataset:
+def _image_set(name: str, data_dir: str | os.PathLike[str] | None, normalize: str,
+               n_train: int | None = None, n_test: int | None = None) -> Dataset:
+  """The image set, normalized with the whole train split's statistics, then cut to its first
+  ``n_train`` train and ``n_test`` test examples (None: all)."""
+  full = _full_image_set(name, data_dir, normalize)
+  if n_train is None and n_test is None:
+    return full
+  for what, n, have in (("n_train", n_train, len(full.y_train)), ("n_test", n_test, len(full.y_test))):
+    if n is not None and n > have:
+      raise ValueError(f"{name}: {what}={n} is more than the {have} examples of the split; "
+                       f"accepted: 1..{have}")
+  cut = {"x_train": full.x_train[:n_train], "y_train": full.y_train[:n_train],
+         "x_test": full.x_test[:n_test], "y_test": full.y_test[:n_test]}
+  sizes = ", ".join(f"the first {n} {split} examples" for n, split in ((n_train, "train"),
+                                                                       (n_test, "test")) if n)
+  return dataclasses.replace(full, name=_image_name(name, n_train, n_test), **cut,
+                             source=f"{full.source}; {sizes}")
+
+
+def _image_name(base: str, n_train: int | None = None, n_test: int | None = None) -> str:
+  kwargs = {k: names.check_int(k, base, v, 1) for k, v in (("n_train", n_train), ("n_test", n_test))
+            if v is not None}
+  return names.format_call(base, kwargs=kwargs)
+
+
+def _full_image_set(name: str, data_dir: str | os.PathLike[str] | None, normalize: str) -> Dataset:
   _check_normalize(normalize)
   folder, origin = data_dir, "--data-dir (data_dir)"
   if folder is None:
@@ -458,8 +484,9 @@ def _image_set(name: str, data_dir: str | os.PathLike[str] | None, normalize: st
                  f"{where}; {verified}{_scaled(normalize)}")
 
 
-def mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "standard") -> Dataset:
-  """MNIST digits: 60000 train and 10000 test images.
+def mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "standard",
+          n_train: int | None = None, n_test: int | None = None) -> Dataset:
+  """MNIST digits: 60000 train and 10000 test images, or the first ``n_train`` and ``n_test``.
 
   Args:
     data_dir: folder holding the IDX files (``train-images-idx3-ubyte[.gz]``, ...) directly or in
@@ -467,6 +494,9 @@ def mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "stan
     normalize: ``standard`` (the scalar train mean and std), ``per_feature`` (each pixel's train
       mean and std; a pixel that is constant in the train split is only centred), ``unit``
       (pixels / 255) or ``none`` (0..255). ``mean``/``std`` are on the [0, 1] scale.
+    n_train, n_test: keep the first this many examples of each split (None: all), normalized as
+      the whole set is; the name becomes e.g. ``mnist(n_train=8192)`` (``load("mnist(n_train=
+      8192)")`` gives it).
 
   Returns:
     A :class:`Dataset`: x float32 ``(N, 28, 28, 1)``, by default pixels / 255 standardised with the
@@ -479,17 +509,17 @@ def mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "stan
       malformed file (see :func:`read_idx`) or mismatched images and labels; or the files are the
       published Fashion-MNIST files.
   """
-  return _image_set("mnist", data_dir, normalize)
+  return _image_set("mnist", data_dir, normalize, n_train, n_test)
 
 
-def fashion_mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "standard"
-                  ) -> Dataset:
+def fashion_mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "standard",
+                  n_train: int | None = None, n_test: int | None = None) -> Dataset:
   """Fashion-MNIST (Zalando): as :func:`mnist`, with the subfolder ``fashion_mnist/``.
 
   Raises:
     DataError: as :func:`mnist`, or the files are the published MNIST files.
   """
-  return _image_set("fashion_mnist", data_dir, normalize)
+  return _image_set("fashion_mnist", data_dir, normalize, n_train, n_test)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -500,6 +530,8 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
 """Name -> loader. ``gaussian`` takes its sizes in its name (``gaussian(dim=100, n=512)``); the
 others take none."""
 ALIASES: dict[str, str] = {"fashion-mnist": "fashion_mnist"}
+IMAGE_SETS = ("mnist", "fashion_mnist")
+"""The image sets; their names may carry ``n_train``/``n_test`` (the first examples of a split)."""
 _SEEDED = ("moons", "circles", "gaussian")
 
 
@@ -517,6 +549,8 @@ def canonical(name: str) -> str:
 
   >>> canonical("fashion-mnist"), canonical("gaussian(dim=100)")
   ('fashion_mnist', 'gaussian(dim=100, n=1024, n_test=256, classes=10)')
+  >>> canonical("mnist(n_train=8192)")
+  'mnist(n_train=8192)'
   """
   if not isinstance(name, str):
     raise ValueError(f"unknown dataset {name!r}; accepted: a name, one of {', '.join(known())}")
@@ -528,6 +562,8 @@ def canonical(name: str) -> str:
   if base not in LOADERS:
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known())} "
                      f"(aliases: {', '.join(ALIASES)})")
+  if base in IMAGE_SETS:
+    return names.build(name, {base: functools.partial(_image_name, base)}, {}, "dataset")
   if base != "gaussian":
     if args or kwargs:
       raise ValueError(f"dataset {name!r}: {base} takes no parameters in its name; accepted: "
@@ -553,7 +589,7 @@ def check_normalize(name: str, normalize: str | None) -> str:
   if normalize is None:
     return default_normalize(name)
   _check_normalize(normalize)
-  if normalize == "unit" and canonical(name) not in ("mnist", "fashion_mnist"):
+  if normalize == "unit" and names.parse(canonical(name))[0] not in IMAGE_SETS:
     raise ValueError(f"normalize='unit' divides pixels by 255 and {name} has no pixels; accepted: "
                      "standard, per_feature, none")
   return normalize

@@ -574,3 +574,16 @@ def test_configs_resolve_the_dataset_and_its_normalization():
     sweep.SweepConfig(data="gaussian", normalize="unit")
   with pytest.raises(ValueError, match="use the mlp model"):
     sweep.default_config("gaussian", "cnn")
+
+
+def test_an_image_subset_is_the_first_examples_normalized_as_the_whole(mnist_ds):
+  part = data.load("mnist(n_test=300, n_train=1000)")
+  assert part.name == data.canonical(part.name) == "mnist(n_train=1000, n_test=300)"
+  np.testing.assert_array_equal(part.x_train, mnist_ds.x_train[:1000])
+  np.testing.assert_array_equal(part.y_test, mnist_ds.y_test[:300])
+  assert part.x_test.shape == (300, 28, 28, 1) and "the first 1000 train examples" in part.source
+  assert data.load("mnist(n_train=10)").y_test.shape == (10000,)
+  with pytest.raises(ValueError, match="n_train=60001 is more than the 60000 examples"):
+    data.load("mnist(n_train=60001)")
+  with pytest.raises(ValueError, match="n_train=0 is out of range"):
+    data.canonical("mnist(n_train=0)")
