@@ -7,6 +7,7 @@ changing the backend of a notebook or script that imports this module, and need 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from jaxinit import initializers
 
 __all__ = ["STYLE", "LOSS_BAND", "save", "sample_histogram", "loss_curves", "decision_boundary",
            "histogram_grid", "depth_profile", "phase_diagram", "jacobian_spectrum", "coord_check",
-           "lr_transfer"]
+           "lr_curves", "lr_transfer"]
 
 STYLE: dict[str, object] = {
     "font.size": 11,
@@ -437,11 +438,50 @@ def coord_check(checks: dict[str, Any], measure: str = "change", steps: Sequence
   return fig
 
 
+def lr_curves(ax: Any, rows: Sequence[dict[str, Any]], metric: str = "train_loss",
+              log_y: bool = True) -> dict[int, float]:
+  """Draws into ``ax`` a metric's mean against the learning rate (log2 x axis), one curve per width
+  (dark to light, in increasing width), the 95% CI as error bars, each curve's best learning rate
+  starred.
+
+  Args:
+    ax: a matplotlib Axes.
+    rows: summary rows with ``width``, ``lr``, ``<metric>_mean`` and ``<metric>_ci95``, of one
+      scheme.
+    metric: e.g. ``"train_loss"`` (lower is better) or ``"test_acc"`` (higher is better).
+    log_y: log-scaled y axis.
+
+  Returns:
+    Each width's best learning rate (NaN where every member diverged).
+  """
+  widths = sorted({r["width"] for r in rows})
+  lower = not metric.endswith("acc")
+  colors = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, len(widths)))
+  best = {}
+  for color, width in zip(colors, widths, strict=True):
+    part = sorted((r for r in rows if r["width"] == width), key=lambda r: r["lr"])
+    lr = np.asarray([r["lr"] for r in part], np.float64)
+    mean = np.asarray([r[f"{metric}_mean"] for r in part], np.float64)
+    ci = np.asarray([r.get(f"{metric}_ci95", np.nan) for r in part], np.float64)
+    ax.errorbar(lr, mean, yerr=np.where(np.isfinite(ci), ci, 0.0), fmt="o-", ms=3, lw=1.3,
+                color=color, capsize=2, label=f"width {width}")
+    best[width] = math.nan
+    if np.isfinite(mean).any():
+      k = int(np.nanargmin(mean) if lower else np.nanargmax(mean))
+      ax.plot(lr[k], mean[k], "*", ms=12, color=color, mec="k", mew=0.6, zorder=5)
+      best[width] = float(lr[k])
+  ax.set_xscale("log", base=2)
+  if log_y:
+    ax.set_yscale("log")
+  ax.set_xlabel("learning rate")
+  ax.set_ylabel(metric.replace("_", " "))
+  return best
+
+
 def lr_transfer(table: Sequence[dict[str, Any]], path: str | Path | None = None,
                 metric: str = "train_loss", title: str = "", log_y: bool = True) -> Figure:
-  """Draws a metric's mean against the learning rate, one curve per width (dark to light), with the
-  95% CI as error bars and each curve's best learning rate starred: where the stars line up, the
-  learning rate transfers across width. One panel per scheme.
+  """Draws :func:`lr_curves`, one panel per scheme: where the stars line up, the learning rate
+  transfers across width.
 
   Args:
     table: summary rows with ``width``, ``scheme``, ``lr``, ``<metric>_mean`` and
@@ -458,29 +498,11 @@ def lr_transfer(table: Sequence[dict[str, Any]], path: str | Path | None = None,
   if not rows:
     raise ValueError("the table is empty; give the rows of a width sweep")
   schemes = list(dict.fromkeys(r["scheme"] for r in rows))
-  widths = sorted({r["width"] for r in rows})
-  lower = not metric.endswith("acc")
-  colors = mpl.colormaps["viridis"](np.linspace(0.0, 0.85, len(widths)))
   with mpl.rc_context(STYLE):
     fig = Figure(figsize=(4.6 * len(schemes) + 1.2, 3.6), layout="constrained")
     axes = fig.subplots(1, len(schemes), squeeze=False)[0]
     for ax, scheme in zip(axes, schemes, strict=True):
-      for color, width in zip(colors, widths, strict=True):
-        part = sorted((r for r in rows if r["scheme"] == scheme and r["width"] == width),
-                      key=lambda r: r["lr"])
-        lr = np.asarray([r["lr"] for r in part], np.float64)
-        mean = np.asarray([r[f"{metric}_mean"] for r in part], np.float64)
-        ci = np.asarray([r.get(f"{metric}_ci95", np.nan) for r in part], np.float64)
-        ax.errorbar(lr, mean, yerr=np.where(np.isfinite(ci), ci, 0.0), fmt="o-", ms=3, lw=1.3,
-                    color=color, capsize=2, label=f"width {width}")
-        if np.isfinite(mean).any():
-          k = int(np.nanargmin(mean) if lower else np.nanargmax(mean))
-          ax.plot(lr[k], mean[k], "*", ms=12, color=color, mec="k", mew=0.6, zorder=5)
-      ax.set_xscale("log", base=2)
-      if log_y:
-        ax.set_yscale("log")
-      ax.set_xlabel("learning rate")
-      ax.set_ylabel(metric.replace("_", " "))
+      lr_curves(ax, [r for r in rows if r["scheme"] == scheme], metric, log_y)
       ax.set_title(scheme if len(schemes) > 1 else title)
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     if title and len(schemes) > 1:

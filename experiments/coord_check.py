@@ -1,0 +1,133 @@
+"""The coordinate check: SP against muP (and NTK) for one MLP, with Adam and with SGD.
+
+Source: Yang et al. 2022, "Tensor Programs V", §6 and Fig. 5 (and microsoft/mup's ``coord_check``):
+train networks of growing width for a few steps and plot the typical size of each layer's
+activations; a parametrization that admits a feature-learning limit keeps every layer's change
+Theta(1) in width (muP), while SP's hidden and output changes grow like the width with Adam, and
+NTK's shrink like 1/sqrt(width) with SGD (the lazy, kernel regime).
+
+Setup: a ReLU MLP with three hidden layers (784 -> n -> n -> n -> 10), widths 64 .. 2048,
+``he_normal`` draws, 4 seeds per width, 5 full-batch steps on one fixed batch of 64 MNIST training
+images (standard inputs): Adam at lr 2^-8 and plain SGD at lr 2^-3 (the base width's best learning
+rates in ``mup_transfer``), under ``sp``, ``ntk(base_width=64)`` and ``mup(base_width=64)``. After
+every step, each layer's preactivation on the batch: the RMS of its coordinates (size) and of its
+change since initialization (change) (:mod:`jaxinit.coordcheck`).
+
+Writes ``slopes.{md,csv}`` (the log-log slope against width of every layer's change and size after
+the last step, with its spread over seeds), ``coord_check_<optimizer>.{png,pdf}`` (the change at
+every step, a row per parametrization) and ``summary.json``.
+
+    JAXINIT_DATA_DIR=/work/shared/datasets python -m experiments.coord_check  # ~3 min on 2 CPU cores
+    python -m experiments.coord_check --tiny                                    # seconds, moons
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from jaxinit import coordcheck, experiment, models, plots, sweep, tables
+
+NAME = "coord_check"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """The check.
+
+  Attributes:
+    data: the dataset; its first ``batch`` training examples are the fixed batch.
+    hidden_layers: hidden layers of one width.
+    widths: the hidden widths; the first is the base width.
+    parametrizations: compared; ``{base}`` is the first width.
+    optimizers: ``(name, lr)`` pairs.
+    steps, batch, seeds, scheme: as :class:`jaxinit.coordcheck.CoordCheckConfig`.
+  """
+
+  data: str = "mnist"
+  hidden_layers: int = 3
+  widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
+  parametrizations: tuple[str, ...] = ("sp", "ntk(base_width={base})", "mup(base_width={base})")
+  optimizers: tuple[tuple[str, float], ...] = (("adam", 2.0 ** -8), ("sgd", 2.0 ** -3))
+  steps: int = 5
+  batch: int = 64
+  seeds: int = 4
+  scheme: str = "he_normal"
+
+
+TINY = Config(data="moons", hidden_layers=2, widths=(16, 64),
+              parametrizations=("sp", "mup(base_width={base})"), optimizers=(("adam", 0.01),),
+              steps=2, seeds=2)
+
+
+def check_config(cfg: Config, parametrization: str, optimizer: str, lr: float
+                 ) -> coordcheck.CoordCheckConfig:
+  base = cfg.widths[0]
+  readout = 1 if cfg.data in sweep.TOY else 10  # one logit for the two-class toy sets
+  model = models.ModelConfig(widths=(base,) * cfg.hidden_layers + (readout,),
+                             parametrization=parametrization.format(base=base))
+  return coordcheck.CoordCheckConfig(model=model, widths=cfg.widths, data=cfg.data,
+                                     optimizer=optimizer, lr=lr, steps=cfg.steps, batch=cfg.batch,
+                                     seeds=tuple(range(cfg.seeds)), scheme=cfg.scheme)
+
+
+def label(parametrization: str) -> str:
+  return {"sp": "SP", "ntk": "NTK", "mup": "muP"}[parametrization.split("(")[0]]
+
+
+def measured(out: experiment.Output, config: coordcheck.CoordCheckConfig, stage: str
+             ) -> coordcheck.CoordCheck:
+  """The check, computed once and then read from ``stages/<stage>.npz``."""
+  def compute() -> dict[str, np.ndarray]:
+    c = coordcheck.run(config)
+    return {"size_WSTL": c.size_WSTL, "change_WSTL": c.change_WSTL, "loss_WST": c.loss_WST}
+  arrays = out.cached(stage, dataclasses.asdict(config), compute)
+  return coordcheck.CoordCheck(config, arrays["size_WSTL"], arrays["change_WSTL"],
+                               arrays["loss_WST"])
+
+
+def main(argv: list[str] | None = None) -> int:
+  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  cfg = out.config
+  rows: list[dict[str, Any]] = []
+  headline: dict[str, Any] = {}
+  for opt, lr in cfg.optimizers:
+    checks = {}
+    for p in cfg.parametrizations:
+      check = measured(out, check_config(cfg, p, opt, lr), f"{opt}-{label(p)}")
+      checks[label(p)] = check
+      for measure in coordcheck.MEASURES:
+        slope, spread = check.slopes(measure)
+        rows += [{"optimizer": opt, "parametrization": label(p), "measure": measure, "layer": i,
+                  "slope": float(slope[-1, i]), "spread": float(spread[-1, i])}
+                 for i in range(check.layers)]
+        headline[f"{opt}/{label(p)}/{measure}"] = [round(float(s), 3) for s in slope[-1]]
+    out.figure(plots.coord_check(checks, "change"), f"coord_check_{opt}",
+               f"RMS of each layer's preactivation change z_t - z_0 on a fixed batch of "
+               f"{cfg.batch} {cfg.data} examples against the hidden width, after each of "
+               f"{cfg.steps} full-batch {opt} steps at lr {lr:g} (the base width's), mean over "
+               f"{cfg.seeds} seeds; a row per parametrization, the legend giving each layer's "
+               "log-log slope (0: width-stable, 1: growing like the width). Layer 0 is the input "
+               f"layer, layer {cfg.hidden_layers} the readout.")
+  body = [[r["optimizer"], r["parametrization"], r["measure"], str(r["layer"]),
+           f"{r['slope']:+.3f}", f"{r['spread']:.3f}"] for r in rows]
+  caption = (f"Log-log slope against the hidden width ({', '.join(map(str, cfg.widths))}) of the RMS "
+             f"of each layer's preactivation (size) and of its change since initialization "
+             f"(change) after step {cfg.steps}; spread: the std of the per-seed slopes over "
+             f"{cfg.seeds} seeds. MLP with {cfg.hidden_layers} hidden ReLU layers, {cfg.scheme}, "
+             f"batch of {cfg.batch} {cfg.data} examples.")
+  (out.folder / "slopes.md").write_text(tables.markdown(
+      ["optimizer", "parametrization", "measure", "layer", "slope", "spread"], body, caption,
+      left=4))
+  columns = list(rows[0])
+  (out.folder / "slopes.csv").write_text("\n".join(
+      [",".join(columns)] + [",".join(str(r[c]) for c in columns) for r in rows]) + "\n")
+  out.summary({"slope_after_last_step": headline})
+  print((out.folder / "slopes.md").read_text(), end="")
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""experiments/coord_check.py at tiny size (two moons, widths 16 and 64, Adam): SP's hidden and
+readout changes grow with width and muP's do not; the slopes table and the figure hold the
+measurements; a rerun reads them back."""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+from experiment_checks import read_csv
+
+from jaxinit import coordcheck
+
+exp = importlib.import_module("experiments.coord_check")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("coord_check")
+  assert exp.main(["--tiny", "--out", str(folder)]) == 0
+  return folder, json.loads((folder / "summary.json").read_text())["headline"]["slope_after_last_step"]
+
+
+def test_sp_grows_with_width_and_mup_does_not(run):
+  _, headline = run
+  sp, mup = (np.asarray(headline[f"adam/{p}/change"]) for p in ("SP", "muP"))
+  # two widths and two seeds are noisy (per-seed spread up to 0.3): compare SP with muP
+  assert np.all(sp[1:] > 0.5) and np.all(sp[1:] - mup[1:] > 0.5)
+  assert abs(sp[0] - mup[0]) < 0.2  # the input layer is the same under both
+
+
+def test_slopes_table_and_figure_hold_the_measurements(run):
+  folder, headline = run
+  config = exp.check_config(exp.TINY, "mup(base_width={base})", "adam", 0.01)
+  arrays = np.load(folder / "stages" / "adam-muP.npz")
+  check = coordcheck.CoordCheck(config, *(arrays[k] for k in ("size_WSTL", "change_WSTL", "loss_WST")))
+  slope, spread = check.slopes("change")
+  rows = [r for r in read_csv(folder / "slopes.csv")
+          if r["parametrization"] == "muP" and r["measure"] == "change"]
+  assert [float(r["slope"]) for r in rows] == pytest.approx(slope[-1].tolist())
+  assert [float(r["spread"]) for r in rows] == pytest.approx(spread[-1].tolist())
+  assert headline["adam/muP/change"] == pytest.approx(np.round(slope[-1], 3).tolist())
+  assert check.size_WSTL.shape == (2, 2, 3, 3)
+  assert all((folder / f"coord_check_adam.{ext}").stat().st_size > 1000 for ext in ("png", "pdf"))
+
+
+def test_second_run_reads_back(run):
+  folder, headline = run
+  (folder / "summary.json").unlink()
+  stored = folder / "stages" / "adam-SP.npz"
+  before = stored.stat().st_mtime_ns
+  assert exp.main(["--tiny", "--out", str(folder)]) == 0
+  assert stored.stat().st_mtime_ns == before
+  summary = json.loads((folder / "summary.json").read_text())
+  assert summary["headline"]["slope_after_last_step"] == headline and summary["computed"] == []
