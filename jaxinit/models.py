@@ -202,7 +202,9 @@ class ResMLP(_Layers):
     ``layer_0``, for ``b >= 1`` the stream that ``layer_<2b>`` (block ``b - 1``'s last layer) writes
     into; ``preact_<2b+1>`` is the output of ``layer_<2b+1>``, a branch's first layer; the
     readout's ``preact`` is the logits. So the per-layer statistics of :mod:`jaxinit.diagnostics`
-    follow the stream at every block, and its ``grad_preact`` there is ``dL/dh_b``.
+    follow the stream at every block, and its ``grad_preact`` there is ``dL/dh_b`` through both the
+    skip path and the branch (with BatchNorm: ``dL/dBN(h_b)``, the normalized copy that feeds only
+    the branch or the readout).
   * ``resid_<b>`` (``b = 0 .. L``): the residual stream ``h_b`` itself, never normalized.
   * ``branch_<b>`` (``b = 0 .. L-1``): what block ``b`` adds, ``g_b beta Dense_{2b+2}(...)``.
 
@@ -261,10 +263,19 @@ class ResMLP(_Layers):
       return nn.Dense(self.widths[i], kernel_init=k_inits[i], bias_init=b_inits[i], dtype=self.dtype,
                       name=f"layer_{i}")(_times(h, self.multipliers, i))
 
+    def stream(h: jax.Array, i: int) -> tuple[jax.Array, jax.Array]:
+      """The stream (through the preact tap when it is the preactivation) and phi of it (normed)."""
+      if self.batch_norm:
+        return h, self.hidden(h, i, act, True, train)
+      h = self.sow_preact(h, i)  # the stream itself: dL/dz here is dL/dh_b, skip path included
+      a = act(h)
+      self.sow("intermediates", f"act_{i}", a)
+      return h, a
+
     h = dense(0, x.reshape(x.shape[0], -1))
     self.sow("intermediates", "resid_0", h)
     for b in range(blocks):
-      a = self.hidden(h, 2 * b, act, self.batch_norm, train)
+      h, a = stream(h, 2 * b)
       a = self.hidden(dense(2 * b + 1, a), 2 * b + 1, act, self.batch_norm, train)
       gate = self.param(f"gate_{b}", nn.initializers.ones, (), jnp.float32)
       z = dense(2 * b + 2, a)
@@ -273,7 +284,7 @@ class ResMLP(_Layers):
       self.sow("intermediates", f"branch_{b}", branch)
       h = h + branch
       self.sow("intermediates", f"resid_{b + 1}", h)
-    return self.sow_preact(dense(n - 1, self.hidden(h, n - 2, act, self.batch_norm, train)), n - 1)
+    return self.sow_preact(dense(n - 1, stream(h, n - 2)[1]), n - 1)
 
 
 def _blocks(widths: Sequence[int]) -> int:
