@@ -9,6 +9,7 @@ Public API::
 
 from jaxinit import (
     activations,
+    coordcheck,
     data,
     describe,
     diagnose,
@@ -18,6 +19,7 @@ from jaxinit import (
     initializers,
     models,
     names,
+    parametrizations,
     population,
     records,
     results,
@@ -29,6 +31,7 @@ from jaxinit import (
     theory,
     theory_summary,
     train,
+    width_sweep,
 )
 from jaxinit.activations import Activation
 from jaxinit.gains import torch_gain, variance_preserving_gain
@@ -37,8 +40,9 @@ from jaxinit.initializers import Initializer, fans
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "Initializer", "activations", "data", "describe", "diagnose", "diagnostics", "fans",
-    "folders", "gains", "initializers", "models", "names", "population", "records", "results",
-    "sharding", "signals", "stats", "sweep", "tables", "theory", "theory_summary", "torch_gain",
-    "train", "variance_preserving_gain",
+    "Activation", "Initializer", "activations", "coordcheck", "data", "describe", "diagnose",
+    "diagnostics", "fans", "folders", "gains", "initializers", "models", "names",
+    "parametrizations", "population", "records", "results", "sharding", "signals", "stats", "sweep",
+    "tables", "theory", "theory_summary", "torch_gain", "train", "variance_preserving_gain",
+    "width_sweep",
 ]

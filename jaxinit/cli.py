@@ -125,12 +125,14 @@ def _population_config(args: argparse.Namespace) -> Any:
 
   base = sweep.default_config(args.data, args.model)
   model = base.model
-  if args.widths is not None or args.channels is not None or args.activation or args.batch_norm:
+  if (args.widths is not None or args.channels is not None or args.activation or args.batch_norm
+      or args.branch_multiplier is not None):
     model = models.ModelConfig(
         kind=args.model,
         widths=_ints(args.widths, "--widths") if args.widths is not None else model.widths,
         activation=args.activation or model.activation, batch_norm=args.batch_norm,
-        channels=_ints(args.channels, "--channels") if args.channels is not None else model.channels)
+        channels=_ints(args.channels, "--channels") if args.channels is not None else model.channels,
+        branch_multiplier=args.branch_multiplier or model.branch_multiplier)
   widths = _hidden_widths(args, model)
   if widths:
     model = model.at_width(widths[0])
@@ -271,14 +273,21 @@ def _add_population_flags(p: argparse.ArgumentParser) -> None:
   p.add_argument("--data-dir", help="folder of the IDX files for mnist/fashion_mnist "
                  "(default: $JAXINIT_DATA_DIR, else tensorflow-datasets)")
   p.add_argument("--data-seed", type=SEED, help="seed of the toy datasets (default 0)")
-  p.add_argument("--model", default="mlp", choices=("mlp", "cnn"), help="mlp (default) or cnn")
+  p.add_argument("--model", default="mlp", choices=("mlp", "cnn", "resmlp"),
+                 help="mlp (default), cnn, or resmlp (residual MLP: input projection, blocks of two "
+                 "dense layers, readout)")
   p.add_argument("--widths", help="dense widths, the last = number of logits (1 = binary), "
-                 "e.g. 12,6,1")
+                 "e.g. 12,6,1; a resmlp with L blocks has (n,) * (1 + 2L) + (logits,), e.g. "
+                 "64,64,64,64,64,10")
+  p.add_argument("--branch-multiplier", choices=("1", "1/sqrt(depth)"),
+                 help="resmlp: the constant on every residual branch (default 1; 1/sqrt(depth) is "
+                 "depth-muP's)")
   p.add_argument("--channels", help="cnn convolution channels, e.g. 16,32")
   p.add_argument("--activation", help="hidden activation, e.g. relu, tanh, 'leaky_relu(0.2)'")
   p.add_argument("--batch-norm", action="store_true", help="BatchNorm after every hidden layer")
   p.add_argument("--schemes", help="comma-separated scheme names (initializers or critical(ACT), "
-                 "lsuv(...), metainit(...)), e.g. 'zeros,normal(stddev=10),he_normal,critical(tanh)'")
+                 "lsuv(...), metainit(...); for a resmlp also skipinit, rezero, fixup), e.g. "
+                 "'zeros,normal(stddev=10),he_normal,critical(tanh)'")
   p.add_argument("--seeds", help="a count N (seeds 0..N-1, default 32), a range A:B or a list 1,4,9")
   p.add_argument("--scales", help="init scale(s) multiplying every kernel (default 1.0)")
   p.add_argument("--parametrization", help="how init, forward multipliers and learning rates scale "

@@ -125,17 +125,24 @@ def default_config(data: str = "moons", kind: str = "mlp") -> SweepConfig:
 
   Toy sets: the moons network (2-12-6-1, ReLU, sigmoid output), full-batch SGD + momentum 0.9 at lr
   0.1 for 300 epochs. Image sets: an MLP 784-128-64-10 or a CNN (16, 32 channels, dense 128-10),
-  minibatches of 128, lr 0.01, 5 epochs; ``gaussian(...)``: the MLP, with one logit per class. All
-  with zeros, normal(stddev=10) and he_normal x 32 seeds.
+  minibatches of 128, lr 0.01, 5 epochs; ``gaussian(...)``: the MLP, with one logit per class. A
+  ``resmlp`` has two residual blocks of width 16 (toy sets) or 128. All with zeros,
+  normal(stddev=10) and he_normal x 32 seeds.
   """
   data = datasets.canonical(data)
   if data in TOY or data.startswith("gaussian"):
-    if kind != "mlp":
-      raise ValueError(f"the {data} inputs are vectors: use the mlp model, not {kind!r}")
+    if kind == "cnn":
+      raise ValueError(f"the {data} inputs are vectors: use the mlp or resmlp model, not 'cnn'")
     if data in TOY:
-      return SweepConfig(data=data)
-  model = (models.ModelConfig(kind="cnn", widths=(128, 10), channels=(16, 32)) if kind == "cnn"
-           else models.ModelConfig(kind=kind, widths=(128, 64, _classes(data))))
+      return SweepConfig(data=data, model=(
+          models.ModelConfig(kind="resmlp", widths=(16,) * 5 + (1,)) if kind == "resmlp"
+          else models.ModelConfig()))
+  if kind == "cnn":
+    model = models.ModelConfig(kind="cnn", widths=(128, 10), channels=(16, 32))
+  elif kind == "resmlp":
+    model = models.ModelConfig(kind="resmlp", widths=(128,) * 5 + (_classes(data),))
+  else:
+    model = models.ModelConfig(kind=kind, widths=(128, 64, _classes(data)))
   return SweepConfig(data=data, model=model, lrs=(0.01,),
                      train=tr.TrainConfig(epochs=5, batch_size=128))
 

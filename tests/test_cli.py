@@ -322,3 +322,16 @@ def test_a_closed_pipe_is_quiet():
 def test_help_documents_the_exit_codes(capsys):
   code, out, _ = run(capsys, "--help")
   assert code == 0 and "exit status:" in out and "130/143" in out and "2        bad input" in out
+
+
+def test_model_flags_reach_the_sweep_config():
+  """--model resmlp, --branch-multiplier, --parametrization and --width build the model (no run)."""
+  args = cli._parser().parse_args(["sweep", "--model", "resmlp", "--branch-multiplier",
+                                   "1/sqrt(depth)", "--parametrization", "mup", "--width", "32"])
+  model = cli._sweep_config(args).model
+  assert model.kind == "resmlp" and model.widths == (32,) * 5 + (1,) and model.blocks == 2
+  assert model.branch_multiplier == "1/sqrt(depth)" and model.parametrization == "mup(base_width=32)"
+  args = cli._parser().parse_args(["sweep", "--data", "mnist", "--parametrization", "ntk(base_width=16)",
+                                   "--width", "64,128"])
+  model = cli._sweep_config(args).model
+  assert model.widths == (64, 64, 10) and model.parametrization == "ntk(base_width=16)"
