@@ -4,7 +4,8 @@ Source: Yang et al. 2022, "Tensor Programs V", §6 and Fig. 5 (and microsoft/mup
 train networks of growing width for a few steps and plot the typical size of each layer's
 activations; a parametrization that admits a feature-learning limit keeps every layer's change
 Theta(1) in width (muP), while SP's hidden and output changes grow like the width with Adam, and
-NTK's shrink like 1/sqrt(width) with SGD (the lazy, kernel regime).
+NTK's input and hidden changes shrink like 1/sqrt(width) while its output's stays Theta(1) (the
+lazy, kernel regime).
 
 Setup: a ReLU MLP with three hidden layers (784 -> n -> n -> n -> 10), widths 64 .. 2048,
 ``he_normal`` draws, 4 seeds per width, 5 full-batch steps on one fixed batch of 64 MNIST training
@@ -73,8 +74,12 @@ def check_config(cfg: Config, parametrization: str, optimizer: str, lr: float
                                      seeds=tuple(range(cfg.seeds)), scheme=cfg.scheme)
 
 
+LABELS = {"sp": "SP", "ntk": "NTK", "mup": "muP", "mean_field": "MF"}
+
+
 def label(parametrization: str) -> str:
-  return {"sp": "SP", "ntk": "NTK", "mup": "muP"}[parametrization.split("(")[0]]
+  """The short name of a parametrization (``"mup(base_width={base})"`` -> ``"muP"``)."""
+  return LABELS[parametrization.split("(")[0]]
 
 
 def measured(out: experiment.Output, config: coordcheck.CoordCheckConfig, stage: str

@@ -94,17 +94,22 @@ def learning_rates(first: int, last: int) -> tuple[float, ...]:
   return tuple(2.0 ** k for k in range(first, last + 1))
 
 
+LABELS = {"sp": "SP", "ntk": "NTK", "mup": "muP", "mean_field": "MF"}
+
+
 def label(parametrization: str) -> str:
-  return "SP" if parametrization == "sp" else "muP"
+  """The short name of a parametrization (``"mup(base_width={base})"`` -> ``"muP"``)."""
+  return LABELS[parametrization.split("(")[0]]
 
 
 def figure(rows: list[dict[str, Any]], cfg: Config) -> Figure:
-  """Per optimizer (row): the final training loss against the learning rate under SP and muP, and
-  the best learning rate against width under both."""
+  """Per optimizer (row): the final training loss against the learning rate under each
+  parametrization, and the best learning rate against width under each."""
   optimizers = [o for o, _, _ in cfg.lr_exponents]
+  cols = len(cfg.parametrizations) + 1
   with mpl.rc_context(plots.STYLE):
-    fig = Figure(figsize=(13.5, 3.6 * len(optimizers)), layout="constrained")
-    axes = fig.subplots(len(optimizers), 3, squeeze=False)
+    fig = Figure(figsize=(4.5 * cols, 3.6 * len(optimizers)), layout="constrained")
+    axes = fig.subplots(len(optimizers), cols, squeeze=False)
     for r, opt in enumerate(optimizers):
       best = {}
       for c, p in enumerate(cfg.parametrizations):
@@ -112,7 +117,7 @@ def figure(rows: list[dict[str, Any]], cfg: Config) -> Figure:
         best[p] = plots.lr_curves(ax, [x for x in rows if x["optimizer"] == opt
                                        and x["parametrization_key"] == p], "train_loss")
         ax.set_title(f"{label(p)}, {opt}")
-      ax = axes[r, 2]
+      ax = axes[r, -1]
       for j, (p, by_width) in enumerate(best.items()):
         ax.plot(list(by_width), list(by_width.values()), "o-" if j == 0 else "s--", ms=5,
                 color=f"C{3 * j}", label=label(p))
@@ -122,7 +127,7 @@ def figure(rows: list[dict[str, Any]], cfg: Config) -> Figure:
       ax.set_ylabel("best learning rate")
       ax.set_title(f"best learning rate, {opt}")
       ax.legend()
-      axes[r, 1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+      axes[r, -2].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
   return fig
 
 

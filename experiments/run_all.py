@@ -23,7 +23,8 @@ from jaxinit import experiment
 
 EXPERIMENTS = ("moons_initialization", "mnist_schemes", "constant_init_symmetry",
                "deep_activation_statistics", "finite_width_corrections",
-               "trainability_phase_diagram", "batchnorm_vs_initialization", "deep_plain_networks")
+               "trainability_phase_diagram", "batchnorm_vs_initialization", "deep_plain_networks",
+               "mup_transfer", "coord_check", "depth_transfer")
 """The experiments, in the order they start."""
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -1,16 +1,18 @@
 r"""The coordinate check: how the size of every layer's activations, and of their change in training,
 scales with width.
 
-A parametrization is right for width scaling when, at every layer, the coordinates of the
-preactivations and of their change over the first steps of training stay :math:`\Theta(1)` as the
-width grows (Yang et al. 2022, "Tensor Programs V", §6 and Fig. 5; microsoft/mup's ``coord_check``).
-Under SP with Adam the hidden and output changes grow like the width (an update of size
-:math:`\eta` per entry adds up over :math:`n` inputs); under muP they do not.
+A parametrization admits a feature-learning limit when, at every layer, the coordinates of the
+preactivations stay :math:`O(1)` as the width grows and their change over the first steps of
+training is :math:`\Theta(1)` (Yang et al. 2022, "Tensor Programs V", §6 and Fig. 5; microsoft/mup's
+``coord_check``). Under SP with Adam the hidden and output changes grow like the width (an update
+of size :math:`\eta` per entry adds up over :math:`n` inputs); under muP they do not, and muP's
+logits start at :math:`O(n^{-1/2})` (its readout variance is :math:`1/\mathrm{fan\_in}^2`).
 
 :func:`run` trains, for each width, a population of seeds with full-batch steps on one fixed batch
 (the engine of :mod:`jaxinit.train`: the parametrization's multipliers and per-layer learning rates
-included), and after every step measures each layer's preactivation :math:`z^{(l)}_t` (``preact_<l>``,
-the output of ``layer_<l>``) on that batch:
+included), and after every step measures each layer's sown preactivation :math:`z^{(l)}_t`
+(``preact_<l>``: the output of ``layer_<l>`` in an MLP; in a residual MLP the stream at every
+block, :class:`jaxinit.models.ResMLP`) on that batch:
 
 * ``size``: the root mean square of the coordinates, :math:`\sqrt{\overline{(z_t)^2}}`;
 * ``change``: that of :math:`z_t - z_0`, the change since initialization.
@@ -81,6 +83,9 @@ class CoordCheckConfig:
       names.check_int(field, "coordcheck", getattr(self, field), minimum)
     if not self.seeds:
       raise ValueError("seeds is empty; give at least one")
+    if self.model.batch_norm:
+      raise ValueError("the coordinate check measures models without BatchNorm (its running "
+                       "statistics after a few steps say little); accepted: batch_norm=False")
     for w in self.widths:  # a parametrization that cannot scale this model fails here, not later
       self.model.at_width(w)
     tr.TrainConfig(optimizer=self.optimizer)
@@ -213,7 +218,6 @@ def run(config: CoordCheckConfig, *, data_dir: str | None = None, quiet: bool = 
       print(f"coordcheck: width {width} done ({config.model.parametrization})", file=sys.stderr,
             flush=True)
   return CoordCheck(config, size, change, loss)
-
 
 
 def slope_rows(checks: dict[str, CoordCheck]) -> list[dict[str, Any]]:

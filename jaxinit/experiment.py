@@ -128,15 +128,12 @@ class Output:
     finished (nothing is trained again). A folder holding another config is refused
     (ValueError naming the settings that differ). ``kwargs`` go to :func:`jaxinit.sweep.run`."""
     folder = self.stage(name)
-    run_json = folder / "run.json"
-    if run_json.exists():
-      record = json.loads(run_json.read_text())
-      same = sweep.stored_config(record["config"]) == json.loads(json.dumps(config.to_json()))
-      if record.get("status") == "finished" and same:
-        _say(f"{self.name}: {name}: finished earlier, read from {folder}")
-        return sweep.SweepResult(folder, record, record["table"], (folder / "table.md").read_text())
+    finished = sweep.read_finished(config, folder)
+    if finished is not None:
+      _say(f"{self.name}: {name}: finished earlier, read from {folder}")
+      return finished
     self.computed.append(name)
-    return sweep.run(config, folder, resume=run_json.exists(), **kwargs)
+    return sweep.run(config, folder, resume=(folder / "run.json").exists(), **kwargs)
 
   def cached(self, name: str, key: Any, compute: Callable[[], dict[str, np.ndarray]]
              ) -> dict[str, np.ndarray]:

@@ -219,8 +219,9 @@ class ResMLP(_Layers):
   :math:`(1 + 1/L)^L q_0 < e\,q_0`, bounded in ``L``, for ``beta = 1/sqrt(L)``. With BatchNorm in
   front of each nonlinearity the branch sees a unit-variance input, ``V_b = 1``, and
   :math:`q_L = q_0 + \beta^2 L`: linear in ``L`` for ``beta = 1`` (De & Smith 2020, §2), ``q_0 + 1``
-  for ``beta = 1/sqrt(L)``. SkipInit (``g = 0``) and Fixup (last branch layer 0) make ``V_b = 0``
-  at initialization: ``q_b = q_0`` at every depth. (Tested against a Monte-Carlo ensemble.)
+  for ``beta = 1/sqrt(L)``. SkipInit (``g = 0``) and Fixup (last branch layer 0) make
+  ``g_b^2 V_b = 0`` at initialization: ``q_b = q_0`` at every depth. (Tested against a
+  Monte-Carlo ensemble.)
 
   Attributes:
     widths: output widths of the dense layers, ``(n,) * (1 + 2L) + (num_outputs,)`` with ``L >= 1``.

@@ -26,14 +26,19 @@ The exponents ``(i, a, s, d)``:
 ==============  ==============  ==================  =========================  ==========================
 role            ``sp``          ``ntk``             ``mup``                    ``mean_field``
 ==============  ==============  ==================  =========================  ==========================
-input           0, 0, 0, 0      0, 0, 0, 0          0, 0, 1, 0                 0, 0, 1, 0
-hidden          0, 0, 0, 0      1/2, -1/2, 0, 0     0, 0, 0, -1                1/2, -1/2, 1, -1/2
-output          0, 0, 0, 0      1/2, -1/2, 0, 0     -1/2, 0, -1, -1            1/2, -1, 1, 0
-bias            0, 0, 0, 0      0, 0, 0, 0          0, 0, 1, 0                 0, 0, 1, 0
+input           0, 0, 0, 0      0, 0, 0, -1/2       0, 0, 1, 0                 0, 0, 1, 0
+hidden          0, 0, 0, 0      1/2, -1/2, 0, -1    0, 0, 0, -1                1/2, -1/2, 1, -1/2
+output          0, 0, 0, 0      1/2, -1/2, 0, -1/2  -1/2, 0, -1, -1            1/2, -1, 1, 0
+bias            0, 0, 0, 0      0, 0, 0, -1/2       0, 0, 1, 0                 0, 0, 1, 0
 ==============  ==============  ==================  =========================  ==========================
 
 * ``ntk`` (Jacot et al. 2018): :math:`W = w/\sqrt{\mathrm{fan\_in}}` with :math:`w` of
-  width-independent size and a width-independent learning rate on :math:`w`.
+  width-independent size and, with SGD, a width-independent learning rate on :math:`w` (the
+  kernel regime: input and hidden preactivations move by :math:`O(n^{-1/2})`, the output by
+  :math:`\Theta(1)`). Its Adam exponents are not from a paper table: they are derived here so that
+  Adam's steps, whose entries do not shrink with the gradient, move every layer by the same powers
+  of ``n`` as SGD's (a coherent sum over ``n`` inputs gives the hidden and output changes a factor
+  ``n`` that the learning rate must take away; the coordinate check in the tests confirms it).
 * ``mup`` is Tensor Programs V's Table 3, the form without multipliers: readout variance
   :math:`1/\mathrm{fan\_in}^2`; SGD learning rates :math:`\eta\cdot\mathrm{fan\_out}` for the
   input weights and biases and :math:`\eta/\mathrm{fan\_in}` for the readout; Adam learning rates
@@ -46,8 +51,11 @@ bias            0, 0, 0, 0      0, 0, 0, 0          0, 0, 1, 0                 0
   related by the *abc*-symmetry (Yang & Hu 2021, Eq. 3): for any :math:`\theta`, multiplier
   :math:`\times m^{-\theta}`, standard deviation :math:`\times m^{\theta}`, SGD learning rate
   :math:`\times m^{2\theta}` and Adam learning rate :math:`\times m^{\theta}` leave the training
-  trajectory of :math:`W` unchanged (Adam's :math:`\epsilon` aside). So ``mup`` and
-  ``mean_field`` train identically, to float rounding (tested).
+  trajectory of :math:`W` unchanged, except for Adam's :math:`\epsilon` (a multiplier
+  :math:`\alpha` turns it into :math:`\epsilon/\alpha`) and AdamW's decoupled weight decay
+  (:math:`-\eta_l\lambda W` depends on the layer's learning rate, which the two forms set
+  differently). So ``mup`` and ``mean_field`` train identically with SGD, momentum and Adam, to
+  float rounding when :math:`\epsilon` is negligible (tested), but not with weight decay.
 
 The multiplier multiplies the layer's *input*, ``Dense(alpha * h) = alpha W h + b``, so the bias
 is not multiplied and the parameter tree is SP's. Names round-trip: ``get("mup(base_width=64)")``,
@@ -98,7 +106,8 @@ class Rule:
 _SP = {role: Rule() for role in ROLES}
 TABLES: dict[str, dict[str, Rule]] = {
     "sp": _SP,
-    "ntk": {**_SP, "hidden": Rule(0.5, -0.5), "output": Rule(0.5, -0.5)},
+    "ntk": {"input": Rule(lr_adam=-0.5), "hidden": Rule(0.5, -0.5, 0.0, -1.0),
+            "output": Rule(0.5, -0.5, 0.0, -0.5), "bias": Rule(lr_adam=-0.5)},
     "mup": {"input": Rule(lr_sgd=1.0), "hidden": Rule(lr_adam=-1.0),
             "output": Rule(-0.5, 0.0, -1.0, -1.0), "bias": Rule(lr_sgd=1.0)},
     "mean_field": {"input": Rule(lr_sgd=1.0), "hidden": Rule(0.5, -0.5, 1.0, -0.5),
@@ -147,21 +156,36 @@ class Parametrization:
     return TABLES[self.kind]
 
 
-def _scaled(kind: str) -> Callable[..., Parametrization]:
-  def factory(base_width: int | None = None) -> Parametrization:
-    if base_width is None:
-      raise ValueError(f"parametrization {kind!r} needs the width it equals SP at, e.g. "
-                       f"'{kind}(base_width=64)'")
-    return Parametrization(kind, names.check_int("base_width", kind, base_width, 1))
-  return factory
+def _scaled(kind: str, base_width: int | None) -> Parametrization:
+  if base_width is None:
+    raise ValueError(f"parametrization {kind!r} needs the width it equals SP at, e.g. "
+                     f"'{kind}(base_width=64)'")
+  return Parametrization(kind, names.check_int("base_width", kind, base_width, 1))
+
+
+def sp() -> Parametrization:
+  """The standard parametrization: the scheme's draw, no multipliers, one learning rate."""
+  return Parametrization("sp")
+
+
+def ntk(base_width: int | None = None) -> Parametrization:
+  """The NTK parametrization (Jacot et al. 2018), equal to SP at ``base_width``."""
+  return _scaled("ntk", base_width)
+
+
+def mup(base_width: int | None = None) -> Parametrization:
+  """muP in Tensor Programs V's Table 3 form (no multipliers), equal to SP at ``base_width``."""
+  return _scaled("mup", base_width)
+
+
+def mean_field(base_width: int | None = None) -> Parametrization:
+  """muP in multiplier form (the mean-field network for one hidden layer), equal to SP at
+  ``base_width``."""
+  return _scaled("mean_field", base_width)
 
 
 FACTORIES: dict[str, Callable[..., Parametrization]] = {
-    "sp": lambda: Parametrization("sp"),
-    "ntk": _scaled("ntk"),
-    "mup": _scaled("mup"),
-    "mean_field": _scaled("mean_field"),
-}
+    "sp": sp, "ntk": ntk, "mup": mup, "mean_field": mean_field}
 ALIASES = {"standard": "sp", "mf": "mean_field", "mu_p": "mup"}
 
 

@@ -480,8 +480,8 @@ def lr_curves(ax: Any, rows: Sequence[dict[str, Any]], metric: str = "train_loss
 
 def lr_transfer(table: Sequence[dict[str, Any]], path: str | Path | None = None,
                 metric: str = "train_loss", title: str = "", log_y: bool = True) -> Figure:
-  """Draws :func:`lr_curves`, one panel per scheme: where the stars line up, the learning rate
-  transfers across width.
+  """Draws :func:`lr_curves`, one panel per scheme (and momentum and scale, where the table has
+  several): where the stars line up, the learning rate transfers across width.
 
   Args:
     table: summary rows with ``width``, ``scheme``, ``lr``, ``<metric>_mean`` and
@@ -497,15 +497,17 @@ def lr_transfer(table: Sequence[dict[str, Any]], path: str | Path | None = None,
   rows = list(table)
   if not rows:
     raise ValueError("the table is empty; give the rows of a width sweep")
-  schemes = list(dict.fromkeys(r["scheme"] for r in rows))
+  keys = [k for k in ("scheme", "momentum", "scale") if k in rows[0]]
+  panels = list(dict.fromkeys(tuple(r[k] for k in keys) for r in rows))
   with mpl.rc_context(STYLE):
-    fig = Figure(figsize=(4.6 * len(schemes) + 1.2, 3.6), layout="constrained")
-    axes = fig.subplots(1, len(schemes), squeeze=False)[0]
-    for ax, scheme in zip(axes, schemes, strict=True):
-      lr_curves(ax, [r for r in rows if r["scheme"] == scheme], metric, log_y)
-      ax.set_title(scheme if len(schemes) > 1 else title)
+    fig = Figure(figsize=(4.6 * len(panels) + 1.2, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, panel in zip(axes, panels, strict=True):
+      lr_curves(ax, [r for r in rows if tuple(r[k] for k in keys) == panel], metric, log_y)
+      ax.set_title(", ".join(f"{k} {v}" if k != "scheme" else str(v) for k, v in zip(
+          keys, panel, strict=True)) if len(panels) > 1 else title)
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
-    if title and len(schemes) > 1:
+    if title and len(panels) > 1:
       fig.suptitle(title)
   if path is not None:
     save(fig, path)

@@ -21,7 +21,9 @@ any other model (:meth:`Scheme.check_kind`):
 * ``fixup(base=he_normal)`` (Zhang, Dauphin & Ma 2019, §3): the ``base`` draw, then the readout
   kernel and the last kernel of every branch 0, each branch's other kernels multiplied by
   ``L^(-1/(2m-2)) = L^(-1/2)`` (``L`` blocks of ``m = 2`` layers), every gate 1 and every dense
-  bias 0 (BatchNorm parameters, if any, are left as they are).
+  bias 0 (BatchNorm parameters, if any, are left as they are). Fixup's rule 3, scalar biases
+  before every layer and nonlinearity, is not added: the dense layers' own biases, zeroed, stand
+  in for them, and the gate is its scalar multiplier.
 
 and one sets each layer apart:
 
@@ -244,9 +246,11 @@ FIXUP_BRANCH_LAYERS = 2
 
 
 def fixup(base: str = "he_normal") -> Scheme:
-  r"""Fixup (Zhang, Dauphin & Ma 2019, §3, rules 1-3): the ``base`` draw; then the readout kernel
-  and each branch's last kernel 0, each branch's other kernels times :math:`L^{-1/(2m-2)}` (``L``
-  blocks, ``m = 2`` layers per branch: :math:`L^{-1/2}`), every gate 1 and every dense bias 0.
+  r"""Fixup (Zhang, Dauphin & Ma 2019, §3, rules 1 and 2; of rule 3, the scalar multiplier is the
+  gate, and the dense layers' zeroed biases stand in for its scalar biases): the ``base`` draw;
+  then the readout kernel and each branch's last kernel 0, each branch's other kernels times
+  :math:`L^{-1/(2m-2)}` (``L`` blocks, ``m = 2`` layers per branch: :math:`L^{-1/2}`), every gate
+  1 and every dense bias 0.
   The input projection keeps its ``base`` draw.
 
   Raises:
@@ -263,7 +267,8 @@ def fixup(base: str = "he_normal") -> Scheme:
     del key, x
     blocks = _residual_blocks(model, name)
     factor = float(blocks) ** (-1.0 / (2 * FIXUP_BRANCH_LAYERS - 2))
-    # The barrier keeps XLA from folding the factor into the draw's own scale (one rounding, not two).
+    # The barrier keeps XLA from folding the factor into the draw's own scale: the draw is rounded,
+    # then the product, as the test's base draw times the factor is.
     params = dict(jax.lax.optimization_barrier(variables["params"]))
     readout = len(model.widths) - 1
     for i in range(len(model.widths)):

@@ -52,7 +52,7 @@ from jaxinit import population as pop
 from jaxinit import train as tr
 
 __all__ = ["SweepConfig", "SweepResult", "default_config", "group_keys", "run", "load_config",
-           "final_params",
+           "final_params", "read_finished",
            "TOY", "IMAGES"]
 
 TOY = ("moons", "circles")
@@ -308,6 +308,25 @@ class SweepResult:
   table: list[dict[str, Any]]
   markdown: str
   resumed_from: int | None = None
+
+
+def read_finished(config: SweepConfig, folder: str | Path) -> SweepResult | None:
+  """The result of a sweep that finished in ``folder`` with this ``config``, read from its
+  ``run.json``, records and ``table.md`` (nothing is trained or written); None when the folder
+  holds no finished run of it (missing, cut short, or another config). The table is summarized
+  from the records again, as :func:`run` does, so its rows are a fresh run's, key order included
+  (``run.json`` stores them with sorted keys).
+  """
+  folder = Path(folder)
+  run_json = folder / "run.json"
+  if not run_json.exists():
+    return None
+  record = json.loads(run_json.read_text())
+  same = stored_config(record["config"]) == json.loads(json.dumps(config.to_json()))
+  if record.get("status") != "finished" or not same:
+    return None
+  table = results.summarize(results.read_records(folder / RECORDS), by=group_keys(config))
+  return SweepResult(folder, record, table, (folder / "table.md").read_text())
 
 
 def _say(text: str) -> None:

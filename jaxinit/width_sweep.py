@@ -99,8 +99,8 @@ def run(config: sweep.SweepConfig, widths: Sequence[int], folder: str | Path, *,
     config: the sweep; its model's hidden widths are replaced by each width.
     widths: the hidden widths.
     folder: the output folder; width ``n`` goes to ``folder / "width_<n>"``.
-    resume: continue the widths whose folders exist (finished ones are read back, not trained
-      again) and start the others.
+    resume: read back the widths that finished (:func:`jaxinit.sweep.read_finished`: nothing
+      is trained or rewritten), continue those cut short and start the others.
     overwrite: replace every width's folder.
     figures: write each width's figures and the learning-rate transfer figure.
     quiet: no progress bars.
@@ -115,10 +115,12 @@ def run(config: sweep.SweepConfig, widths: Sequence[int], folder: str | Path, *,
   for k, cfg in enumerate(per_width):
     width = cfg.model.widths[0]
     sub = folder / folder_name(width)
-    print(f"width sweep: width {width} ({k + 1} of {len(per_width)}), {cfg.model.parametrization}",
-          file=sys.stderr, flush=True)
-    out[width] = sweep.run(cfg, sub, resume=resume and (sub / "config.json").exists(),
-                           overwrite=overwrite, figures=figures, quiet=quiet, **kwargs)
+    finished = sweep.read_finished(cfg, sub) if resume else None
+    print(f"width sweep: width {width} ({k + 1} of {len(per_width)}), {cfg.model.parametrization}"
+          + (f": finished earlier, read from {sub}" if finished else ""), file=sys.stderr,
+          flush=True)
+    out[width] = finished or sweep.run(cfg, sub, resume=resume and (sub / "config.json").exists(),
+                                       overwrite=overwrite, figures=figures, quiet=quiet, **kwargs)
   by = ("width", *sweep.group_keys(per_width[0]))
   table = [{"width": w, **row} for w, result in out.items() for row in result.table]
   setting = (f"{sweep.setting(per_width[0])} Hidden widths {', '.join(map(str, out))}; "

@@ -90,7 +90,8 @@ def test_effective_scales_equal_the_papers_tables(adaptive: bool) -> None:
   """The effective kernel W = alpha w: its std relative to SP is alpha * init, its learning rate
   alpha^2 * lr (SGD) or alpha * lr (Adam, scale-invariant). muP and mean-field both give Table 3
   of Tensor Programs V; NTK gives SP's init with W's SGD lr / fan_in (relative m^-1) on the layers
-  with fan_in n."""
+  with fan_in n (Jacot et al. 2018), and Adam learning rates that move each layer as SGD does
+  (tests/test_coordcheck.py measures it)."""
   m = WIDTH / BASE
   roles = pz.layer_roles(len(WIDTHS))
   power = 1 if adaptive else 2
@@ -98,12 +99,19 @@ def test_effective_scales_equal_the_papers_tables(adaptive: bool) -> None:
     scales = pz.layer_scales(f"{kind}(base_width={BASE})", WIDTHS, adaptive=adaptive)
     for i, (role, s) in enumerate(zip(roles, scales, strict=True)):
       std, lr = s.multiplier * s.init, s.multiplier ** power * s.lr_kernel
-      if kind == "ntk":
-        want_lr = 1.0 if role == "input" else (1 / m if not adaptive else m ** -0.5)
+      if kind == "ntk":  # SGD: W's lr / fan_in where fan_in is n. Adam: steps of entry size lr,
+        # summed over fan_in inputs, must move inputs and features by n^-1/2 and the output by 1.
+        want_lr = ({"input": m ** -0.5, "hidden": m ** -1.5, "output": 1 / m} if adaptive
+                   else {"input": 1.0, "hidden": 1 / m, "output": 1 / m})[role]
         assert (std, lr) == (1.0, want_lr), (kind, role)
       else:
         assert (std, lr) == _tp5_table3(role, adaptive, m), (kind, role)
-      want_bias = 1.0 if i == len(WIDTHS) - 1 or kind == "ntk" else _tp5_table3("bias", adaptive, m)[1]
+      if i == len(WIDTHS) - 1:
+        want_bias = 1.0
+      elif kind == "ntk":
+        want_bias = m ** -0.5 if adaptive else 1.0
+      else:
+        want_bias = _tp5_table3("bias", adaptive, m)[1]
       assert s.lr_bias == want_bias, (kind, role)
   # The multiplier form keeps every trained weight at its base-width size (mean_field's init
   # factor undoes SP's 1/sqrt(fan_in) shrinking exactly where the multiplier takes it over).

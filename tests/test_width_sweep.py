@@ -70,10 +70,12 @@ def test_the_base_width_trains_as_sp(cli_run) -> None:
 
 def test_resume_reads_finished_widths_back(cli_run, capsys) -> None:
   folder, out = cli_run
-  before = (folder / "width_16" / "records.jsonl").read_text()
+  before = {f: (folder / "width_16" / f).stat().st_mtime_ns for f in ("records.jsonl", "run.json")}
+  table = (folder / "by_width.csv").read_text()
   assert cli.main([*ARGS, "--out", str(out), "--name", "ws", "--resume"]) == 0
-  assert (folder / "width_16" / "records.jsonl").read_text() == before
-  assert "resuming" in capsys.readouterr().err
+  assert {f: (folder / "width_16" / f).stat().st_mtime_ns for f in before} == before
+  assert (folder / "by_width.csv").read_text() == table
+  assert "width 16 (2 of 2), mup(base_width=8): finished earlier" in capsys.readouterr().err
 
 
 def test_optimal_lr_skips_diverged_groups() -> None:
@@ -93,3 +95,20 @@ def test_bad_widths_are_refused(capsys) -> None:
   assert "--width sets the hidden widths of an mlp or resmlp" in capsys.readouterr().err
   assert cli.main(["sweep", "--widths", "8,4,1", "--parametrization", "ntk"]) == 2
   assert "equal hidden widths" in capsys.readouterr().err
+
+
+def test_lr_transfer_draws_one_curve_per_width_and_panel() -> None:
+  """Rows with two momenta get a panel each (one curve would zig-zag between them), and each
+  curve is one width's means in learning-rate order, its best starred."""
+  from jaxinit import plots
+
+  rows = [{"width": w, "scheme": "he_normal", "momentum": mom, "lr": lr,
+           "train_loss_mean": (lr - 0.1 * w / 8) ** 2 + mom, "train_loss_ci95": 0.01}
+          for w in (8, 16) for mom in (0.0, 0.9) for lr in (0.2, 0.1)]
+  fig = plots.lr_transfer(rows)
+  assert [ax.get_title() for ax in fig.axes] == ["he_normal, momentum 0.0", "he_normal, momentum 0.9"]
+  curve = fig.axes[1].containers[1][0]  # momentum 0.9, width 16
+  assert list(curve.get_xdata()) == [0.1, 0.2]
+  assert list(curve.get_ydata()) == pytest.approx([0.01 + 0.9, 0.0 + 0.9])
+  best = plots.lr_curves(fig.axes[0], [r for r in rows if r["momentum"] == 0.0])
+  assert best == {8: 0.1, 16: 0.2}
