@@ -13,7 +13,7 @@ zero; BatchNorm is the normalized baseline.
 Setup: a residual MLP (:class:`jaxinit.models.ResMLP`: input projection, ``L`` pre-activation
 blocks of two dense layers, readout; ReLU, width 64) with L = 2, 4, 8, 16, 32 blocks (6 to 66 dense
 layers), on the first 10,240 MNIST training images (standard inputs), one epoch of plain SGD with
-batch 128 (80 steps), learning rates 2^-10 .. 2^-1 (factor 2), 3 seeds. Five arms:
+batch 128 (80 steps), learning rates 2^-7 .. 2^1 (factor 2), 3 seeds. Five arms:
 
 * ``standard``: ``he_normal``, branch multiplier 1;
 * ``1/sqrt(L)``: ``he_normal``, branch multiplier ``1/sqrt(L)`` (depth-muP's);
@@ -79,7 +79,7 @@ class Config:
   data: str = "mnist(n_train=10240, n_test=2048)"
   width: int = 64
   blocks: tuple[int, ...] = (2, 4, 8, 16, 32)
-  lr_exponents: tuple[int, int] = (-10, -1)
+  lr_exponents: tuple[int, int] = (-7, 1)
   seeds: int = 3
   epochs: int = 1
   batch_size: int = 128

@@ -310,6 +310,17 @@ class SweepResult:
   resumed_from: int | None = None
 
 
+def _widths_text(widths: Sequence[int]) -> str:
+  """``(64, 64, 64, 64, 10)`` as ``64 x 4 + 10`` when long and uniform; short ones as a tuple.
+
+  >>> _widths_text((64,) * 9 + (10,)), _widths_text((12, 6, 1))
+  ('(64 x 9, 10)', '(12, 6, 1)')
+  """
+  if len(widths) > 4 and len(set(widths[:-1])) == 1:
+    return f"({widths[0]} x {len(widths) - 1}, {widths[-1]})"
+  return str(tuple(widths))
+
+
 def read_finished(config: SweepConfig, folder: str | Path) -> SweepResult | None:
   """The result of a sweep that finished in ``folder`` with this ``config``, read from its
   ``run.json``, records and ``table.md`` (nothing is trained or written); None when the folder
@@ -375,7 +386,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   m, grid = len(members), len(config.schemes) * len(config.seeds)
   say(f"sweep: {m} members ({len(config.schemes)} schemes x {len(config.seeds)} seeds"
       f"{'' if m == grid else ' x hyperparameters'}), {config.data}, {config.model.kind} "
-      f"{config.model.widths}, {config.train.epochs} epochs -> {folder}")
+      f"{_widths_text(config.model.widths)}, {config.train.epochs} epochs -> {folder}")
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
                           normalize=config.normalize)
   data = tr.device_data(dataset)
