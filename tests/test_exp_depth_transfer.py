@@ -1,6 +1,7 @@
-"""experiments/depth_transfer.py at tiny size (two moons, width 8, 1 and 4 blocks): the arms' stream
+"""experiments/depth_transfer.py: the arms' grouping into programs and their theory (fast); at tiny
+size (two moons, width 8, 1 and 4 blocks; ~60 s of compiling, so in the slow suite) the stream
 growth at init follows the theory, the tables and the optimum hold the records, the arms sharing a
-program are told apart; a rerun reads back."""
+program are told apart, and a rerun reads back."""
 
 import importlib
 import json
@@ -13,6 +14,23 @@ from jaxinit import records, results, schemes
 exp = importlib.import_module("experiments.depth_transfer")
 
 
+def test_arms_differing_only_in_scheme_share_a_program():
+  groups = exp.programs(exp.Config())
+  assert [name for name, _ in groups] == ["standard+skipinit+fixup", "1_sqrt(L)", "batchnorm"]
+  config = exp.sweep_config(exp.Config(), 4, groups[0][1])
+  assert config.schemes == ("he_normal", "skipinit(base=he_normal)", "fixup(base=he_normal)")
+  assert config.model.blocks == 4 and config.model.depth == 10
+  assert exp.sweep_config(exp.Config(), 4, groups[1][1]).model.branch_multiplier == "1/sqrt(depth)"
+
+
+def test_theory_growth_is_the_resmlp_recursion():
+  arms = {a.name: a for a in exp.ARMS}
+  assert exp.theory_growth(8, arms["standard"], 2.0) == 2.0 ** 8
+  assert exp.theory_growth(8, arms["1/sqrt(L)"], 2.0) == pytest.approx((1 + 1 / 8) ** 8)
+  assert exp.theory_growth(8, arms["fixup"], 2.0) == exp.theory_growth(8, arms["skipinit"], 2.0) == 1
+  assert exp.theory_growth(8, arms["batchnorm"], 2.0) == 1 + 8 / 2.0
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
   folder = tmp_path_factory.mktemp("depth_transfer")
@@ -20,6 +38,7 @@ def run(tmp_path_factory):
   return folder, json.loads((folder / "summary.json").read_text())["headline"]["optimal_lr"]
 
 
+@pytest.mark.slow
 def test_stream_growth_follows_the_theory(run):
   _, headline = run
   for key, cell in headline.items():
@@ -34,10 +53,12 @@ def test_stream_growth_follows_the_theory(run):
   assert headline["1/sqrt(L)/L4"]["stream_growth_theory"] == pytest.approx(1.25 ** 4)
 
 
+@pytest.mark.slow
 def test_tables_hold_the_records_of_each_arm(run):
   folder, headline = run
   table = read_csv(folder / "loss_by_lr.csv")
-  assert len(table) == len(exp.ARMS) * 2 * 4  # arms x depths x learning rates
+  first, last = exp.TINY.lr_exponents
+  assert len(table) == len(exp.ARMS) * 2 * (last - first + 1)  # arms x depths x learning rates
   shared = records.read_records(folder / "stages" / "standard+skipinit+fixup-L4" / "records.jsonl")
   for arm in ("standard", "skipinit", "fixup"):
     scheme = schemes.get(next(a.scheme for a in exp.ARMS if a.name == arm)).name
@@ -51,6 +72,7 @@ def test_tables_hold_the_records_of_each_arm(run):
   assert all((folder / f"depth_transfer.{ext}").stat().st_size > 1000 for ext in ("png", "pdf"))
 
 
+@pytest.mark.slow
 def test_second_run_reads_back(run):
   folder, headline = run
   (folder / "summary.json").unlink()
