@@ -14,9 +14,10 @@ rates in ``mup_transfer``), under ``sp``, ``ntk(base_width=64)`` and ``mup(base_
 every step, each layer's preactivation on the batch: the RMS of its coordinates (size) and of its
 change since initialization (change) (:mod:`jaxinit.coordcheck`).
 
-Writes ``slopes.{md,csv}`` (the log-log slope against width of every layer's change and size after
-the last step, with its spread over seeds), ``coord_check_<optimizer>.{png,pdf}`` (the change at
-every step, a row per parametrization) and ``summary.json``.
+Writes ``slopes.md`` (the log-log slope against width of every layer's change after the first and
+the last step and of its size at initialization, with their spread over seeds), ``slopes.csv``
+(every measure at every step), ``coord_check_<optimizer>.{png,pdf}`` (the change at every step, a
+row per parametrization) and ``summary.json``.
 
     JAXINIT_DATA_DIR=/work/shared/datasets python -m experiments.coord_check  # ~3 min on 2 CPU cores
     python -m experiments.coord_check --tiny                                    # seconds, moons
@@ -96,19 +97,29 @@ def measured(out: experiment.Output, config: coordcheck.CoordCheckConfig, stage:
 def main(argv: list[str] | None = None) -> int:
   out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
-  rows: list[dict[str, Any]] = []
-  headline: dict[str, Any] = {}
+  rows: list[dict[str, Any]] = []  # every step: the CSV
+  body: list[list[str]] = []  # steps 1 and T: the Markdown
+  headline: dict[str, Any] = {"change_slope_step1": {}, "change_slope_last": {},
+                              "size_slope_init": {}}
   for opt, lr in cfg.optimizers:
     checks = {}
     for p in cfg.parametrizations:
       check = measured(out, check_config(cfg, p, opt, lr), f"{opt}-{label(p)}")
       checks[label(p)] = check
+      key = f"{opt}/{label(p)}"
       for measure in coordcheck.MEASURES:
         slope, spread = check.slopes(measure)
-        rows += [{"optimizer": opt, "parametrization": label(p), "measure": measure, "layer": i,
-                  "slope": float(slope[-1, i]), "spread": float(spread[-1, i])}
-                 for i in range(check.layers)]
-        headline[f"{opt}/{label(p)}/{measure}"] = [round(float(s), 3) for s in slope[-1]]
+        rows += [{"optimizer": opt, "parametrization": label(p), "measure": measure, "step": t,
+                  "layer": i, "slope": float(slope[t, i]), "spread": float(spread[t, i])}
+                 for t in range(measure == "change", cfg.steps + 1) for i in range(check.layers)]
+      change, change_spread = check.slopes("change")
+      size, size_spread = check.slopes("size")
+      headline["change_slope_step1"][key] = [round(float(v), 3) for v in change[1]]
+      headline["change_slope_last"][key] = [round(float(v), 3) for v in change[-1]]
+      headline["size_slope_init"][key] = [round(float(v), 3) for v in size[0]]
+      body += [[opt, label(p), str(i), *(f"{a[t, i]:+.2f} ({b[t, i]:.2f})" for a, b, t in (
+          (change, change_spread, 1), (change, change_spread, -1), (size, size_spread, 0)))]
+               for i in range(check.layers)]
     out.figure(plots.coord_check(checks, "change"), f"coord_check_{opt}",
                f"RMS of each layer's preactivation change z_t - z_0 on a fixed batch of "
                f"{cfg.batch} {cfg.data} examples against the hidden width, after each of "
@@ -116,20 +127,19 @@ def main(argv: list[str] | None = None) -> int:
                f"{cfg.seeds} seeds; a row per parametrization, the legend giving each layer's "
                "log-log slope (0: width-stable, 1: growing like the width). Layer 0 is the input "
                f"layer, layer {cfg.hidden_layers} the readout.")
-  body = [[r["optimizer"], r["parametrization"], r["measure"], str(r["layer"]),
-           f"{r['slope']:+.3f}", f"{r['spread']:.3f}"] for r in rows]
   caption = (f"Log-log slope against the hidden width ({', '.join(map(str, cfg.widths))}) of the RMS "
-             f"of each layer's preactivation (size) and of its change since initialization "
-             f"(change) after step {cfg.steps}; spread: the std of the per-seed slopes over "
-             f"{cfg.seeds} seeds. MLP with {cfg.hidden_layers} hidden ReLU layers, {cfg.scheme}, "
-             f"batch of {cfg.batch} {cfg.data} examples.")
+             f"of each layer's preactivation change since initialization after step 1 and step "
+             f"{cfg.steps}, and of its size at initialization; in parentheses the std of the "
+             f"per-seed slopes over {cfg.seeds} seeds (slopes.csv has every step). MLP with "
+             f"{cfg.hidden_layers} hidden ReLU layers, {cfg.scheme}, one fixed batch of "
+             f"{cfg.batch} {cfg.data} examples; layer {cfg.hidden_layers} is the readout.")
   (out.folder / "slopes.md").write_text(tables.markdown(
-      ["optimizer", "parametrization", "measure", "layer", "slope", "spread"], body, caption,
-      left=4))
+      ["optimizer", "parametrization", "layer", "change, step 1", f"change, step {cfg.steps}",
+       "size at init"], body, caption, left=3))
   columns = list(rows[0])
   (out.folder / "slopes.csv").write_text("\n".join(
       [",".join(columns)] + [",".join(str(r[c]) for c in columns) for r in rows]) + "\n")
-  out.summary({"slope_after_last_step": headline})
+  out.summary(headline)
   print((out.folder / "slopes.md").read_text(), end="")
   return 0
 

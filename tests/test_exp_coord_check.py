@@ -18,12 +18,12 @@ exp = importlib.import_module("experiments.coord_check")
 def run(tmp_path_factory):
   folder = tmp_path_factory.mktemp("coord_check")
   assert exp.main(["--tiny", "--out", str(folder)]) == 0
-  return folder, json.loads((folder / "summary.json").read_text())["headline"]["slope_after_last_step"]
+  return folder, json.loads((folder / "summary.json").read_text())["headline"]
 
 
 def test_sp_grows_with_width_and_mup_does_not(run):
   _, headline = run
-  sp, mup = (np.asarray(headline[f"adam/{p}/change"]) for p in ("SP", "muP"))
+  sp, mup = (np.asarray(headline["change_slope_step1"][f"adam/{p}"]) for p in ("SP", "muP"))
   # two widths and two seeds are noisy (per-seed spread up to 0.3): compare SP with muP
   assert np.all(sp[1:] > 0.5) and np.all(sp[1:] - mup[1:] > 0.5)
   assert abs(sp[0] - mup[0]) < 0.2  # the input layer is the same under both
@@ -36,10 +36,13 @@ def test_slopes_table_and_figure_hold_the_measurements(run):
   check = coordcheck.CoordCheck(config, *(arrays[k] for k in ("size_WSTL", "change_WSTL", "loss_WST")))
   slope, spread = check.slopes("change")
   rows = [r for r in read_csv(folder / "slopes.csv")
-          if r["parametrization"] == "muP" and r["measure"] == "change"]
+          if r["parametrization"] == "muP" and r["measure"] == "change" and r["step"] == "2"]
   assert [float(r["slope"]) for r in rows] == pytest.approx(slope[-1].tolist())
   assert [float(r["spread"]) for r in rows] == pytest.approx(spread[-1].tolist())
-  assert headline["adam/muP/change"] == pytest.approx(np.round(slope[-1], 3).tolist())
+  assert headline["change_slope_last"]["adam/muP"] == pytest.approx(np.round(slope[-1], 3).tolist())
+  assert headline["change_slope_step1"]["adam/muP"] == pytest.approx(np.round(slope[1], 3).tolist())
+  row = f"| adam | muP | 1 | {slope[1, 1]:+.2f} ({spread[1, 1]:.2f}) |"
+  assert row in (folder / "slopes.md").read_text()
   assert check.size_WSTL.shape == (2, 2, 3, 3)
   assert all((folder / f"coord_check_adam.{ext}").stat().st_size > 1000 for ext in ("png", "pdf"))
 
@@ -52,4 +55,4 @@ def test_second_run_reads_back(run):
   assert exp.main(["--tiny", "--out", str(folder)]) == 0
   assert stored.stat().st_mtime_ns == before
   summary = json.loads((folder / "summary.json").read_text())
-  assert summary["headline"]["slope_after_last_step"] == headline and summary["computed"] == []
+  assert summary["headline"] == headline and summary["computed"] == []
