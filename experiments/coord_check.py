@@ -10,7 +10,9 @@ lazy, kernel regime).
 Setup: a ReLU MLP with three hidden layers (784 -> n -> n -> n -> 10), widths 64 .. 2048,
 ``he_normal`` draws, 4 seeds per width, 5 full-batch steps on one fixed batch of 64 MNIST training
 images (standard inputs): Adam at lr 2^-8 and plain SGD at lr 2^-3 (the base width's best learning
-rates in ``mup_transfer``), under ``sp``, ``ntk(base_width=64)`` and ``mup(base_width=64)``. After
+rates in ``mup_transfer``), under ``sp``, ``ntk(base_width=64)`` and ``mup(base_width=64)``, and
+muP with a zero readout (``muP0``: microsoft/mup's ``readout_zero_init``, so that every width
+starts from the same zero logits). After
 every step, each layer's preactivation on the batch: the RMS of its coordinates (size) and of its
 change since initialization (change) (:mod:`jaxinit.coordcheck`).
 
@@ -43,7 +45,9 @@ class Config:
     data: the dataset; its first ``batch`` training examples are the fixed batch.
     hidden_layers: hidden layers of one width.
     widths: the hidden widths; the first is the base width.
-    parametrizations: compared; ``{base}`` is the first width.
+    parametrizations: compared; ``{base}`` is the first width. A name followed by ``+zero_readout``
+      draws the readout kernel as 0 (microsoft/mup's ``readout_zero_init``), the rest with
+      ``scheme``.
     optimizers: ``(name, lr)`` pairs.
     steps, batch, seeds, scheme: as :class:`jaxinit.coordcheck.CoordCheckConfig`.
   """
@@ -51,7 +55,8 @@ class Config:
   data: str = "mnist"
   hidden_layers: int = 3
   widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
-  parametrizations: tuple[str, ...] = ("sp", "ntk(base_width={base})", "mup(base_width={base})")
+  parametrizations: tuple[str, ...] = ("sp", "ntk(base_width={base})", "mup(base_width={base})",
+                                       "mup(base_width={base})+zero_readout")
   optimizers: tuple[tuple[str, float], ...] = (("adam", 2.0 ** -8), ("sgd", 2.0 ** -3))
   steps: int = 5
   batch: int = 64
@@ -68,19 +73,27 @@ def check_config(cfg: Config, parametrization: str, optimizer: str, lr: float
                  ) -> coordcheck.CoordCheckConfig:
   base = cfg.widths[0]
   readout = 1 if cfg.data in sweep.TOY else 10  # one logit for the two-class toy sets
+  name, _, variant = parametrization.partition("+")
   model = models.ModelConfig(widths=(base,) * cfg.hidden_layers + (readout,),
-                             parametrization=parametrization.format(base=base))
+                             parametrization=name.format(base=base))
+  scheme = cfg.scheme
+  if variant == "zero_readout":
+    scheme = f"layers({', '.join([cfg.scheme] * cfg.hidden_layers)}, zeros)"
+  elif variant:
+    raise ValueError(f"unknown variant {variant!r} of {parametrization!r}; accepted: zero_readout")
   return coordcheck.CoordCheckConfig(model=model, widths=cfg.widths, data=cfg.data,
                                      optimizer=optimizer, lr=lr, steps=cfg.steps, batch=cfg.batch,
-                                     seeds=tuple(range(cfg.seeds)), scheme=cfg.scheme)
+                                     seeds=tuple(range(cfg.seeds)), scheme=scheme)
 
 
 LABELS = {"sp": "SP", "ntk": "NTK", "mup": "muP", "mean_field": "MF"}
 
 
 def label(parametrization: str) -> str:
-  """The short name of a parametrization (``"mup(base_width={base})"`` -> ``"muP"``)."""
-  return LABELS[parametrization.split("(")[0]]
+  """The short name of a parametrization (``"mup(base_width={base})"`` -> ``"muP"``; with
+  ``+zero_readout``, ``"muP0"``)."""
+  name, _, variant = parametrization.partition("+")
+  return LABELS[name.split("(")[0]] + ("0" if variant else "")
 
 
 def measured(out: experiment.Output, config: coordcheck.CoordCheckConfig, stage: str
@@ -92,6 +105,12 @@ def measured(out: experiment.Output, config: coordcheck.CoordCheckConfig, stage:
   arrays = out.cached(stage, dataclasses.asdict(config), compute)
   return coordcheck.CoordCheck(config, arrays["size_WSTL"], arrays["change_WSTL"],
                                arrays["loss_WST"])
+
+
+def _cell(slope: float, spread: float) -> str:
+  """A slope and its spread, or ``-`` where there was nothing to fit (a quantity 0 at every
+  width)."""
+  return f"{slope:+.2f} ({spread:.2f})" if np.isfinite(slope) else "-"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,14 +136,15 @@ def main(argv: list[str] | None = None) -> int:
       headline["change_slope_step1"][key] = [round(float(v), 3) for v in change[1]]
       headline["change_slope_last"][key] = [round(float(v), 3) for v in change[-1]]
       headline["size_slope_init"][key] = [round(float(v), 3) for v in size[0]]
-      body += [[opt, label(p), str(i), *(f"{a[t, i]:+.2f} ({b[t, i]:.2f})" for a, b, t in (
+      body += [[opt, label(p), str(i), *(_cell(a[t, i], b[t, i]) for a, b, t in (
           (change, change_spread, 1), (change, change_spread, -1), (size, size_spread, 0)))]
                for i in range(check.layers)]
     out.figure(plots.coord_check(checks, "change"), f"coord_check_{opt}",
                f"RMS of each layer's preactivation change z_t - z_0 on a fixed batch of "
                f"{cfg.batch} {cfg.data} examples against the hidden width, after each of "
                f"{cfg.steps} full-batch {opt} steps at lr {lr:g} (the base width's), mean over "
-               f"{cfg.seeds} seeds; a row per parametrization, the legend giving each layer's "
+               f"{cfg.seeds} seeds; a row per parametrization (muP0: muP with a zero readout), "
+               "the legend giving each layer's "
                "log-log slope (0: width-stable, 1: growing like the width). Layer 0 is the input "
                f"layer, layer {cfg.hidden_layers} the readout.")
   caption = (f"Log-log slope against the hidden width ({', '.join(map(str, cfg.widths))}) of the RMS "
@@ -132,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{cfg.steps}, and of its size at initialization; in parentheses the std of the "
              f"per-seed slopes over {cfg.seeds} seeds (slopes.csv has every step). MLP with "
              f"{cfg.hidden_layers} hidden ReLU layers, {cfg.scheme}, one fixed batch of "
-             f"{cfg.batch} {cfg.data} examples; layer {cfg.hidden_layers} is the readout.")
+             f"{cfg.batch} {cfg.data} examples; layer {cfg.hidden_layers} is the readout. -: "
+             "nothing to fit, the quantity being 0 at every width (a zero readout sends no "
+             "gradient back at the first step, and its logits start at 0).")
   (out.folder / "slopes.md").write_text(tables.markdown(
       ["optimizer", "parametrization", "layer", "change, step 1", f"change, step {cfg.steps}",
        "size at init"], body, caption, left=3))
