@@ -169,7 +169,7 @@ def figure(rows: list[dict[str, Any]], cfg: Config) -> Figure:
     ax.set_yscale("log", base=2)
     ax.set_xlabel("residual blocks L")
     ax.set_ylabel("best learning rate")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
     for extra in axes[len(arms) + 1:]:
       extra.set_visible(False)
   return fig

@@ -1,7 +1,7 @@
 """Tests of the coordinate check: muP is width-stable, SP with Adam is not, and what is written is
 what was measured.
 
-Tolerances: with 3 seeds per width and widths 32, 64, 128, the per-seed slopes spread by 0.03-0.13
+Tolerances: with 3 seeds per width and widths 32 and 128, the per-seed slopes spread by 0.02-0.2
 (std over seeds, measured; the readout's is the largest). muP's change slopes must be within 0.15 of
 0 at every layer; SP's hidden and readout change slopes are near 1 (0.83-1.21 measured) and must
 exceed 0.6. The first layer's change is width-independent under both (its fan-in is the input's).
@@ -17,7 +17,7 @@ import pytest
 
 from jaxinit import cli, coordcheck, models
 
-WIDTHS = (32, 64, 128)
+WIDTHS = (32, 128)
 SETTINGS = dict(widths=WIDTHS, steps=2, seeds=(0, 1, 2), lr=0.01, optimizer="adam")
 
 
@@ -51,7 +51,7 @@ def test_measurements_are_the_models_preactivations(checks: dict) -> None:
 
   check = checks["mup(base_width=32)"]
   x = data.moons(0).x_train[:check.config.batch]
-  cfg = check.config.model.at_width(64)
+  cfg = check.config.model.at_width(128)
   members = [population.Member("he_normal", s) for s in check.config.seeds]
   params = population.init_params(cfg, members, (2,))
   model = models.build(cfg)
@@ -62,14 +62,14 @@ def test_measurements_are_the_models_preactivations(checks: dict) -> None:
            for i in range(3)]
     np.testing.assert_allclose(check.size_WSTL[1, k, 0], rms, rtol=1e-6)
   assert np.all(check.change_WSTL[:, :, 0] == 0) and np.all(check.change_WSTL[:, :, 1:] > 0)
-  assert np.all(np.isfinite(check.loss_WST)) and check.loss_WST.shape == (3, 3, 3)
+  assert np.all(np.isfinite(check.loss_WST)) and check.loss_WST.shape == (2, 3, 3)
   assert np.all(check.loss_WST[:, :, 2] < check.loss_WST[:, :, 0])  # the steps train
 
 
 def test_cli_writes_what_the_api_measures(checks: dict, tmp_path, capsys) -> None:
   """``jaxinit coordcheck`` with the fixture's settings (its programs cached) prints and writes the
   API's numbers: slopes table and CSV, the measurements' JSON, the figures."""
-  code = cli.main(["coordcheck", "--width", "32,64,128", "--layers", "2", "--steps", "2",
+  code = cli.main(["coordcheck", "--width", "32,128", "--layers", "2", "--steps", "2",
                    "--seeds", "0:3", "--parametrization", "sp,mup", "--out", str(tmp_path),
                    "--name", "cc"])
   assert code == 0

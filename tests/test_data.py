@@ -572,7 +572,7 @@ def test_configs_resolve_the_dataset_and_its_normalization():
   assert diagnose.DiagnoseConfig(data="fashion-mnist", normalize="unit").data == "fashion_mnist"
   with pytest.raises(ValueError, match="normalize='unit' divides pixels by 255"):
     sweep.SweepConfig(data="gaussian", normalize="unit")
-  with pytest.raises(ValueError, match="use the mlp model"):
+  with pytest.raises(ValueError, match="use the mlp or resmlp model"):
     sweep.default_config("gaussian", "cnn")
 
 

@@ -25,6 +25,7 @@ def _accuracy(folder, arm):
   return exp.accuracy_by_scale(rows, exp.TINY.scales, exp.TINY.seeds, exp.TINY.chance)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_batchnorm_narrows_the_spread_across_scales(run):
   folder, headline = run
   without, with_bn = (_accuracy(folder, arm).mean(axis=1) for arm in ("no", "yes"))
@@ -35,6 +36,7 @@ def test_batchnorm_narrows_the_spread_across_scales(run):
   assert headline["test_acc_range_with_bn"] == pytest.approx(np.ptp(with_bn))
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_table_holds_the_records(run):
   folder, _ = run
   assert all((folder / f"accuracy.{ext}").exists() for ext in ("md", "tex", "csv"))
@@ -48,6 +50,7 @@ def test_table_holds_the_records(run):
     assert float(row["test_acc_std"]) == pytest.approx(acc.std(ddof=1))
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_figure_draws_the_record_means(run):
   folder, _ = run
   acc = {bn: _accuracy(folder, exp.BN_LABELS[bn]) for bn in (False, True)}
@@ -64,6 +67,7 @@ def test_diverged_member_counts_at_chance():
   assert exp.accuracy_by_scale(rows, (1.0,), (0, 1), 0.1).tolist() == [[0.9, 0.1]]
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_second_run_reads_back(run):
   folder, headline = run
   stored = folder / "stages" / "batch_norm_yes" / "records.jsonl"

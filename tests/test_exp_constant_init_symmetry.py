@@ -22,6 +22,7 @@ def run(tmp_path_factory):
   return folder, {k: stored[k] for k in stored.files}
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_constant_init_keeps_hidden_gradients_equal_and_he_does_not(run):
   _, m = run
   cfg = exp.TINY
@@ -39,6 +40,7 @@ def test_constant_init_keeps_hidden_gradients_equal_and_he_does_not(run):
   assert np.all(m["grad1_spread"] > 1e5)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_constant_init_units_stay_identical_after_training(run):
   _, m = run
   seeds = len(exp.TINY.seeds)
@@ -54,6 +56,7 @@ def test_unit_symmetry_counts_exactly_equal_units():
   assert exp.unit_symmetry(np.ones((3, 4)), np.zeros(4)) == (1, 0.0)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_tables_and_summary_hold_the_stored_numbers(run):
   folder, m = run
   for stem in ("gradient_distinct", "units_after_training", "accuracy_after_training"):
@@ -77,6 +80,7 @@ def test_tables_and_summary_hold_the_stored_numbers(run):
   assert summary["headline"]["constant_grad_distinct_per_layer"] == m["grad0_distinct"][0].tolist()
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_figure_draws_the_stored_histograms(run):
   _, m = run
   cfg = exp.TINY
@@ -91,6 +95,7 @@ def test_figure_draws_the_stored_histograms(run):
       assert m[f"grad{s}_counts"][i].sum() == (64, *cfg.widths[:-1])[i] * cfg.widths[i]
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_second_run_reads_back(run):
   folder, _ = run
   npz = folder / "stages" / "measurements.npz"

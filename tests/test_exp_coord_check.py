@@ -21,6 +21,7 @@ def run(tmp_path_factory):
   return folder, json.loads((folder / "summary.json").read_text())["headline"]
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_sp_grows_with_width_and_mup_does_not(run):
   _, headline = run
   sp, mup = (np.asarray(headline["change_slope_step1"][f"adam/{p}"]) for p in ("SP", "muP"))
@@ -29,6 +30,7 @@ def test_sp_grows_with_width_and_mup_does_not(run):
   assert abs(sp[0] - mup[0]) < 0.2  # the input layer is the same under both
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_slopes_table_and_figure_hold_the_measurements(run):
   folder, headline = run
   config = exp.check_config(exp.TINY, "mup(base_width={base})", "adam", 0.01)
@@ -47,6 +49,7 @@ def test_slopes_table_and_figure_hold_the_measurements(run):
   assert all((folder / f"coord_check_adam.{ext}").stat().st_size > 1000 for ext in ("png", "pdf"))
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_second_run_reads_back(run):
   folder, headline = run
   (folder / "summary.json").unlink()
@@ -56,3 +59,17 @@ def test_second_run_reads_back(run):
   assert stored.stat().st_mtime_ns == before
   summary = json.loads((folder / "summary.json").read_text())
   assert summary["headline"] == headline and summary["computed"] == []
+
+
+def test_each_arm_is_its_parametrization_and_scheme():
+  """The full config's checks (no training): the base width, the zero-readout variant's scheme,
+  and the labels."""
+  cfg = exp.Config()
+  mup0 = exp.check_config(cfg, "mup(base_width={base})+zero_readout", "adam", 2.0 ** -8)
+  assert mup0.scheme == "layers(he_normal, he_normal, he_normal, zeros)"
+  assert mup0.model.parametrization == "mup(base_width=64)" and mup0.widths == cfg.widths
+  assert mup0.model.widths == (64, 64, 64, 10) and mup0.data == "mnist"
+  assert [exp.label(p) for p in cfg.parametrizations] == ["SP", "NTK", "muP", "muP0"]
+  with pytest.raises(ValueError, match="unknown variant"):
+    exp.check_config(cfg, "sp+wide", "adam", 0.01)
+  assert exp._cell(float("nan"), 0.0) == "-" and exp._cell(0.123, 0.01) == "+0.12 (0.01)"

@@ -41,6 +41,7 @@ def _found(folder):
   return exp.statistics(out, CFG)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_small_normal_tanh_std_shrinks_by_the_theory_ratio(run):
   found = _found(run)
   small, xavier = found[(DATA, False, SMALL)], found[(DATA, False, XAVIER)]
@@ -91,6 +92,7 @@ def test_precise_batchnorm_reproduces_the_train_mode_loss():
   assert abs(stale - train_mode) > 1e-3  # the running statistics alone would not give it
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_files_exist(run):
   for stem in ("depth_profiles", f"activation_hist_{DATA.split('(')[0]}"):
     for ext in ("png", "pdf"):
@@ -101,6 +103,7 @@ def test_files_exist(run):
   assert (run / "summary.json").exists()
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_tables_equal_the_stored_arrays(run):
   found = _found(run)
   L = CFG.hidden
@@ -127,6 +130,7 @@ def test_tables_equal_the_stored_arrays(run):
     assert int(row["n"]) == CFG.train_seeds
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_plotted_values_equal_the_stored_ones(run):
   found = _found(run)
   fig = exp.depth_figure(CFG, found)
@@ -141,6 +145,7 @@ def test_plotted_values_equal_the_stored_ones(run):
         np.testing.assert_array_equal(lines[f"{gid}|theory"].get_ydata(), a["theory_L"])
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_second_call_reads_back(run):
   stamps = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
   assert exp.main(["--tiny", "--out", str(run)]) == 0

@@ -24,6 +24,7 @@ def _stored(out, act, n):
     return exp.moments(f["a"], f["b"])
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_kurtosis_grows_with_depth_and_falls_with_width(run):
   cfg = exp.TINY
   narrow, wide = min(cfg.widths), max(cfg.widths)
@@ -35,6 +36,7 @@ def test_kurtosis_grows_with_depth_and_falls_with_width(run):
     assert abs(ratio_wide[0] - 3) < 0.3  # layer 1 is Gaussian at any width
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_wide_networks_follow_the_theory(run):
   """At width 64 the 1/n theory holds: within 4 standard errors at every layer."""
   cfg = exp.TINY
@@ -46,6 +48,7 @@ def test_wide_networks_follow_the_theory(run):
   assert tanh[-1] < 0.95  # tanh's mean kernel falls below K(l) at width 8 (delta_K < 0)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_outputs_hold_the_stored_numbers(run):
   for stem in ("fourth_moment", "mean_kernel"):
     assert (run / f"{stem}.png").stat().st_size > 0 and (run / f"{stem}.pdf").exists()
@@ -60,6 +63,7 @@ def test_outputs_hold_the_stored_numbers(run):
   assert summary["headline"]["relu_n8_layer6_ratio"] == round(_stored(run, "relu", 8)["ratio"][-1], 4)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_second_run_reads_back(run, capsys, monkeypatch):
   def fail(*args, **kwargs):
     raise AssertionError("recomputed a finished stage")

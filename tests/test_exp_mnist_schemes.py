@@ -32,6 +32,7 @@ def _records(out: pathlib.Path) -> dict[str, list[dict]]:
   return {"adam": results.read_records(out / "stages" / "adam" / "records.jsonl")}
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_files_exist(run):
   _, out = run
   for name in ("accuracy.md", "accuracy.tex", "accuracy.csv", "paired.md", "paired.csv", "zeros.md",
@@ -41,6 +42,7 @@ def test_files_exist(run):
     assert (out / name).stat().st_size > 0, name
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_zeros_predicts_one_class_and_scores_its_share(run):
   """The zeros network's hidden weights stay exactly 0, so it outputs softmax(b_out) for every
   image: its accuracy is the share of the class argmax(b_out) in each split, counted here from the
@@ -70,6 +72,7 @@ def test_zeros_predicts_one_class_and_scores_its_share(run):
   assert float(table[("adam", "zeros")]["test_acc_mean"]) < 0.2
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_accuracy_table_equals_the_records(run):
   _, out = run
   table = {(r["optimizer"], r["scheme"]): r for r in read_csv(out / "accuracy.csv")}
@@ -85,6 +88,7 @@ def test_accuracy_table_equals_the_records(run):
   assert n == len(table) == 3
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_learning_curves_equal_the_records(run):
   _, out = run
   rows = _records(out)
@@ -97,6 +101,7 @@ def test_learning_curves_equal_the_records(run):
     assert float(c["test_acc_std"]) == pytest.approx(np.std(acc, ddof=1), rel=1e-9, abs=1e-15)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_text_comparison_equals_the_records(run):
   script, out = run
   rows = _records(out)["adam"]
@@ -110,6 +115,7 @@ def test_text_comparison_equals_the_records(run):
     assert float(c["share_below_text"]) == pytest.approx(np.mean(acc < float(c["text"])))
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_paired_tests_recomputed_from_the_records(run):
   """Each scheme minus the reference on the same seeds: scipy's paired t-test on the records."""
   script, out = run
@@ -133,6 +139,7 @@ def test_paired_tests_recomputed_from_the_records(run):
   assert float(zeros["p_sign_flip"]) == pytest.approx(2 / 2 ** script.TINY.seeds)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_second_call_reads_back(run):
   script, out = run
   records = out / "stages" / "adam" / "records.jsonl"

@@ -27,6 +27,7 @@ def _last(folder, stage):
   return sorted((r for r in rows if r["epoch"] == last), key=lambda r: r["member"])
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_zeros_is_chance_and_he_beats_zeros_on_the_same_seeds(run):
   rows = _last(run, "tutorial")
   zeros = {r["seed"]: r for r in rows if r["scheme"].startswith("layers(zeros")}
@@ -38,6 +39,7 @@ def test_zeros_is_chance_and_he_beats_zeros_on_the_same_seeds(run):
     assert he[seed]["train_acc"] > z["train_acc"] + 0.1 and he[seed]["test_acc"] > z["test_acc"]
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_files_exist(run):
   for stem in ("loss_curves", "decision_boundaries", "tutorial_cost"):
     for ext in ("png", "pdf"):
@@ -48,6 +50,7 @@ def test_files_exist(run):
   assert (run / "summary.json").exists()
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_accuracy_table_equals_the_records(run):
   table = {(r["setup"], r["scheme"]): r for r in read_csv(run / "accuracy.csv")}
   assert len(table) == 6
@@ -62,6 +65,7 @@ def test_accuracy_table_equals_the_records(run):
       assert int(row["n"]) == len(values)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_tutorial_metric_table_equals_the_stored_arrays(run):
   nets = np.load(run / "stages" / "networks_tutorial.npz")
   retrained = np.load(run / "stages" / "tutorial_loss.npz")
@@ -79,6 +83,7 @@ def test_tutorial_metric_table_equals_the_stored_arrays(run):
   assert int(row["n"]) == exp.TINY.eps_seeds
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_networks_read_from_the_checkpoint_are_the_trained_ones(run):
   nets = np.load(run / "stages" / "networks_tutorial.npz")
   rows = _last(run, "tutorial")
@@ -89,6 +94,7 @@ def test_networks_read_from_the_checkpoint_are_the_trained_ones(run):
                              atol=1e-4)
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_the_tutorials_cost_and_accuracy(run):
   nets = np.load(run / "stages" / "networks_tutorial.npz")
   schemes = [r["scheme"] for r in _last(run, "tutorial")]
@@ -106,6 +112,7 @@ def test_the_tutorials_cost_and_accuracy(run):
   assert np.all(nets["init_train_bce"][large] > 3 * nets["init_train_cost"][large])
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_retraining_starts_from_the_swept_initial_parameters(run):
   nets = np.load(run / "stages" / "networks_tutorial.npz")
   retrained = np.load(run / "stages" / "tutorial_loss.npz")
@@ -116,6 +123,7 @@ def test_retraining_starts_from_the_swept_initial_parameters(run):
   assert list(retrained["epochs"]) == list(range(0, exp.TINY.epochs + 1, exp.TINY.eval_every))
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_a_second_call_reads_back(run):
   watched = [run / "stages" / "tutorial" / "records.jsonl", run / "stages" / "tutorial_loss.npz",
              run / "loss_curves.png", run / "summary.json"]

@@ -25,6 +25,7 @@ def _records(folder, p, width):
   return records.read_records(folder / "stages" / f"adam-{p}-width{width}" / "records.jsonl")
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_at_the_base_width_sp_and_mup_are_one_network(run):
   folder, _ = run
   strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
@@ -32,6 +33,7 @@ def test_at_the_base_width_sp_and_mup_are_one_network(run):
   assert strip(_records(folder, "SP", 64)) != strip(_records(folder, "muP", 64))
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_table_and_optimum_hold_the_records(run):
   folder, headline = run
   table = read_csv(folder / "loss_by_lr.csv")
@@ -51,6 +53,7 @@ def test_table_and_optimum_hold_the_records(run):
   assert "| adam | muP | 64 |" in (folder / "optimal_lr.md").read_text()
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_figure_draws_the_table(run):
   folder, _ = run
   table = read_csv(folder / "loss_by_lr.csv")
@@ -67,6 +70,7 @@ def test_figure_draws_the_table(run):
   assert all((folder / f"lr_transfer.{ext}").stat().st_size > 1000 for ext in ("png", "pdf"))
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_second_run_reads_back(run):
   folder, headline = run
   (folder / "summary.json").unlink()  # else the finished experiment returns at once
@@ -76,3 +80,17 @@ def test_second_run_reads_back(run):
   assert stored.stat().st_mtime_ns == before
   summary = json.loads((folder / "summary.json").read_text())
   assert summary["headline"]["optimal_lr"] == headline and summary["computed"] == []
+
+
+def test_each_sweep_is_one_width_of_one_parametrization_and_optimizer():
+  """The full config's sweeps (no training): factor-2 learning rates, the base width's model, muP's
+  base = the first width, and the data subset by name."""
+  cfg = exp.Config()
+  assert exp.learning_rates(-3, -1) == (0.125, 0.25, 0.5)
+  config = exp.sweep_config(cfg, "adam", "mup(base_width={base})", exp.learning_rates(-14, -3))
+  assert config.model.widths == (64, 64, 64, 10) and config.model.parametrization == "mup(base_width=64)"
+  assert config.data == "mnist(n_train=10240, n_test=2048)" and len(config.lrs) == 12
+  assert config.train.optimizer.startswith("adam(") and config.train.eval_every == cfg.epochs
+  assert [exp.label(p) for p in ("sp", "ntk(base_width=8)", "mean_field(base_width=8)")] == [
+      "SP", "NTK", "MF"]
+  assert exp.classes("moons") == 1 and exp.classes(cfg.data) == 10

@@ -25,6 +25,7 @@ def _stored(out, depth):
     return {k: f[k] for k in f.files}
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_critical_line_trains_better_than_the_ordered_phase(run):
   cfg = exp.TINY
   r = _stored(run, cfg.depths[0])
@@ -36,6 +37,7 @@ def test_critical_line_trains_better_than_the_ordered_phase(run):
   assert critical.min() > ordered.max() + 0.08
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_one_program_per_depth_and_the_members(run):
   cfg = exp.TINY
   r = _stored(run, cfg.depths[0])
@@ -47,6 +49,7 @@ def test_one_program_per_depth_and_the_members(run):
   assert "verified: mnist" in summary["data"]
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_theory_edge_of_chaos(run):
   """sigma_b^2 = 0.05: the edge of chaos at sigma_w^2 ~ 1.76 (Schoenholz et al. 2017, Fig. 1)."""
   headline = json.loads((run / "summary.json").read_text())["headline"]
@@ -56,6 +59,7 @@ def test_theory_edge_of_chaos(run):
   assert six_xi["1.75"] > 20 * six_xi["0.25"] > 0  # the depth scale diverges at the edge
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_outputs_hold_the_stored_numbers(run):
   cfg = exp.TINY
   assert (run / "phase_diagram.png").stat().st_size > 0 and (run / "phase_diagram.pdf").exists()
@@ -71,6 +75,7 @@ def test_outputs_hold_the_stored_numbers(run):
   assert grid[str(cfg.depths[0])] == means
 
 
+@pytest.mark.slow  # the tiny run compiles for 10-30 s: the fast suite has no room
 def test_second_run_reads_back(run, capsys, monkeypatch):
   def fail(*args, **kwargs):
     raise AssertionError("retrained a finished depth")
