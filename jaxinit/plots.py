@@ -413,7 +413,7 @@ def coord_check(checks: dict[str, Any], measure: str = "change", steps: Sequence
   rows, cols = len(checks), len(steps)
   with mpl.rc_context(STYLE):
     fig = Figure(figsize=(2.6 * cols + 0.6, 2.4 * rows + 0.4), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey="row")
     for r, (label, check) in enumerate(checks.items()):
       values = check.size_WSTL if measure == "size" else check.change_WSTL
       slope, _ = check.slopes(measure)
