@@ -37,6 +37,7 @@ import numpy as np
 from jaxinit import data as datasets
 from jaxinit import models, names, plots, records, tables
 from jaxinit import population as pop
+from jaxinit import schemes as scheme_registry
 from jaxinit import train as tr
 
 __all__ = ["CoordCheckConfig", "CoordCheck", "run", "write", "slope_rows", "MEASURES"]
@@ -81,8 +82,8 @@ class CoordCheckConfig:
     names.check_number("lr", "coordcheck", self.lr, 0.0, strict=True)
     for field, minimum in (("steps", 1), ("batch", 2)):
       names.check_int(field, "coordcheck", getattr(self, field), minimum)
-    if not self.seeds:
-      raise ValueError("seeds is empty; give at least one")
+    pop.grid([self.scheme], self.seeds)  # an unknown scheme or a bad seed fails here, not later
+    object.__setattr__(self, "scheme", scheme_registry.get(self.scheme).name)
     if self.model.batch_norm:
       raise ValueError("the coordinate check measures models without BatchNorm (its running "
                        "statistics after a few steps say little); accepted: batch_norm=False")

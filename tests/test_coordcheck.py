@@ -109,6 +109,10 @@ def test_bad_configs_are_refused() -> None:
     coordcheck.CoordCheckConfig(widths=(64,))
   with pytest.raises(ValueError, match="steps=0 is out of range"):
     coordcheck.CoordCheckConfig(steps=0)
+  with pytest.raises(ValueError, match="unknown scheme 'he_norma'"):
+    coordcheck.CoordCheckConfig(scheme="he_norma")
+  with pytest.raises(ValueError, match="seeds is empty"):
+    coordcheck.CoordCheckConfig(seeds=())
   with pytest.raises(ValueError, match="without BatchNorm"):
     coordcheck.CoordCheckConfig(model=models.ModelConfig(widths=(8, 8, 1), batch_norm=True))
   with pytest.raises(ValueError, match="unknown measure"):
