@@ -132,9 +132,9 @@ def run(config: sweep.SweepConfig, widths: Sequence[int], folder: str | Path, *,
     optimal = optimal_lr(table, by=[k for k in by if k != "lr"])
     _write_optimal(optimal, folder, setting)
     if figures:
+      fig = plots.lr_transfer(table, title=per_width[0].model.parametrization)
       for ext in (".png", ".pdf"):
-        plots.lr_transfer(table, folder / f"lr_transfer{ext}",
-                          title=per_width[0].model.parametrization)
+        plots.save(fig, folder / f"lr_transfer{ext}")
   return WidthSweep(folder, out, table, optimal, Path(paths["md"]).read_text())
 
 
