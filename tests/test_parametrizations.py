@@ -193,7 +193,8 @@ def test_the_trainer_applies_each_layers_learning_rate(optimizer: str, adaptive:
   assert {s.lr_kernel for s in cfg.layer_scales(adaptive)} != {1.0}  # the check above could fail
 
 
-@pytest.mark.parametrize("optimizer", ["momentum", "adam(eps=1e-20)"])
+@pytest.mark.parametrize("optimizer", [  # the fast suite: Adam, where the forms differ most
+    pytest.param("momentum", marks=pytest.mark.slow), "adam(eps=1e-20)"])
 def test_multiplier_form_and_init_form_of_mup_train_identically(optimizer: str) -> None:
   """mean_field (multipliers, base-size weights) and mup (no multipliers, Table 3) at m = 4: the same
   losses over 20 steps and the same effective kernels alpha * w, while their stored weights differ

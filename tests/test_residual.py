@@ -190,6 +190,7 @@ def test_config_record_round_trip() -> None:
   assert models.ModelConfig(**old).branch_multiplier == "1"
 
 
+@pytest.mark.slow  # ~10 s of compiling: the fast suite keeps the identity and Fixup checks
 def test_diagnostics_follow_the_stream() -> None:
   """diagnose on a resmlp: the stream layers' kernel G is mean h_b^2 and their grad_preact is
   dL/dh_b. With SkipInit the stream's gradient passes every block unchanged, so all of them have the
