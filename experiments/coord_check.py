@@ -158,9 +158,7 @@ def main(argv: list[str] | None = None) -> int:
   (out.folder / "slopes.md").write_text(tables.markdown(
       ["optimizer", "parametrization", "layer", "change, step 1", f"change, step {cfg.steps}",
        "size at init"], body, caption, left=3))
-  columns = list(rows[0])
-  (out.folder / "slopes.csv").write_text("\n".join(
-      [",".join(columns)] + [",".join(str(r[c]) for c in columns) for r in rows]) + "\n")
+  (out.folder / "slopes.csv").write_text(tables.to_csv(rows))
   out.summary(headline)
   print((out.folder / "slopes.md").read_text(), end="")
   return 0

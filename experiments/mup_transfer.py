@@ -165,9 +165,7 @@ def main(argv: list[str] | None = None) -> int:
   (out.folder / "optimal_lr.md").write_text(tables.markdown(
       ["optimizer", "parametrization", "width", "best lr", "log2", "train loss", "shift"], body,
       caption, left=3))
-  columns = ["optimizer", "parametrization", "width", "lr", "train_loss_mean", "shift"]
-  (out.folder / "optimal_lr.csv").write_text("\n".join(
-      [",".join(columns)] + [",".join(str(r[c]) for c in columns) for r in optimal]) + "\n")
+  (out.folder / "optimal_lr.csv").write_text(tables.to_csv(optimal))
   out.figure(figure(rows, cfg), "lr_transfer",
              "Final training loss against the learning rate, one curve per width (dark: narrow, "
              "light: wide; bars the 95% CI over seeds; stars each width's best), under SP and muP; "

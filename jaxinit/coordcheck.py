@@ -249,9 +249,7 @@ def write(checks: dict[str, CoordCheck], folder: str | Path) -> dict[str, Path]:
   rows = slope_rows(checks)
   paths = {"json": records.write_json(folder / "coordcheck.json",
                                       {label: c.to_json() for label, c in checks.items()})}
-  columns = list(rows[0])
-  paths["csv"] = records.atomic_write(folder / "slopes.csv", "\n".join(
-      [",".join(columns)] + [",".join(str(r[c]) for c in columns) for r in rows]) + "\n")
+  paths["csv"] = records.atomic_write(folder / "slopes.csv", tables.to_csv(rows))
   last = {label: c.size_WSTL.shape[2] - 1 for label, c in checks.items()}
   body = [[r["check"], r["measure"], str(r["layer"]), f"{r['slope']:+.3f}", f"{r['spread']:.3f}"]
           for r in rows if r["step"] == last[r["check"]]]

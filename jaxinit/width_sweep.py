@@ -140,8 +140,7 @@ def run(config: sweep.SweepConfig, widths: Sequence[int], folder: str | Path, *,
 
 def _write_optimal(optimal: Sequence[dict[str, Any]], folder: Path, setting: str) -> None:
   columns = list(optimal[0])
-  records.atomic_write(folder / "optimal_lr.csv", "\n".join(
-      [",".join(columns)] + [",".join(str(r[c]) for c in columns) for r in optimal]) + "\n")
+  records.atomic_write(folder / "optimal_lr.csv", tables.to_csv(optimal))
   body = [[*(str(r[c]) for c in columns[:-2]), f"{r['lr']:g}", f"{r[columns[-1]]:.4f}"]
           for r in optimal]
   caption = ("The learning rate of the lowest mean final training loss over the grid, per width. "
