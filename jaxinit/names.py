@@ -19,7 +19,8 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["parse", "build", "check_number", "check_int", "format_call", "format_value", "split_list"]
+__all__ = ["parse", "build", "lookup", "check_number", "check_int", "format_call", "format_value",
+           "split_list"]
 
 
 def parse(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -202,6 +203,23 @@ def build(text: str, factories: dict[str, Callable[..., Any]], aliases: dict[str
     return factory(*args, **kwargs)
   except TypeError as e:  # a parameter of the wrong kind, e.g. stddev=abc: a bad name, so ValueError
     raise ValueError(str(e)) from None
+
+
+def lookup(name: Any, cls: type, factories: dict[str, Callable[..., Any]], aliases: dict[str, str],
+           kind: str, example: str | None = None) -> Any:
+  """A registry's ``get``: ``name`` itself if it is already a ``cls``, else :func:`build` of it.
+
+  Raises:
+    TypeError: neither a ``cls`` nor a string (the message shows ``example``, by default the first
+      registered name).
+    ValueError: as :func:`build`.
+  """
+  if isinstance(name, cls):
+    return name
+  if not isinstance(name, str):
+    example = sorted(factories)[0] if example is None else example
+    raise TypeError(f"a {kind} is a name such as {example!r}; got {type(name).__name__}")
+  return build(name, factories, aliases, kind)
 
 
 def split_list(text: str, what: str = "list") -> list[str]:

@@ -141,16 +141,7 @@ def get(name: str | Optimizer) -> Optimizer:
   >>> get("adam(b2=0.99)").name
   'adam(b1=0.9, b2=0.99, eps=1e-08)'
   """
-  return _build(name, Optimizer, FACTORIES, ALIASES, "optimizer")
-
-
-def _build(name: Any, cls: type, factories: dict[str, Callable[..., Any]], aliases: dict[str, str],
-           kind: str) -> Any:
-  if isinstance(name, cls):
-    return name
-  if not isinstance(name, str):
-    raise TypeError(f"a {kind} is a name such as {sorted(factories)[0]!r}; got {type(name).__name__}")
-  return names.build(name, factories, aliases, kind)
+  return names.lookup(name, Optimizer, FACTORIES, ALIASES, "optimizer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,4 +183,4 @@ def schedule(name: str | Schedule) -> Schedule:
   >>> schedule("warmup_cosine").name
   'warmup_cosine(warmup=0.05, alpha=0.0)'
   """
-  return _build(name, Schedule, SCHEDULES, {}, "schedule")
+  return names.lookup(name, Schedule, SCHEDULES, {}, "schedule")

@@ -206,12 +206,8 @@ def get(name: str | Parametrization) -> Parametrization:
   >>> get("standard").name
   'sp'
   """
-  if isinstance(name, Parametrization):
-    return name
-  if not isinstance(name, str):
-    raise TypeError(f"a parametrization is a name such as 'mup(base_width=64)'; got "
-                    f"{type(name).__name__}")
-  return names.build(name, FACTORIES, ALIASES, "parametrization")
+  return names.lookup(name, Parametrization, FACTORIES, ALIASES, "parametrization",
+                      example="mup(base_width=64)")
 
 
 def hidden_width(widths: Sequence[int], kind: str = "mlp") -> int | None:
