@@ -194,15 +194,13 @@ def main(argv: list[str] | None = None) -> int:
   out.table(rows, "loss_by_lr", by=("arm", "blocks", "lr"), metrics=("train_loss", "test_acc"),
             setting=setting)
   optimal = width_sweep.optimal_lr(rows, by=("arm", "blocks"))
+  width_sweep.add_shift(optimal, ("arm", "blocks"), "blocks", cfg.blocks[0])
   growth = out.cached("stream_growth", {"config": dataclasses.asdict(cfg), "batch_norm": "train"},
                       lambda: {f"{a.name}-L{b}": np.asarray(stream_growth(
                           cfg, b, a, data.load(cfg.data).x_train[:256]))
                           for a in ARMS if a.name in cfg.arms for b in cfg.blocks})
   body = []
   for row in optimal:
-    base = next(o for o in optimal if o["arm"] == row["arm"] and o["blocks"] == cfg.blocks[0])
-    row["shift"] = (math.log2(row["lr"] / base["lr"]) if math.isfinite(row["lr"] * base["lr"])
-                    else math.nan)
     arm = next(a for a in ARMS if a.name == row["arm"])
     row["growth"], q0 = (float(v) for v in growth[f"{arm.name}-L{row['blocks']}"])
     row["growth_theory"] = theory_growth(row["blocks"], arm, q0)

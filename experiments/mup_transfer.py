@@ -151,12 +151,9 @@ def main(argv: list[str] | None = None) -> int:
   out.table([{k: v for k, v in r.items() if k != "parametrization_key"} for r in rows], "loss_by_lr",
             by=("optimizer", "parametrization", "width", "lr"),
             metrics=("train_loss", "test_acc"), setting=setting)
-  optimal = width_sweep.optimal_lr(rows, by=("optimizer", "parametrization", "width"))
-  for row in optimal:
-    base = next(o for o in optimal if o["optimizer"] == row["optimizer"]
-                and o["parametrization"] == row["parametrization"] and o["width"] == cfg.widths[0])
-    row["shift"] = (math.log2(row["lr"] / base["lr"]) if math.isfinite(row["lr"] * base["lr"])
-                    else math.nan)
+  by = ("optimizer", "parametrization", "width")
+  optimal = width_sweep.optimal_lr(rows, by=by)
+  width_sweep.add_shift(optimal, by, "width", cfg.widths[0])
   body = [[r["optimizer"], r["parametrization"], str(r["width"]), f"{r['lr']:.3g}",
            f"2^{math.log2(r['lr']):+.0f}" if math.isfinite(r["lr"]) else "n/a",
            f"{r['train_loss_mean']:.4f}", f"{r['shift']:+.0f}"] for r in optimal]

@@ -28,7 +28,7 @@ from typing import Any
 
 from jaxinit import plots, records, sweep, tables
 
-__all__ = ["WidthSweep", "run", "configs", "optimal_lr", "folder_name"]
+__all__ = ["WidthSweep", "run", "configs", "optimal_lr", "add_shift", "folder_name"]
 
 
 def folder_name(width: int) -> str:
@@ -69,6 +69,28 @@ def optimal_lr(table: Sequence[dict[str, Any]], metric: str = "train_loss_mean",
     if math.isfinite(value) and not value >= entry[metric]:
       entry.update(lr=row["lr"], **{metric: value})
   return list(best.values())
+
+
+def add_shift(optimal: Sequence[dict[str, Any]], by: Sequence[str], along: str, base: Any) -> None:
+  """Sets each :func:`optimal_lr` row's ``shift``: ``log2(lr / lr_base)``, how many factors of 2
+  its best learning rate moved from that of the row of its group (the same values of ``by`` but
+  ``along``) where ``along == base``; NaN where either diverged everywhere.
+
+  Args:
+    optimal: :func:`optimal_lr`'s rows, each with the keys ``by`` and ``lr``; changed in place.
+    by: the group keys :func:`optimal_lr` was given, ``along`` among them.
+    along: the key the shift is measured along, e.g. ``"width"``.
+    base: its value in the reference rows, e.g. the smallest width.
+
+  >>> rows = [{"width": 64, "lr": 0.5}, {"width": 256, "lr": 0.125}]
+  >>> add_shift(rows, ("width",), "width", 64); [r["shift"] for r in rows]
+  [0.0, -2.0]
+  """
+  group = lambda row: tuple(row[k] for k in by if k != along)
+  bases = {group(r): r["lr"] for r in optimal if r[along] == base}
+  for row in optimal:
+    ref = bases[group(row)]
+    row["shift"] = math.log2(row["lr"] / ref) if math.isfinite(row["lr"] * ref) else math.nan
 
 
 @dataclasses.dataclass(frozen=True)
