@@ -126,11 +126,9 @@ def main(argv: list[str] | None = None) -> int:
       check = measured(out, check_config(cfg, p, opt, lr), f"{opt}-{label(p)}")
       checks[label(p)] = check
       key = f"{opt}/{label(p)}"
-      for measure in coordcheck.MEASURES:
-        slope, spread = check.slopes(measure)
-        rows += [{"optimizer": opt, "parametrization": label(p), "measure": measure, "step": t,
-                  "layer": i, "slope": float(slope[t, i]), "spread": float(spread[t, i])}
-                 for t in range(measure == "change", cfg.steps + 1) for i in range(check.layers)]
+      rows += [{"optimizer": opt, "parametrization": r["check"],
+                **{k: v for k, v in r.items() if k != "check"}}
+               for r in coordcheck.slope_rows({label(p): check})]
       change, change_spread = check.slopes("change")
       size, size_spread = check.slopes("size")
       headline["change_slope_step1"][key] = [round(float(v), 3) for v in change[1]]
