@@ -5,10 +5,10 @@ The setting of issue 14, item 5: the moons network 2-12-6-1 (ReLU, sigmoid outpu
 epoch). Timed in one process, each the fastest of ``--repeats`` runs after a warm-up that compiles
 every program (so no row pays a compile):
 
-* ``api eval_every=1``: ``for _ in jaxinit.train.run(...)`` with an evaluation after every epoch,
+* ``api eval_every=1``: ``for _ in jaxinit.engine.train.run(...)`` with an evaluation after every epoch,
   no records (the per-epoch loop a notebook would write);
 * ``api eval_every=N``: the same loop evaluating every N epochs;
-* ``sweep eval_every=N``: :func:`jaxinit.sweep.run` (records fsynced at every evaluation,
+* ``sweep eval_every=N``: :func:`jaxinit.studies.sweep.run` (records fsynced at every evaluation,
   checkpoints, run.json, tables; quiet, no figures) into a fresh folder, the same training;
 * ``sweep eval_every=1``: the sweep recording every epoch.
 
@@ -31,8 +31,10 @@ from pathlib import Path
 
 import jax
 
-from jaxinit import data, models, results, sweep
-from jaxinit import train as tr
+from jaxinit import data, results
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.studies import sweep
 
 
 def config(steps: int, eval_every: int, members: int) -> sweep.SweepConfig:

@@ -3,7 +3,7 @@
 For each model (the moons MLP 2-12-6-1 and the MNIST MLP 784-128-64-10) and each population size M,
 trains M members (he_normal, seeds 0..M-1, SGD + momentum) with jaxinit's population trainer, and,
 in the same run, members trained one by one with the same compiled single-model trainer
-(``jaxinit.train.train_one``). Reports the steady-state per-member time of both (the fastest of
+(``jaxinit.engine.train.train_one``). Reports the steady-state per-member time of both (the fastest of
 ``--repeats`` runs; compile excluded: each program is warmed up first, and its compile time
 reported apart), their ratio, and the
 achieved FLOP/s (analytic count: 6 x MACs per training example, 2 x MACs per evaluated example).
@@ -57,9 +57,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxinit import compilation, data, models, results
-from jaxinit import population as pop
-from jaxinit import train as tr
+from jaxinit import data, results
+from jaxinit.engine import compilation
+from jaxinit.engine import population as pop
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
 
 try:  # optional, benchmark-only
   import torch

@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import experiment, models, records, sweep
-from jaxinit import train as tr
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.results import folders, records
+from jaxinit.studies import gallery, sweep
 
 NAME = "batchnorm_vs_initialization"
 BN_LABELS = {False: "no", True: "yes"}
@@ -123,14 +125,14 @@ def figure(cfg: Config, acc: dict[bool, np.ndarray], setting: str) -> Figure:
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   acc, table, sources = {}, [], {}
   for bn in (False, True):
     result = out.sweep(f"batch_norm_{BN_LABELS[bn]}", sweep_config(cfg, bn), quiet=True,
                        figures=False)
     sources[BN_LABELS[bn]] = result.record.get("data_source")
-    rows = records.read_records(result.folder / "records.jsonl")
+    rows = records.read_records(folders.RunFolder(result.folder).records)
     acc[bn] = accuracy_by_scale(rows, cfg.scales, cfg.seeds, cfg.chance)
     table += [{"batch_norm": BN_LABELS[bn], **row} for row in result.table]
   widths = "-".join(map(str, cfg.widths))

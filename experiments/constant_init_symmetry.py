@@ -12,7 +12,7 @@ function whatever the activation), weights and biases all ``constant(0.005)`` (t
 ``layers(constant(0.005), bias=constant(0.005))``) against ``he_normal`` (zero biases), three seeds
 each (the constant network is the same for every seed). (1) One backward pass of the mean
 cross-entropy on the first 1024 training images: per-layer histograms of dL/dW, each layer on its own
-symmetric range (the ranges of :func:`jaxinit.diagnostics.diagnose`; computed here by one small
+symmetric range (the ranges of :func:`jaxinit.studies.measure.diagnose`; computed here by one small
 ``jax.grad`` program, as that function's all-quantities program takes ~9 s to compile at test size),
 the number of distinct values per layer (exact float32 equality) and the spreads within a layer,
 within one input unit's row and within one output unit's column, in float32 ulps. (2) One epoch of
@@ -41,9 +41,12 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import data, experiment, models, stats
-from jaxinit import population as pop
-from jaxinit import train as tr
+from jaxinit import data
+from jaxinit.engine import population as pop
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.results import stats
+from jaxinit.studies import gallery
 
 NAME = "constant_init_symmetry"
 ULP = float(np.finfo(np.float32).eps)
@@ -132,7 +135,7 @@ def unit_symmetry(kernel: np.ndarray, bias: np.ndarray) -> tuple[int, float]:
 
 def weight_gradients(model_cfg: models.ModelConfig, params_M: dict, x: np.ndarray, y: np.ndarray
                      ) -> list[np.ndarray]:
-  """dL/dW of the batch-mean loss (:func:`jaxinit.models.per_example_loss`) for every member.
+  """dL/dW of the batch-mean loss (:func:`jaxinit.nets.models.per_example_loss`) for every member.
 
   Args:
     model_cfg: the architecture (no BatchNorm).
@@ -163,7 +166,7 @@ def gradient_statistics(grads_L: Sequence[np.ndarray], bins: int) -> dict[str, n
 
   Returns:
     ``edges (L, bins + 1)``: ``linspace(-r, r, bins + 1)``, ``r`` the largest ``|entry|`` of the
-    layer over the members (1 if all are 0), as :func:`jaxinit.diagnostics.diagnose` draws them;
+    layer over the members (1 if all are 0), as :func:`jaxinit.studies.measure.diagnose` draws them;
     ``counts (L, bins)``: the first member's histogram on them; ``(S, L)`` arrays: ``distinct``, the
     number of distinct float32 values; ``lo``, ``hi``, the smallest and largest entry;
     ``spread``, ``(hi - lo) / (ULP * max |entry|)``; ``row_spread`` (``col_spread``), the same within
@@ -193,7 +196,7 @@ def measure(cfg: Config, ds: data.Dataset) -> dict[str, np.ndarray]:
     histograms, each layer on its own range over that scheme's seeds; ``grad<s>_distinct``,
     ``grad<s>_lo``, ``grad<s>_hi`` ``(S, L)``: distinct values, smallest and largest entry;
     ``distinct_units``, ``unit_spread`` ``(M, L - 1)`` after training (:func:`unit_symmetry`);
-    ``metrics (M, 4)`` (:data:`jaxinit.train.METRICS`).
+    ``metrics (M, 4)`` (:data:`jaxinit.engine.train.METRICS`).
   """
   members = pop.grid(cfg.schemes, cfg.seeds, lrs=[cfg.lr], momenta=[cfg.momentum])
   train_cfg = tr.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size)
@@ -239,7 +242,8 @@ def _rows(cfg: Config, grads: dict[str, dict[str, np.ndarray]], units: dict[str,
 
 def _table_rows(rows: list[dict[str, Any]], by: tuple[str, ...], metrics: tuple[str, ...], epoch: int
                 ) -> list[dict[str, Any]]:
-  """:func:`jaxinit.stats.group` rows shaped as :func:`jaxinit.stats.summarize`'s (epoch, n_diverged)."""
+  """:func:`jaxinit.results.stats.group` rows shaped as :func:`jaxinit.results.stats.summarize`'s
+  (epoch, n_diverged)."""
   return [{**r, "epoch": epoch, "n_diverged": 0} for r in stats.group(rows, by, metrics)]
 
 
@@ -267,7 +271,7 @@ def gradient_figure(cfg: Config, grads: dict[str, dict[str, np.ndarray]], ds: da
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   if out.finished():
     return 0

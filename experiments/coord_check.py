@@ -14,7 +14,7 @@ rates in ``mup_transfer``), under ``sp``, ``ntk(base_width=64)`` and ``mup(base_
 muP with a zero readout (``muP0``: microsoft/mup's ``readout_zero_init``, so that every width
 starts from the same zero logits). After
 every step, each layer's preactivation on the batch: the RMS of its coordinates (size) and of its
-change since initialization (change) (:mod:`jaxinit.coordcheck`).
+change since initialization (change) (:mod:`jaxinit.studies.coordcheck`).
 
 Writes ``slopes.md`` (the log-log slope against width of every layer's change after the first and
 the last step and of its size at initialization, with their spread over seeds), ``slopes.csv``
@@ -32,7 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from jaxinit import coordcheck, experiment, models, plots, sweep, tables
+from jaxinit import data
+from jaxinit.nets import models
+from jaxinit.results import plots, tables
+from jaxinit.studies import coordcheck, gallery
 
 NAME = "coord_check"
 
@@ -49,7 +52,7 @@ class Config:
       draws the readout kernel as 0 (microsoft/mup's ``readout_zero_init``), the rest with
       ``scheme``.
     optimizers: ``(name, lr)`` pairs.
-    steps, batch, seeds, scheme: as :class:`jaxinit.coordcheck.CoordCheckConfig`.
+    steps, batch, seeds, scheme: as :class:`jaxinit.studies.coordcheck.CoordCheckConfig`.
   """
 
   data: str = "mnist"
@@ -72,7 +75,7 @@ TINY = Config(data="moons", hidden_layers=2, widths=(16, 64),
 def check_config(cfg: Config, parametrization: str, optimizer: str, lr: float
                  ) -> coordcheck.CoordCheckConfig:
   base = cfg.widths[0]
-  readout = 1 if cfg.data in sweep.TOY else 10  # one logit for the two-class toy sets
+  readout = data.num_outputs(cfg.data)
   name, _, variant = parametrization.partition("+")
   model = models.ModelConfig(widths=(base,) * cfg.hidden_layers + (readout,),
                              parametrization=name.format(base=base))
@@ -96,7 +99,7 @@ def label(parametrization: str) -> str:
   return LABELS[name.split("(")[0]] + ("0" if variant else "")
 
 
-def measured(out: experiment.Output, config: coordcheck.CoordCheckConfig, stage: str
+def measured(out: gallery.Output, config: coordcheck.CoordCheckConfig, stage: str
              ) -> coordcheck.CoordCheck:
   """The check, computed once and then read from ``stages/<stage>.npz``."""
   def compute() -> dict[str, np.ndarray]:
@@ -114,7 +117,7 @@ def _cell(slope: float, spread: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   rows: list[dict[str, Any]] = []  # every step: the CSV
   body: list[list[str]] = []  # steps 1 and T: the Markdown

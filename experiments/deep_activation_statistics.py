@@ -15,19 +15,20 @@ ReLU + Xavier, ReLU + He, sigmoid + Xavier; with and without BatchNorm after eve
 (train mode: each unit normalized over the batch, as in the first training step). On i.i.d.
 N(0, 1) inputs (``gaussian``) and on MNIST (standardized), ``Config.stat_seeds`` = 4 networks each,
 measured on the first ``Config.examples`` = 512 training examples by one compiled forward and
-backward pass per network (the quantities of :func:`jaxinit.diagnostics.diagnose`, in a leaner
+backward pass per network (the quantities of :func:`jaxinit.studies.measure.diagnose`, in a leaner
 program that compiles in a fraction of the time):
 
 * per-layer activation histograms (the first seed) and the std of the activations, pooled over
   units and examples, against the infinite-width kernel recursion
-  (:func:`jaxinit.scheme_theory.kernel_prediction`): with ``K_b(l)`` the predicted variance of
+  (:func:`jaxinit.schemes.predictions.kernel_prediction`): with ``K_b(l)`` the predicted variance of
   ``z(l)`` at example ``b``, the pooled std is ``sqrt(mean_b E[phi^2] - (mean_b E[phi])^2)``,
   ``z ~ N(0, K_b(l))``. With BatchNorm the prediction is the same expression with ``z ~ N(0, r(l))``,
   ``r(l) = v / (v + eps)``, ``v`` the predicted pre-normalization batch variance of a unit;
 * per-layer gradient norms ``||dL/dW(l)||_F`` of the batch-mean cross-entropy;
 * whether the network then trains: one epoch (SGD + momentum 0.9, lr 0.01, batch 128) per case x
   BatchNorm, ``Config.train_seeds`` seeds each, all seeds and schemes of an activation as one
-  vmapped population (:func:`jaxinit.train.run`): test accuracy and training loss. The epoch is over
+  vmapped population (:func:`jaxinit.engine.train.run`): test accuracy and training loss. The epoch is
+  over
   the first ``Config.train_examples`` = 6000 MNIST training images (tested on the first 2000 test
   images), not all 60000: a full epoch of this 10 x 500 network cost 67 s per network on this
   shared 2-core CPU (measured, jax 0.10, batch 256), 20 networks would take over 20 minutes, far
@@ -59,17 +60,13 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import (
-    activations,
-    data,
-    experiment,
-    models,
-    population,
-    scheme_theory,
-    stats,
-    theory,
-)
-from jaxinit import train as tr
+from jaxinit import activations, data, theory
+from jaxinit.engine import population
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.results import stats
+from jaxinit.schemes import predictions
+from jaxinit.studies import gallery
 
 NAME = "deep_activation_statistics"
 BN_EPS = 1e-5
@@ -176,14 +173,14 @@ def pooled_std(activation: str, K_BL: np.ndarray) -> np.ndarray:
 def plain_theory(activation: str, scheme: str, model_cfg: models.ModelConfig, x_BD: np.ndarray
                  ) -> np.ndarray:
   """Predicted pooled activation std of each hidden layer of a plain MLP, ``(hidden,)``: the
-  infinite-width kernel ``K_b(l)`` (:func:`jaxinit.scheme_theory.kernel_prediction`) of every
+  infinite-width kernel ``K_b(l)`` (:func:`jaxinit.schemes.predictions.kernel_prediction`) of every
   input ``b`` of ``x_BD``, then :func:`pooled_std`."""
-  variances = scheme_theory.layer_variances(scheme, model_cfg, x_BD.shape[1:])
+  variances = predictions.layer_variances(scheme, model_cfg, x_BD.shape[1:])
   if variances is None:
     raise ValueError(f"scheme {scheme!r} has no kernel-recursion prediction; accepted: a "
                      "zero-mean i.i.d. scheme such as normal(stddev=0.01), lecun_normal, he_normal")
   q0_B = np.mean(np.asarray(x_BD, np.float64) ** 2, axis=1)
-  K_BL = scheme_theory.kernel_prediction(activation, *variances, q0_B)
+  K_BL = predictions.kernel_prediction(activation, *variances, q0_B)
   return pooled_std(activation, K_BL[:, :-1])
 
 
@@ -197,7 +194,7 @@ def batchnorm_theory(activation: str, scheme: str, model_cfg: models.ModelConfig
   ``r(l) = v(l) / (v(l) + eps)``; ``h(l) = phi(z)``, ``z ~ N(0, r(l))``.
   """
   plain = dataclasses.replace(model_cfg, batch_norm=False)
-  variances = scheme_theory.layer_variances(scheme, plain, x_BD.shape[1:])
+  variances = predictions.layer_variances(scheme, plain, x_BD.shape[1:])
   if variances is None:
     raise ValueError(f"scheme {scheme!r} has no kernel-recursion prediction")
   C_W = variances[0]
@@ -222,7 +219,7 @@ def _program(model_cfg: models.ModelConfig) -> Any:
   ``edges_E`` ``(M, H, E - 1)`` and ``||dL/dW(l)||_F`` ``(M, L)`` of the batch-mean loss.
   BatchNorm (if any) in train mode: the batch's statistics, as in the first training step.
 
-  A lean program (one forward and one backward pass per member); :func:`jaxinit.diagnostics.diagnose`
+  A lean program (one forward and one backward pass per member); :func:`jaxinit.studies.measure.diagnose`
   measures the same statistics and more, but compiles for several seconds per architecture, which
   the tiny run cannot afford.
   """
@@ -283,7 +280,7 @@ def stage_name(data_name: str, activation: str, batch_norm: bool) -> str:
   return f"stats_{base}_{activation}_{'bn' if batch_norm else 'plain'}"
 
 
-def statistics(out: experiment.Output, cfg: Config, data_dir: Any = None
+def statistics(out: gallery.Output, cfg: Config, data_dir: Any = None
                ) -> dict[tuple[str, bool, str], dict[str, np.ndarray]]:
   """Every measurement, cached per (dataset, activation, BatchNorm).
 
@@ -342,7 +339,8 @@ BN_MOMENTUM = 0.99
 
 def precise_batchnorm_metrics(model_cfg: models.ModelConfig, variables_M: dict, x_stats: np.ndarray,
                               dataset: data.Dataset) -> np.ndarray:
-  """:data:`jaxinit.train.METRICS` of each member with its BatchNorm running statistics replaced by
+  """:data:`jaxinit.engine.train.METRICS` of each member with its BatchNorm running statistics replaced
+  by
   the exact mean and variance of every BatchNorm layer's input over ``x_stats`` (train-mode
   forward pass: each layer normalized by those statistics, as in training).
 
@@ -383,12 +381,12 @@ def precise_batchnorm_metrics(model_cfg: models.ModelConfig, variables_M: dict, 
 def train_population(cfg: Config, dataset: data.Dataset, activation: str, batch_norm: bool
                      ) -> dict[str, np.ndarray]:
   """Trains the ``activation``'s cases x ``cfg.train_seeds`` seeds as one population
-  (:func:`jaxinit.train.run`) for ``cfg.epochs`` epochs on the first ``cfg.train_examples``
+  (:func:`jaxinit.engine.train.run`) for ``cfg.epochs`` epochs on the first ``cfg.train_examples``
   training examples of ``dataset``, evaluated on its first ``cfg.test_examples`` test examples.
 
   Returns:
-    ``metrics_MK`` (members x :data:`jaxinit.train.METRICS`, NaN for a diverged member, as
-    :func:`jaxinit.train.run` evaluates: BatchNorm with its running averages), ``precise_MK`` (the
+    ``metrics_MK`` (members x :data:`jaxinit.engine.train.METRICS`, NaN for a diverged member, as
+    :func:`jaxinit.engine.train.run` evaluates: BatchNorm with its running averages), ``precise_MK`` (the
     same with BatchNorm's statistics re-estimated on the first ``cfg.bn_examples`` training
     examples, :func:`precise_batchnorm_metrics`; equal to ``metrics_MK`` without BatchNorm),
     ``scheme_M``, ``seed_M`` and ``source``.
@@ -415,18 +413,18 @@ def train_population(cfg: Config, dataset: data.Dataset, activation: str, batch_
 
 TRAIN_METRICS = ("test_acc", "running_bn_test_acc", "train_acc", "train_loss")
 """The training table's columns: with BatchNorm's statistics re-estimated, and test_acc as
-:func:`jaxinit.train.run` evaluates it (running averages)."""
+:func:`jaxinit.engine.train.run` evaluates it (running averages)."""
 
 
-def training(out: experiment.Output, cfg: Config, data_dir: Any = None
+def training(out: gallery.Output, cfg: Config, data_dir: Any = None
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
   """Trains every (case, BatchNorm) population, cached per (activation, BatchNorm).
 
   Returns:
     ``(members, table)``: one row per trained network (``case``, ``batch_norm``, ``seed``, the
-    :data:`jaxinit.train.METRICS` with BatchNorm's statistics re-estimated and, prefixed
-    ``running_bn_``, as :func:`jaxinit.train.run` evaluates them), and the table rows
-    (:func:`jaxinit.stats.group` per case and BatchNorm: mean, std, 95% CI; a network with a
+    :data:`jaxinit.engine.train.METRICS` with BatchNorm's statistics re-estimated and, prefixed
+    ``running_bn_``, as :func:`jaxinit.engine.train.run` evaluates them), and the table rows
+    (:func:`jaxinit.results.stats.group` per case and BatchNorm: mean, std, 95% CI; a network with a
     non-finite loss counts as diverged).
   """
   loaded: dict[str, data.Dataset] = {}
@@ -561,7 +559,7 @@ def histogram_figure(cfg: Config, found: dict, data_name: str) -> Figure:
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   if out.finished():
     return 0

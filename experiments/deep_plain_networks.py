@@ -27,8 +27,12 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import data, experiment, models, plots, population, results, sweep, tables
-from jaxinit import train as tr
+from jaxinit import data, results
+from jaxinit.engine import population
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.results import plots, tables
+from jaxinit.studies import gallery, sweep
 
 NAME = "deep_plain_networks"
 
@@ -111,7 +115,7 @@ def _short(scheme: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   rows: list[dict] = []
   init_rows: list[list[str]] = []

@@ -10,7 +10,7 @@ question. Zhang, Dauphin & Ma 2019 ("Fixup Initialization") and De & Smith
 2020 (SkipInit) train deep residual networks without normalization by starting every branch at
 zero; BatchNorm is the normalized baseline.
 
-Setup: a residual MLP (:class:`jaxinit.models.ResMLP`: input projection, ``L`` pre-activation
+Setup: a residual MLP (:class:`jaxinit.nets.models.ResMLP`: input projection, ``L`` pre-activation
 blocks of two dense layers, readout; ReLU, width 64) with L = 2, 4, 8, 16, 32 blocks (6 to 66 dense
 layers), on the first 10,240 MNIST training images (standard inputs), one epoch of plain SGD with
 batch 128 (80 steps), learning rates 2^-7 .. 2^1 (factor 2), 3 seeds. Five arms:
@@ -24,7 +24,7 @@ batch 128 (80 steps), learning rates 2^-7 .. 2^1 (factor 2), 3 seeds. Five arms:
 The standard, SkipInit and Fixup arms share one compiled program per depth (the schemes are data).
 Reported: the final training loss per (arm, L, lr) (mean, std and 95% CI over seeds), each arm's best
 learning rate per depth and its shift from L = 2's, and the stream's growth at initialization
-against the theory in :class:`jaxinit.models.ResMLP`'s docstring.
+against the theory in :class:`jaxinit.nets.models.ResMLP`'s docstring.
 
     JAXINIT_DATA_DIR=/work/shared/datasets python -m experiments.depth_transfer  # ~20 min, 2 CPU cores
     python -m experiments.depth_transfer --tiny                                    # seconds, moons
@@ -41,8 +41,12 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import data, experiment, models, plots, population, schemes, sweep, tables, width_sweep
-from jaxinit import train as tr
+from jaxinit import data, schemes
+from jaxinit.engine import population
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.results import plots, tables
+from jaxinit.studies import gallery, sweep, width_sweep
 
 NAME = "depth_transfer"
 
@@ -92,7 +96,7 @@ TINY = Config(data="moons", width=8, blocks=(1, 4), lr_exponents=(-4, -1), seeds
 
 
 def model(cfg: Config, blocks: int, arm: Arm) -> models.ModelConfig:
-  readout = 1 if cfg.data in sweep.TOY else 10
+  readout = data.num_outputs(cfg.data)
   return models.ModelConfig(kind="resmlp", widths=(cfg.width,) * (1 + 2 * blocks) + (readout,),
                             branch_multiplier=arm.branch_multiplier, batch_norm=arm.batch_norm)
 
@@ -136,7 +140,7 @@ def stream_growth(cfg: Config, blocks: int, arm: Arm, x: np.ndarray) -> tuple[fl
 
 
 def theory_growth(blocks: int, arm: Arm, q0: float) -> float:
-  """The infinite-width ``q_L / q_0`` (:class:`jaxinit.models.ResMLP`): ``(1 + beta^2)^L`` for He
+  """The infinite-width ``q_L / q_0`` (:class:`jaxinit.nets.models.ResMLP`): ``(1 + beta^2)^L`` for He
   kernels without normalization, 1 for SkipInit and Fixup, ``1 + beta^2 L / q_0`` with BatchNorm
   (the branch sees a normalized input, so it adds ``beta^2`` per block)."""
   beta2 = 1.0 / blocks if arm.branch_multiplier != "1" else 1.0
@@ -176,7 +180,7 @@ def figure(rows: list[dict[str, Any]], cfg: Config) -> Figure:
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   rows: list[dict[str, Any]] = []
   source = None

@@ -15,7 +15,7 @@ ensembles are drawn exactly in distribution with ``n`` normals per layer instead
 Gaussian weights and one input, given layer ``l`` the units of layer ``l+1`` are i.i.d.
 ``N(0, C_b + (C_W/n) sum_j s(z_j(l))^2)`` (the conditional Gaussianity that PDLT's 1/n expansion
 starts from; it is a property of the weights' distribution, not an approximation). A check
-draws real networks (``population.init_params`` + ``diagnostics.ensemble_moments``) at the
+draws real networks (``population.init_params`` + ``measure.ensemble_moments``) at the
 widths of ``Config.check_widths`` and shows them in the figure (tanh: they agree within the error
 bars; relu at small width: E z^4 is carried by rare networks, so both fall short, see the gallery).
 Theory: ``finite_width.fourth_moment_ratio`` (ReLU, exact at any width),
@@ -43,16 +43,13 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import (
-  activations,
-  diagnostics,
-  experiment,
-  finite_width,
-  models,
-  population,
-  scheme_theory,
-  stats,
-)
+from jaxinit import activations
+from jaxinit.engine import population
+from jaxinit.nets import models
+from jaxinit.results import stats
+from jaxinit.schemes import predictions
+from jaxinit.studies import gallery, measure
+from jaxinit.theory import finite_width
 
 NAME = "finite_width_corrections"
 
@@ -101,7 +98,7 @@ def variances(act: str) -> tuple[float, float]:
   """``(C_W, C_b)`` that ``critical(act)`` sets in a hidden layer (the same in every layer after
   the first, at every width)."""
   model = models.ModelConfig(widths=(8, 8), activation=act)
-  C_W, C_b = scheme_theory.layer_variances(f"critical({act})", model, (8,))
+  C_W, C_b = predictions.layer_variances(f"critical({act})", model, (8,))
   return float(C_W[-1]), float(C_b[-1])
 
 
@@ -150,7 +147,7 @@ def moments(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
   Returns:
     ``second`` (E z^2), ``second_se``, ``ratio`` (E z^4 / E[z^2]^2) and ``ratio_sd`` (the
     per-network std of the ratio's delta-method influence function; ``ratio_sd / sqrt(M)`` is
-    its standard error, as in :func:`jaxinit.diagnostics.ensemble_moments`), each ``(L,)``.
+    its standard error, as in :func:`jaxinit.studies.measure.ensemble_moments`), each ``(L,)``.
   """
   A, B = a.mean(0), b.mean(0)
   influence = b / A ** 2 - 2 * B * a / A ** 3
@@ -167,7 +164,7 @@ def _recursions(act: str):
   return jax.jit(run)
 
 
-def predictions(act: str, cfg: Config, width: int) -> dict[str, np.ndarray]:
+def width_theory(act: str, cfg: Config, width: int) -> dict[str, np.ndarray]:
   """Theory at width ``n``, each ``(L,)``: ``K`` (infinite width), ``ratio`` (E z^4/E[z^2]^2:
   exact for relu, ``3 + 3 kappa4/K^2`` to O(1/n) otherwise), ``kappa_rel`` (``kappa4 / K^2``,
   leading order) and ``shift`` (``delta_K / K``, the O(1/n) mean-kernel correction)."""
@@ -186,11 +183,11 @@ def predictions(act: str, cfg: Config, width: int) -> dict[str, np.ndarray]:
 def real_moments(act: str, cfg: Config, width: int) -> dict[str, np.ndarray]:
   """The check: ``cfg.check_networks`` real networks (every weight drawn by
   ``population.init_params`` with ``critical(act)``, seeds 0..M-1) through
-  ``diagnostics.ensemble_moments`` at ``x = ones(n_0)``: ``second``, ``ratio``, ``ratio_se`` (L,)."""
+  ``measure.ensemble_moments`` at ``x = ones(n_0)``: ``second``, ``ratio``, ``ratio_se`` (L,)."""
   model = models.ModelConfig(widths=(width,) * cfg.depth, activation=act)
   members = population.grid([f"critical({act})"], range(cfg.check_networks))
   variables = population.init_params(model, members, (cfg.input_dim,))
-  m = diagnostics.ensemble_moments(model, variables, np.ones(cfg.input_dim, np.float32))
+  m = measure.ensemble_moments(model, variables, np.ones(cfg.input_dim, np.float32))
   return {"second": m.second_L, "ratio": m.ratio_L, "ratio_se": m.ratio_se_L}
 
 
@@ -281,7 +278,8 @@ def mean_kernel_figure(cfg: Config, sampled: dict, theory_: dict, act_shift: str
 
 def table_rows(cfg: Config, sampled: dict, theory_: dict) -> list[dict]:
   """One row per (activation, width) at the last layer, in the shape of
-  :func:`jaxinit.stats.summarize` rows: the measured ratio and mean-kernel shift (mean, per-network
+  :func:`jaxinit.results.stats.summarize` rows: the measured ratio and mean-kernel shift (mean,
+  per-network
   std, 95% CI of the mean over ``n`` networks) and the theory's values (no spread)."""
   rows = []
   for act in cfg.activations:
@@ -303,7 +301,7 @@ def table_rows(cfg: Config, sampled: dict, theory_: dict) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   if out.finished():
     return 0
@@ -314,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       raw = out.cached(f"sampled-{act}-n{n}", key, lambda a=act, n=n, M=M: sampled_moments(
           a, cfg, n, M))
       sampled[act, n] = moments(raw["a"], raw["b"])
-      theory_[act, n] = predictions(act, cfg, n)
+      theory_[act, n] = width_theory(act, cfg, n)
     for n in cfg.check_widths if act in cfg.check_activations else ():
       key = {"config": dataclasses.asdict(cfg), "activation": act, "width": n}
       real[act, n] = out.cached(f"real-{act}-n{n}", key, lambda a=act, n=n: real_moments(a, cfg, n))

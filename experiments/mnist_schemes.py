@@ -26,7 +26,7 @@ Setup (each choice is stated because the text leaves it out):
   parameters to ``he_normal`` for every seed, so it is not trained twice.
 * seeds: the same 16 seeds under every scheme (common random numbers: a seed fixes the initial
   draws and, with ``shuffle="member"``, the minibatch order), so schemes are compared pair by pair
-  (:mod:`jaxinit.paired`: per-seed differences of final test accuracy against
+  (:mod:`jaxinit.results.paired`: per-seed differences of final test accuracy against
   ``he_truncated_normal``, Keras' He normal: mean, t 95% CI, paired t-test and exact sign-flip
   p-values).
 * zeros: every hidden unit is 0 and only the output bias gets a gradient, so the logits are the
@@ -63,9 +63,13 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import data, experiment, models, paired, plots, population, records, results, sweep
+from jaxinit import data, results
 from jaxinit import schemes as scheme_registry
-from jaxinit import train as tr
+from jaxinit.engine import population
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.results import folders, paired, plots
+from jaxinit.studies import gallery, sweep
 
 NAME = "mnist_schemes"
 
@@ -221,7 +225,7 @@ def merged_records(res: dict[str, sweep.SweepResult]) -> dict[str, list[dict[str
   past them (the same seeds, so every Adam scheme pairs with every other)."""
   out: dict[str, list[dict[str, Any]]] = {}
   for stage, r in res.items():
-    rows = results.read_records(r.folder / sweep.RECORDS)
+    rows = results.read_records(results.RunFolder(r.folder).records)
     opt = optimizer(stage)
     shift = 1 + max((row["member"] for row in out.get(opt, [])), default=-1)
     out.setdefault(opt, []).extend({**row, "member": row["member"] + shift} for row in rows)
@@ -240,7 +244,7 @@ def final_accuracy(rows: list[dict[str, Any]], scheme: str, seeds: int, epoch: i
 
 def paired_rows(rows_by_opt: dict[str, list[dict]], cfg: Config) -> list[dict[str, Any]]:
   """Each scheme against ``cfg.reference`` on the same seeds, per optimizer
-  (:func:`jaxinit.paired.paired_test` of the final test accuracies)."""
+  (:func:`jaxinit.results.paired.paired_test` of the final test accuracies)."""
   out = []
   for opt, rows in rows_by_opt.items():
     ref = final_accuracy(rows, cfg.reference, cfg.seeds, cfg.epochs)
@@ -267,7 +271,7 @@ PAIRED_COLUMNS = ("optimizer", "scheme", "reference", "n", "n_dropped", "mean", 
 
 def write_paired(folder: Path, rows: list[dict[str, Any]], cfg: Config) -> str:
   """Writes ``paired.csv`` (every column, full precision) and ``paired.md``; returns the caption."""
-  records.atomic_write(folder / "paired.csv", csv_text(PAIRED_COLUMNS, rows))
+  folders.atomic_write(folder / "paired.csv", csv_text(PAIRED_COLUMNS, rows))
   caption = (f"Final (epoch {cfg.epochs}) test accuracy of each scheme minus {cfg.reference}'s on the "
              f"same seed (same initial random numbers and minibatch order), over n = "
              f"{cfg.seeds} seeds: mean difference in percentage points with its Student-t 95% CI, "
@@ -280,7 +284,7 @@ def write_paired(folder: Path, rows: list[dict[str, Any]], cfg: Config) -> str:
     md.append(f"| {r['optimizer']} | {r['scheme']} | {100 * r['mean']:+.2f} "
               f"[{100 * r['ci95_low']:+.2f}, {100 * r['ci95_high']:+.2f}] | {r['t']:.2f} | "
               f"{r['p_t']:.2g} | {r['p_sign_flip']:.2g} | {r['wins']} / {r['losses']} / {r['ties']} |")
-  records.atomic_write(folder / "paired.md", "\n".join(md) + f"\n\n{caption}\n")
+  folders.atomic_write(folder / "paired.md", "\n".join(md) + f"\n\n{caption}\n")
   return caption
 
 
@@ -385,7 +389,7 @@ def text_comparison(rows: list[dict[str, Any]], cfg: Config) -> list[dict[str, A
 def write_text_comparison(folder: Path, rows: list[dict[str, Any]], cfg: Config) -> str:
   """``text_comparison.csv`` (every epoch) and ``.md`` (epochs 1 and last); returns the caption."""
   cols = ("scheme", "epoch", "text", "n", "mean", "std", "z", "share_below_text")
-  records.atomic_write(folder / "text_comparison.csv", csv_text(cols, rows))
+  folders.atomic_write(folder / "text_comparison.csv", csv_text(cols, rows))
   md = ["| scheme | epoch | text (%) | ours (%) mean ± std | z | our seeds below text |",
         "|:--|--:|--:|--:|--:|--:|"]
   for r in rows:
@@ -398,7 +402,7 @@ def write_text_comparison(folder: Path, rows: list[dict[str, Any]], cfg: Config)
              "std over seeds, z = (text - mean) / std, and how many of our seeds score below the "
              "text. The layers(...) row is the first-layer-only reading, compared with the text's "
              "random_uniform run.")
-  records.atomic_write(folder / "text_comparison.md", "\n".join(md) + f"\n\n{caption}\n")
+  folders.atomic_write(folder / "text_comparison.md", "\n".join(md) + f"\n\n{caption}\n")
   return caption
 
 
@@ -426,7 +430,7 @@ def zeros_analysis(results_by_opt: dict[str, sweep.SweepResult], rows_by_opt: di
   freq = train_counts / train_counts.sum()
   for stage, res in results_by_opt.items():
     opt = optimizer(stage)
-    members = json.loads((res.folder / "members.json").read_text())
+    members = json.loads(results.RunFolder(res.folder).members.read_text())
     idx = [m["member"] for m in members if m["scheme"] == "zeros"]
     if not idx:
       continue
@@ -483,12 +487,12 @@ def write_zeros_table(folder: Path, z: dict[str, Any]) -> str:
   caption = (f"MNIST class counts ({n_tr} train, {n_te} test images) and the trained zeros networks' "
              "output-bias softmax (mean over seeds), which is what they output for every input. "
              + zeros_sentence(z))
-  records.atomic_write(folder / "zeros.md", "\n".join(md) + f"\n\n{caption}\n")
+  folders.atomic_write(folder / "zeros.md", "\n".join(md) + f"\n\n{caption}\n")
   return caption
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   data_dir = (str(write_subset(out.stage("data"), *cfg.subset)) if cfg.subset is not None
               else None)
@@ -513,14 +517,14 @@ def main(argv: list[str] | None = None) -> int:
   out.tables["paired"] = write_paired(out.folder, pairs, cfg)
 
   z = zeros_analysis(res, rows_by_opt, dataset.y_train, dataset.y_test, cfg)
-  records.write_json(out.folder / "zeros.json", z)
+  folders.write_json(out.folder / "zeros.json", z)
   out.tables["zeros"] = write_zeros_table(out.folder, z)
 
   comparison = text_comparison(rows_by_opt["adam"], cfg)
   out.tables["text_comparison"] = write_text_comparison(out.folder, comparison, cfg)
 
   curve_rows = curves(rows_by_opt)
-  records.atomic_write(out.folder / "learning_curves.csv", csv_text(
+  folders.atomic_write(out.folder / "learning_curves.csv", csv_text(
       ("optimizer", "scheme", "epoch", "n", "test_acc_mean", "test_acc_std"), curve_rows))
   out.figure(learning_curves_figure(curve_rows, cfg), "learning_curves",
              f"MNIST test accuracy after each epoch, mean over {cfg.seeds} seeds (line) and one "

@@ -53,8 +53,12 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import data, experiment, models, plots, population, results, sweep
-from jaxinit import train as tr
+from jaxinit import data, results
+from jaxinit.engine import population
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.results import plots
+from jaxinit.studies import gallery, sweep
 
 NAME = "moons_initialization"
 
@@ -451,7 +455,7 @@ def member_rows(trained_with: str, schemes: Sequence[str], fields: dict[str, np.
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   if out.finished():
     return 0
@@ -502,8 +506,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"(lr {cfg.lr:g}, {cfg.epochs} steps) on the tutorial's cost."))
 
   # Figures.
-  tut_rows = results.read_records(tut.folder / "records.jsonl")
-  def_rows = results.read_records(dflt.folder / "records.jsonl")
+  tut_rows = results.read_records(results.RunFolder(tut.folder).records)
+  def_rows = results.read_records(results.RunFolder(dflt.folder).records)
   band = "bands: mean ± 1 sample std over seeds"
   out.figure(loss_curve_figure([("tutorial setup", tut_rows, schemes),
                                 ("jaxinit default setup", def_rows, def_schemes)]),

@@ -7,7 +7,7 @@ tuned on a narrow network transfers to a wide one.
 
 Setup: a ReLU MLP with three hidden layers of width 64, 128, 256, 512 and 1024 on the first 10,240
 MNIST training images (standard inputs), ``he_normal`` kernels, zero biases, one epoch of batch 128
-(80 steps), under SP and ``mup(base_width=64)`` (:mod:`jaxinit.parametrizations`; at width 64 both
+(80 steps), under SP and ``mup(base_width=64)`` (:mod:`jaxinit.nets.parametrizations`; at width 64 both
 are the same network), with Adam over learning rates 2^-14 .. 2^-3 and plain SGD over 2^-9 .. 2^-1
 (factor-2 grids), 4 seeds each. One sweep (one compiled program: learning rates x seeds) per
 (optimizer, parametrization, width). The loss is the mean training cross-entropy on those 10,240
@@ -34,8 +34,11 @@ from typing import Any
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
-from jaxinit import experiment, models, plots, sweep, tables, width_sweep
-from jaxinit import train as tr
+from jaxinit import data
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.results import plots, tables
+from jaxinit.studies import gallery, sweep, width_sweep
 
 NAME = "mup_transfer"
 
@@ -71,16 +74,11 @@ TINY = Config(data="moons", hidden_layers=2, widths=(16, 64), lr_exponents=(("ad
               seeds=2, epochs=10, batch_size=100)
 
 
-def classes(data: str) -> int:
-  """The readout width for ``data``: 1 for the two-class toy sets, else 10."""
-  return 1 if data in sweep.TOY else 10
-
-
 def sweep_config(cfg: Config, optimizer: str, parametrization: str, lrs: tuple[float, ...]
                  ) -> sweep.SweepConfig:
-  """The sweep at the base width; :func:`jaxinit.width_sweep.configs` sets the others."""
+  """The sweep at the base width; :func:`jaxinit.studies.width_sweep.configs` sets the others."""
   base = cfg.widths[0]
-  model = models.ModelConfig(widths=(base,) * cfg.hidden_layers + (classes(cfg.data),),
+  model = models.ModelConfig(widths=(base,) * cfg.hidden_layers + (data.num_outputs(cfg.data),),
                              parametrization=parametrization.format(base=base))
   return sweep.SweepConfig(
       data=cfg.data, model=model,
@@ -132,7 +130,7 @@ def figure(rows: list[dict[str, Any]], cfg: Config) -> Figure:
 
 
 def main(argv: list[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   rows: list[dict[str, Any]] = []
   source = None

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from jaxinit import experiment
+from jaxinit.studies import gallery
 
 EXPERIMENTS = ("moons_initialization", "mnist_schemes", "constant_init_symmetry",
                "deep_activation_statistics", "finite_width_corrections",
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1
   if args.publish:
     for name in chosen:
-      experiment.publish(folders[name], RESULTS / name)
+      gallery.publish(folders[name], RESULTS / name)
   _say(f"all {len(chosen)} done in {time.perf_counter() - t_all:.1f} s")
   return 0
 

@@ -25,9 +25,9 @@ Where it differs from the paper and why: the paper trains deeper networks for fa
 of MNIST (and on CIFAR-10), with SGD and RMSProp; a 2-core CPU affords
 width 100, depth <= 100, 200 steps on a 6,400-image subset, and 2 seeds, so the trainable band is
 the set of networks that learn *quickly*, and the accuracy scale is that of 200 steps. The sweep
-stage of ``jaxinit.sweep`` evaluates on the whole of MNIST after each epoch (70,000 forward
+stage of ``jaxinit.studies.sweep`` evaluates on the whole of MNIST after each epoch (70,000 forward
 passes per network: longer than the training itself here), so each depth is trained by
-``jaxinit.train.run`` on the subset and stored with ``Output.cached`` (resumable per depth).
+``jaxinit.engine.train.run`` on the subset and stored with ``Output.cached`` (resumable per depth).
 
     python -m experiments.trainability_phase_diagram           # 594 s on a busy 2-core CPU
     python -m experiments.trainability_phase_diagram --tiny    # seconds
@@ -50,8 +50,11 @@ import jax
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxinit import activations, compilation, data, experiment, models, population, results, theory
-from jaxinit import train as tr
+from jaxinit import activations, data, results, theory
+from jaxinit.engine import compilation, population
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.studies import gallery
 
 NAME = "trainability_phase_diagram"
 SCHEME = "layers(variance_scaling(scale=1.0, mode=fan_in, distribution=normal), bias=normal(stddev={}))"
@@ -71,7 +74,7 @@ class Config:
       the minibatch order is shared).
     n_train, n_test: the first ``n_train`` MNIST training and ``n_test`` test images.
     batch_size, epochs: the training passes (``epochs * n_train / batch_size`` SGD steps).
-    optimizer, lr, momentum: the optimizer (``jaxinit.optimizers``) and its constants.
+    optimizer, lr, momentum: the optimizer (``jaxinit.engine.optimizers``) and its constants.
     theory_points: ``sigma_w^2`` values at which the ``6 xi_c`` curve is computed (evenly over
       the plotted range).
   """
@@ -116,7 +119,7 @@ def train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
   """Trains the whole ``sigma_w^2 x seed`` population of one depth in one compiled program.
 
   Returns:
-    ``metrics`` ``(M, 4)`` (:data:`jaxinit.train.METRICS` after the last epoch; NaN for a diverged
+    ``metrics`` ``(M, 4)`` (:data:`jaxinit.engine.train.METRICS` after the last epoch; NaN for a diverged
     member), ``diverged`` ``(M,)`` bool, ``sigma_w2`` and ``seed`` ``(M,)``, ``compilations`` (the
     XLA compilations JAX logged) and ``wall_s``.
   """
@@ -249,7 +252,7 @@ def figure(cfg: Config, grid: np.ndarray, fine: np.ndarray, xi: np.ndarray, crit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  out = experiment.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
   cfg = out.config
   trained = {}
   for depth in cfg.depths:

@@ -533,6 +533,41 @@ ALIASES: dict[str, str] = {"fashion-mnist": "fashion_mnist"}
 IMAGE_SETS = ("mnist", "fashion_mnist")
 """The image sets; their names may carry ``n_train``/``n_test`` (the first examples of a split)."""
 _SEEDED = ("moons", "circles", "gaussian")
+_FAMILIES = {"moons": "toy", "circles": "toy", "gaussian": "vectors", "mnist": "images",
+             "fashion_mnist": "images"}
+FAMILIES = ("toy", "vectors", "images")
+"""What a dataset's inputs are: ``toy`` two-class points in the plane (moons, circles), ``vectors``
+(``gaussian``, any dimension and number of classes), ``images`` (28 x 28 x 1: the MNISTs)."""
+
+
+def family(name: str) -> str:
+  """The :data:`FAMILIES` member a dataset belongs to.
+
+  >>> family("moons"), family("gaussian(dim=3)"), family("mnist(n_train=512)")
+  ('toy', 'vectors', 'images')
+  """
+  return _FAMILIES[names.parse(canonical(name))[0]]
+
+
+def num_classes(name: str) -> int:
+  """How many classes a dataset's labels have (known from its name, without loading it).
+
+  >>> num_classes("circles"), num_classes("fashion_mnist"), num_classes("gaussian(classes=3)")
+  (2, 10, 3)
+  """
+  base, _, kwargs = names.parse(canonical(name))
+  return kwargs["classes"] if base == "gaussian" else {"toy": 2, "images": 10}[_FAMILIES[base]]
+
+
+def num_outputs(name: str) -> int:
+  """The readout width a network needs for a dataset: one logit (sigmoid) for two classes, else one
+  per class (softmax), as :func:`jaxinit.engine.train.check_data` accepts.
+
+  >>> num_outputs("moons"), num_outputs("mnist"), num_outputs("gaussian(classes=2)")
+  (1, 10, 1)
+  """
+  classes = num_classes(name)
+  return 1 if classes == 2 else classes
 
 
 def known() -> list[str]:

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 __all__ = ["parse", "build", "lookup", "check_number", "check_int", "format_call", "format_value",
-           "split_list"]
+           "split_list", "ints", "floats", "seeds"]
 
 
 def parse(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -247,3 +247,50 @@ def split_list(text: str, what: str = "list") -> list[str]:
     raise ValueError(f"empty entry in {what} {text!r}; accepted: comma-separated names, e.g. "
                      "'zeros,he_normal'")
   return parts
+
+
+def ints(text: str, what: str = "list") -> tuple[int, ...]:
+  """Comma-separated positive ints (widths, channels, depths).
+
+  >>> ints("128,64,10")
+  (128, 64, 10)
+  """
+  parts = [p.strip() for p in text.split(",")]
+  if not all(p.isascii() and p.isdigit() for p in parts):
+    raise ValueError(f"{what} must be comma-separated positive ints, e.g. 128,64,10; got {text!r}")
+  return tuple(int(p) for p in parts)
+
+
+def floats(text: str, what: str = "list") -> tuple[float, ...]:
+  """Comma-separated numbers (learning rates, momenta, scales).
+
+  >>> floats("0.1,1e-3")
+  (0.1, 0.001)
+  """
+  try:
+    return tuple(float(p) for p in text.split(","))
+  except ValueError:
+    raise ValueError(f"{what} must be comma-separated numbers, e.g. 0.1,0.01; got {text!r}") from None
+
+
+def seeds(text: str, what: str = "--seeds") -> tuple[int, ...]:
+  """A seed list: a count ``N`` (seeds 0..N-1), a range ``A:B`` (A..B-1) or a list ``1,4,9``
+  (``"7,"`` is seed 7 alone).
+
+  >>> seeds("3"), seeds("5:7"), seeds("1,4,9"), seeds("7,")
+  ((0, 1, 2), (5, 6), (1, 4, 9), (7,))
+  """
+  help_ = f"{what} takes a count N (seeds 0..N-1), a range A:B, or a list like 1,4,9"
+  try:
+    if ":" in text:
+      a, b = (int(p) for p in text.split(":"))
+      out = tuple(range(a, b))
+    elif "," in text:
+      out = tuple(int(p) for p in text.split(",") if p.strip())
+    else:
+      out = tuple(range(int(text)))
+  except ValueError:
+    raise ValueError(f"{help_}; got {text!r}") from None
+  if not out:
+    raise ValueError(f"{help_}; {text!r} gives no seeds")
+  return out

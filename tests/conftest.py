@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import activations, compilation, initializers
+from jaxinit import activations, initializers
+from jaxinit.engine import compilation
 
 
 @functools.cache
@@ -43,5 +44,5 @@ def chain_moments():
 
 @pytest.fixture
 def compilations():
-  """:func:`jaxinit.compilation.log`: the XLA compilations JAX logs inside a ``with`` block."""
+  """:func:`jaxinit.engine.compilation.log`: the XLA compilations JAX logs inside a ``with`` block."""
   return compilation.log

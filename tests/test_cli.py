@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import activations, cli, initializers, plots
+from jaxinit import activations, cli, initializers
+from jaxinit.results import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -251,7 +252,7 @@ def test_theory_bad_input(argv: list[str], match: str, capsys: pytest.CaptureFix
 
 def test_diagnose_writes_table_json_and_figures_that_agree(capsys: pytest.CaptureFixture[str],
                                                            tmp_path) -> None:
-  from jaxinit import diagnostics
+  from jaxinit.studies import measure
 
   code, out, err = run(capsys, "diagnose", "--schemes", "zeros,he_normal", "--seeds", "3",
                        "--widths", "8,8,1", "--activation", "tanh", "--examples", "32",
@@ -271,9 +272,9 @@ def test_diagnose_writes_table_json_and_figures_that_agree(capsys: pytest.Captur
   assert re.search(r"^\| zeros \| 1 \| 0 \|", out, re.MULTILINE), out  # zeros: z = 0 exactly
   # The histogram grid has one panel per layer and draws the records' counts.
   member = next(r["member"] for r in records if r["scheme"] == "he_normal")
-  from_disk = diagnostics.Diagnostics(records, {q: np.asarray(e) for q, e in saved["edges"].items()},
+  from_disk = measure.Diagnostics(records, {q: np.asarray(e) for q, e in saved["edges"].items()},
                                       kernel_MLB=None)
-  edges, counts = diagnostics.histograms(from_disk, member, "preact")
+  edges, counts = measure.histograms(from_disk, member, "preact")
   fig = plots.histogram_grid(edges, counts, tmp_path / "check.png")
   table = sorted((r["layer"], r["hist"]) for r in records
                  if r["member"] == member and r["quantity"] == "preact")
@@ -303,7 +304,7 @@ def test_missing_data_is_bad_input(capsys, tmp_path):
 
 
 def test_an_internal_error_exits_1_with_its_traceback(capsys, monkeypatch):
-  from jaxinit import describe
+  from jaxinit.studies import describe
 
   def broken(*args, **kwargs):
     raise RuntimeError("a bug")
@@ -326,12 +327,12 @@ def test_help_documents_the_exit_codes(capsys):
 
 def test_model_flags_reach_the_sweep_config():
   """--model resmlp, --branch-multiplier, --parametrization and --width build the model (no run)."""
-  args = cli._parser().parse_args(["sweep", "--model", "resmlp", "--branch-multiplier",
+  args = cli.flags.parser().parse_args(["sweep", "--model", "resmlp", "--branch-multiplier",
                                    "1/sqrt(depth)", "--parametrization", "mup", "--width", "32"])
   model = cli._sweep_config(args).model
   assert model.kind == "resmlp" and model.widths == (32,) * 5 + (1,) and model.blocks == 2
   assert model.branch_multiplier == "1/sqrt(depth)" and model.parametrization == "mup(base_width=32)"
-  args = cli._parser().parse_args(["sweep", "--data", "mnist", "--parametrization", "ntk(base_width=16)",
-                                   "--width", "64,128"])
+  args = cli.flags.parser().parse_args(["sweep", "--data", "mnist", "--parametrization",
+                                        "ntk(base_width=16)", "--width", "64,128"])
   model = cli._sweep_config(args).model
   assert model.widths == (64, 64, 10) and model.parametrization == "ntk(base_width=16)"

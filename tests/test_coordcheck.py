@@ -15,7 +15,9 @@ import json
 import numpy as np
 import pytest
 
-from jaxinit import cli, coordcheck, models
+from jaxinit import cli
+from jaxinit.nets import models
+from jaxinit.studies import coordcheck
 
 WIDTHS = (32, 128)
 SETTINGS = dict(widths=WIDTHS, steps=2, seeds=(0, 1, 2), lr=0.01, optimizer="adam")
@@ -47,7 +49,8 @@ def test_mup_is_width_stable_and_sp_with_adam_is_not(checks: dict) -> None:
 
 def test_measurements_are_the_models_preactivations(checks: dict) -> None:
   """Step 0's sizes are the RMS of the initial preactivations of the same members drawn again."""
-  from jaxinit import data, population
+  from jaxinit import data
+  from jaxinit.engine import population
 
   check = checks["mup(base_width=32)"]
   x = data.moons(0).x_train[:check.config.batch]
@@ -90,7 +93,7 @@ def test_cli_writes_what_the_api_measures(checks: dict, tmp_path, capsys) -> Non
 
 
 def test_figure_shows_the_measurements(checks: dict) -> None:
-  from jaxinit import plots
+  from jaxinit.results import plots
 
   fig = plots.coord_check(checks, "change")
   assert len(fig.axes) == 4  # 2 checks x 2 steps
@@ -124,7 +127,7 @@ def test_bad_configs_are_refused() -> None:
 @pytest.mark.parametrize("optimizer, lr", [("sgd", 0.1), ("adam", 0.01)])
 def test_ntk_is_the_kernel_regime_with_sgd_and_adam(optimizer: str, lr: float) -> None:
   """NTK: inputs and features move by ~ n^-1/2 and the output by Theta(1), with SGD (Jacot et al.)
-  and with the Adam exponents derived in jaxinit.parametrizations. Widths 32-512, 3 seeds: measured
+  and with the Adam exponents derived in jaxinit.nets.parametrizations. Widths 32-512, 3 seeds: measured
   [-0.6, -0.6, -0.14] (spread 0.15-0.23) with SGD, [-0.50, -0.51, -0.05] (spread 0.02) with Adam."""
   model = models.ModelConfig(widths=(32, 32, 1), parametrization="ntk(base_width=32)")
   config = coordcheck.CoordCheckConfig(model=model, widths=(32, 128, 512), steps=2, seeds=(0, 1, 2),

@@ -563,7 +563,7 @@ def test_bad_dataset_names(name, message):
 
 
 def test_configs_resolve_the_dataset_and_its_normalization():
-  from jaxinit import diagnose, sweep
+  from jaxinit.studies import diagnose, sweep
 
   assert data.canonical("gaussian(n=64, dim=8)") == "gaussian(dim=8, n=64, n_test=256, classes=10)"
   assert sweep.SweepConfig().normalize == "standard"

@@ -1,11 +1,14 @@
-"""Data-dependent initialization (jaxinit.datadep): LSUV and MetaInit on whole networks."""
+"""Data-dependent initialization (jaxinit.schemes.datadep): LSUV and MetaInit on whole networks."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import data, datadep, initializers, models, population, schemes
+from jaxinit import data, initializers, schemes
+from jaxinit.engine import population
+from jaxinit.nets import models
+from jaxinit.schemes import datadep
 
 
 @pytest.fixture(scope="module")

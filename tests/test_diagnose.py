@@ -1,4 +1,5 @@
-"""Tests for jaxinit.diagnose: a tiny moons run writes its files, the table is the mean over seeds
+"""Tests for jaxinit.studies.diagnose: a tiny moons run writes its files, the table is the mean over
+seeds
 of diagnostics.csv, the folder rules hold, and bad input fails before anything is written."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import shutil
 import numpy as np
 import pytest
 
-from jaxinit import data, models
-from jaxinit import diagnose as dg
+from jaxinit import data
+from jaxinit.nets import models
+from jaxinit.studies import diagnose as dg
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MODEL = models.ModelConfig(widths=(8, 8, 1), activation="tanh")  # one model: one compile per file
@@ -143,7 +145,7 @@ def test_folder_rules(tmp_path, result: dg.DiagnoseResult) -> None:
     (dict(schemes=()), "schemes is empty"),
     (dict(seeds=(1, 1)), "seeds has duplicates"),
     (dict(seeds=3), "seeds must be a sequence"),
-    (dict(model="mlp"), "model must be a jaxinit.models.ModelConfig"),
+    (dict(model="mlp"), "model must be a jaxinit.nets.models.ModelConfig"),
 ])
 def test_bad_config_is_refused(changes: dict, match: str) -> None:
   with pytest.raises(ValueError, match=re.escape(match)):

@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxinit import activations, data, diagnostics, initializers, models
-from jaxinit import population as pop
+from jaxinit import activations, data, initializers
+from jaxinit.engine import population as pop
+from jaxinit.nets import models
+from jaxinit.studies import measure
 
 MOONS = data.moons(0)
 X_MOONS, Y_MOONS = MOONS.x_train[:64], MOONS.y_train[:64]
 
 
-def _record(diag: diagnostics.Diagnostics, member: int, layer: int, quantity: str) -> dict:
+def _record(diag: measure.Diagnostics, member: int, layer: int, quantity: str) -> dict:
   (row,) = [r for r in diag.records
             if (r["member"], r["layer"], r["quantity"]) == (member, layer, quantity)]
   return row
@@ -119,7 +121,7 @@ def test_stats_equal_numpy_recomputation(case: str) -> None:
   cfg, x, y = CASES[case]
   members = SCALED if cfg.batch_norm else PAIR
   variables_M = pop.init_params(cfg, members, x.shape[1:])
-  diag = diagnostics.diagnose(cfg, members, variables_M, x, y)
+  diag = measure.diagnose(cfg, members, variables_M, x, y)
   assert all(e.shape == (cfg.depth - (q == "act"), 51) and e.dtype == np.float32
              for q, e in diag.edges.items())
   assert diag.kernel_MLB.shape == (2, cfg.depth, x.shape[0])
@@ -137,14 +139,14 @@ def test_stats_equal_numpy_recomputation(case: str) -> None:
       row = _record(diag, k, layer, "preact")
       assert not cfg.batch_norm or (abs(row["mean"]) < 1e-5 and 0.95 <= row["std"] <= 1.0), row
   if cfg.batch_norm:  # eval mode: the running statistics (0, 1) leave z / sqrt(1 + 1e-5)
-    evaluated = diagnostics.diagnose(cfg, members, variables_M, x, y, batch_norm="eval")
+    evaluated = measure.diagnose(cfg, members, variables_M, x, y, batch_norm="eval")
     for k in range(2):
       p = _member(variables_M, k)["params"]["layer_0"]
       z = np.asarray(_conv_same(x, np.asarray(p["kernel"]))) + np.asarray(p["bias"])
       raw = _record(evaluated, k, 1, "preact")
       assert raw["std"] == pytest.approx(z.std() / math.sqrt(1 + 1e-5), rel=1e-4)
     with pytest.raises(ValueError, match="unknown batch_norm='test'; accepted: train, eval"):
-      diagnostics.diagnose(cfg, members, variables_M, x, y, batch_norm="test")
+      measure.diagnose(cfg, members, variables_M, x, y, batch_norm="test")
   for layer in range(1, last + 1):
     z = np.asarray(ref["preact"][layer - 1], np.float64)
     row = _record(diag, 1, layer, "preact")
@@ -172,21 +174,21 @@ def test_stats_equal_numpy_recomputation(case: str) -> None:
 def test_records_schema_rows_and_histograms() -> None:
   """One row per member x layer x quantity with the same keys; histograms() is the records' data."""
   members = pop.grid(["he_normal"], seeds=[0], scales=[1.0, 2.0])
-  diag = diagnostics.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS, Y_MOONS)
+  diag = measure.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS, Y_MOONS)
   assert len(diag.records) == 2 * (3 * 5 - 1)
-  assert all(tuple(r) == diagnostics.RECORD_FIELDS for r in diag.records)
+  assert all(tuple(r) == measure.RECORD_FIELDS for r in diag.records)
   assert [r["scale"] for r in diag.records[::14]] == [1.0, 2.0]
-  rows = diagnostics.to_rows(diag)
-  assert all("hist" not in r and len(r) == len(diagnostics.RECORD_FIELDS) - 1 for r in rows)
+  rows = measure.to_rows(diag)
+  assert all("hist" not in r and len(r) == len(measure.RECORD_FIELDS) - 1 for r in rows)
   pre = _record(diag, 1, 1, "preact")
   assert math.isnan(pre["grad_norm"]) and math.isnan(pre["dead_frac"]) and pre["kernel"] > 0
-  edges, counts_LB = diagnostics.histograms(diag, 1, "act")
+  edges, counts_LB = measure.histograms(diag, 1, "act")
   assert counts_LB.shape == (2, 50) and edges.shape == (2, 51)
   assert counts_LB[1].tolist() == _record(diag, 1, 2, "act")["hist"]
   with pytest.raises(ValueError, match="unknown quantity 'acts'; known: weight"):
-    diagnostics.histograms(diag, 0, "acts")
+    measure.histograms(diag, 0, "acts")
   with pytest.raises(ValueError, match=r"member 9 .* accepted: 0\.\.1"):
-    diagnostics.histograms(diag, 9, "act")
+    measure.histograms(diag, 9, "act")
 
 
 def test_population_equals_each_member_alone() -> None:
@@ -199,11 +201,11 @@ def test_population_equals_each_member_alone() -> None:
   most one value moved (L1 distance <= 2).
   """
   members = pop.grid(["he_normal"], seeds=[5], scales=[1.0, 3.0])
-  together = diagnostics.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS,
+  together = measure.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS,
                                   Y_MOONS)
   n = len(together.records) // len(members)
   for k, m in enumerate(members):
-    alone = diagnostics.diagnose(MLP, [m], pop.init_params(MLP, [m], (2,)), X_MOONS, Y_MOONS,
+    alone = measure.diagnose(MLP, [m], pop.init_params(MLP, [m], (2,)), X_MOONS, Y_MOONS,
                                  edges=together.edges)
     for a, b in zip(alone.records, together.records[k * n:(k + 1) * n], strict=True):
       assert {f: a[f] for f in ("layer", "quantity", "scheme", "seed")} == {
@@ -211,7 +213,7 @@ def test_population_equals_each_member_alone() -> None:
       ha, hb = np.asarray(a["hist"]), np.asarray(b["hist"])
       assert np.abs(ha - hb).sum() <= 2, (a["layer"], a["quantity"], ha - hb)
       scale = max(abs(b["min"]), abs(b["max"]))
-      for f in (*diagnostics.STATS, "kernel", "grad_norm", "saturated_frac"):
+      for f in (*measure.STATS, "kernel", "grad_norm", "saturated_frac"):
         np.testing.assert_allclose(a[f], b[f], rtol=1e-6,
                                    atol=1e-5 if f == "pooled_kurtosis" else 1e-6 * scale,
                                    err_msg=f)
@@ -234,7 +236,7 @@ def test_relu_he_kernel_is_preserved_with_depth() -> None:
   rng = np.random.default_rng(1)
   x = rng.normal(size=(16, d)).astype(np.float32)
   y = rng.integers(0, 2, size=16)
-  diag = diagnostics.diagnose(cfg, members, pop.init_params(cfg, members, (d,)), x, y)
+  diag = measure.diagnose(cfg, members, pop.init_params(cfg, members, (d,)), x, y)
   g_SL = np.array([[_record(diag, k, layer, "preact")["kernel"] for layer in range(1, 5)]
                    for k in range(seeds)])
   q1 = 2 * np.mean(np.sum(x.astype(np.float64) ** 2, axis=1)) / d
@@ -252,7 +254,7 @@ RELU = models.ModelConfig(widths=(16, 16, 16, 1), activation="relu")
 def test_zeros_init_has_no_weight_gradient() -> None:
   """All-zero relu MLP: every kernel gradient is 0 (relu(0) = 0); only the logits get a signal."""
   members = pop.grid(["zeros"], seeds=[0, 1])
-  diag = diagnostics.diagnose(RELU, members, pop.init_params(RELU, members, (2,)), X_MOONS, Y_MOONS)
+  diag = measure.diagnose(RELU, members, pop.init_params(RELU, members, (2,)), X_MOONS, Y_MOONS)
   for r in diag.records:
     if r["quantity"] in ("weight", "grad_weight", "preact", "act"):
       assert r["min"] == r["max"] == 0.0 and math.isnan(r["pooled_kurtosis"]), r
@@ -271,11 +273,11 @@ def test_dead_relu_with_a_large_negative_bias() -> None:
                        bias_init=initializers.get("constant(-10)"))
   init = jax.jit(jax.vmap(lambda s: model.init(jax.random.key(s), jnp.zeros((1, 2)))))
   variables_M = init(jnp.arange(2))
-  diag = diagnostics.diagnose(RELU, PAIR, variables_M, X_MOONS, Y_MOONS)
+  diag = measure.diagnose(RELU, PAIR, variables_M, X_MOONS, Y_MOONS)
   acts = [r for r in diag.records if r["quantity"] == "act"]
   assert len(acts) == 6 and all(r["dead_frac"] == 1.0 for r in acts)
   assert all(math.isnan(r["saturated_frac"]) for r in acts)
-  alive = diagnostics.diagnose(RELU, PAIR, pop.init_params(RELU, PAIR, (2,)), X_MOONS, Y_MOONS)
+  alive = measure.diagnose(RELU, PAIR, pop.init_params(RELU, PAIR, (2,)), X_MOONS, Y_MOONS)
   assert all(r["dead_frac"] < 0.5 for r in alive.records if r["quantity"] == "act")
 
 
@@ -286,7 +288,7 @@ def test_saturated_frac_of_large_and_small_weights() -> None:
   and 88% in the two hidden layers); member 1 (scale 0.1) none."""
   members = pop.grid(["normal(stddev=1)"], seeds=[0], scales=[10.0, 0.1])
   variables_M = pop.init_params(MLP, members, (2,))
-  diag = diagnostics.diagnose(MLP, members, variables_M, X_MOONS, Y_MOONS)
+  diag = measure.diagnose(MLP, members, variables_M, X_MOONS, Y_MOONS)
   _, sown = models.logits_and_intermediates(models.build(MLP), _member(variables_M, 0), X_MOONS)
   for layer in (1, 2):
     z = np.asarray(sown[f"preact_{layer - 1}"])
@@ -307,7 +309,7 @@ def test_tanh_saturates_with_large_weights() -> None:
   """
   cfg = models.ModelConfig(widths=(128, 128, 128, 1), activation="tanh")
   members = pop.grid(["normal(stddev=1)"], seeds=[0], scales=[10.0, 0.1])
-  diag = diagnostics.diagnose(cfg, members, pop.init_params(cfg, members, (2,)), X_MOONS, Y_MOONS)
+  diag = measure.diagnose(cfg, members, pop.init_params(cfg, members, (2,)), X_MOONS, Y_MOONS)
   for layer in (2, 3):
     assert _record(diag, 0, layer, "act")["saturated_frac"] > 0.9
     assert _record(diag, 1, layer, "act")["saturated_frac"] < 0.01
@@ -316,7 +318,7 @@ def test_tanh_saturates_with_large_weights() -> None:
 def test_grad_preact_matches_an_independent_backward_pass() -> None:
   """delta(l) = d loss_b / d z_b(l): the network from z(l) on, rebuilt by hand and differentiated."""
   variables_M = pop.init_params(MLP, PAIR, (2,))
-  diag = diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS)
+  diag = measure.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS)
 
   @jax.jit
   def deltas(variables: dict, x: jax.Array, y: jax.Array) -> list[jax.Array]:
@@ -346,17 +348,17 @@ def test_jacobian_of_a_linear_network_is_the_kernel_product() -> None:
   cfg = models.ModelConfig(widths=(5, 4, 3), activation="linear")
   members = pop.grid(["he_normal"], seeds=[0, 7])
   variables_M = pop.init_params(cfg, members, (6,))
-  sv_MK = diagnostics.jacobian_singular_values(cfg, variables_M, np.linspace(-1, 1, 6))
+  sv_MK = measure.jacobian_singular_values(cfg, variables_M, np.linspace(-1, 1, 6))
   assert sv_MK.shape == (2, 3)
   for k in range(2):
     p = _member(variables_M, k)["params"]
     prod = np.linalg.multi_dot([np.asarray(p[f"layer_{i}"]["kernel"], np.float64) for i in range(3)])
     np.testing.assert_allclose(sv_MK[k], np.linalg.svd(prod, compute_uv=False), rtol=1e-5, atol=1e-6)
   cnn, x, _ = CASES["cnn_relu_bn"]
-  sv = diagnostics.jacobian_singular_values(cnn, pop.init_params(cnn, PAIR, x.shape[1:]), x[0])
+  sv = measure.jacobian_singular_values(cnn, pop.init_params(cnn, PAIR, x.shape[1:]), x[0])
   assert sv.shape == (2, 3) and np.all(np.diff(sv, axis=1) <= 0)
   with pytest.raises(ValueError, match=r"one image of shape \(H, W, C\)"):
-    diagnostics.jacobian_singular_values(cnn, None, x[0].reshape(-1))
+    measure.jacobian_singular_values(cnn, None, x[0].reshape(-1))
 
 
 def test_second_call_with_other_members_and_data_does_not_recompile(compilations) -> None:
@@ -365,11 +367,11 @@ def test_second_call_with_other_members_and_data_does_not_recompile(compilations
   second = pop.grid(["he_normal"], seeds=[9, 4], scales=[0.5])
   x2, y2 = MOONS.x_test[:64], MOONS.y_test[:64]
   v1, v2 = pop.init_params(MLP, first, (2,)), pop.init_params(MLP, second, (2,))
-  diagnostics.diagnose(MLP, first, v1, X_MOONS, Y_MOONS)
-  diagnostics.jacobian_singular_values(MLP, v1, X_MOONS[0])
+  measure.diagnose(MLP, first, v1, X_MOONS, Y_MOONS)
+  measure.jacobian_singular_values(MLP, v1, X_MOONS[0])
   with compilations() as log:
-    diag = diagnostics.diagnose(MLP, second, v2, x2, y2)
-    diagnostics.jacobian_singular_values(MLP, v2, x2[3])
+    diag = measure.diagnose(MLP, second, v2, x2, y2)
+    measure.jacobian_singular_values(MLP, v2, x2[3])
   assert log == [], log
   assert (diag.records[0]["seed"], diag.records[0]["scale"]) == (9, 0.5)
 
@@ -378,19 +380,19 @@ def test_bad_inputs_raise() -> None:
   v = pop.init_params(MLP, PAIR, (2,))
   x, y = X_MOONS, Y_MOONS
   with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
-    diagnostics.diagnose(MLP, PAIR, v, x, y + 1)
+    measure.diagnose(MLP, PAIR, v, x, y + 1)
   with pytest.raises(ValueError, match=r"y must be integer labels of shape \(B,\)"):
-    diagnostics.diagnose(MLP, PAIR, v, x, y[:5])
+    measure.diagnose(MLP, PAIR, v, x, y[:5])
   with pytest.raises(ValueError, match=r"every leaf of shape \(M=1, \.\.\.\)"):
-    diagnostics.diagnose(MLP, PAIR[:1], v, x, y)
+    measure.diagnose(MLP, PAIR[:1], v, x, y)
   with pytest.raises(ValueError, match="unknown quantity 'weights'"):
-    diagnostics.diagnose(MLP, PAIR, v, x, y, edges={"weights": np.linspace(-1, 1, 5)})
+    measure.diagnose(MLP, PAIR, v, x, y, edges={"weights": np.linspace(-1, 1, 5)})
   with pytest.raises(ValueError, match="strictly increasing"):
-    diagnostics.diagnose(MLP, PAIR, v, x, y, edges={"act": np.array([1.0, 0.0])})
+    measure.diagnose(MLP, PAIR, v, x, y, edges={"act": np.array([1.0, 0.0])})
   with pytest.raises(ValueError, match="bins must be an int >= 1"):
-    diagnostics.diagnose(MLP, PAIR, v, x, y, bins=0)
+    measure.diagnose(MLP, PAIR, v, x, y, bins=0)
   with pytest.raises(ValueError, match="population is empty"):
-    diagnostics.diagnose(MLP, [], v, x, y)
+    measure.diagnose(MLP, [], v, x, y)
 
 
 def test_a_diverged_member_is_reported_not_fatal() -> None:
@@ -399,14 +401,14 @@ def test_a_diverged_member_is_reported_not_fatal() -> None:
   clean = pop.init_params(MLP, PAIR, (2,))
   broken = jax.tree.map(lambda a: a, clean)
   broken["params"]["layer_1"]["kernel"] = clean["params"]["layer_1"]["kernel"].at[1, 0, 0].set(jnp.nan)
-  ref = diagnostics.diagnose(MLP, PAIR, clean, X_MOONS, Y_MOONS)
-  diag = diagnostics.diagnose(MLP, PAIR, broken, X_MOONS, Y_MOONS)
+  ref = measure.diagnose(MLP, PAIR, clean, X_MOONS, Y_MOONS)
+  diag = measure.diagnose(MLP, PAIR, broken, X_MOONS, Y_MOONS)
   assert all(np.all(np.isfinite(e)) for e in diag.edges.values())
   w = _record(diag, 1, 2, "weight")
   assert math.isnan(w["mean"]) and sum(w["hist"]) == 12 * 6 - 1
   assert sum(_record(diag, 1, 2, "preact")["hist"]) == 64 * (6 - 1)  # one unit is NaN throughout
   for a, b in zip(diag.records[:14], ref.records[:14], strict=True):
-    assert [a[f] for f in diagnostics.STATS] == [b[f] for f in diagnostics.STATS]
+    assert [a[f] for f in measure.STATS] == [b[f] for f in measure.STATS]
 
 
 def test_shared_ranges_and_distinct_values() -> None:
@@ -419,9 +421,9 @@ def test_shared_ranges_and_distinct_values() -> None:
   readout (here one); He breaks the symmetry. One program serves both (the moons MLP, M = 2).
   """
   variables_M = pop.init_params(MLP, PAIR, (2,))
-  own = diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS)
-  shared = diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, ranges="shared")
-  for q in diagnostics.QUANTITIES:
+  own = measure.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS)
+  shared = measure.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, ranges="shared")
+  for q in measure.QUANTITIES:
     r = np.max(np.abs(own.edges[q]))
     np.testing.assert_allclose(shared.edges[q], np.broadcast_to(np.linspace(-r, r, 51),
                                                                 own.edges[q].shape),
@@ -430,9 +432,9 @@ def test_shared_ranges_and_distinct_values() -> None:
   for a, b in zip(own.records, shared.records, strict=True):
     assert sum(a["hist"]) == sum(b["hist"]) and a["std"] == b["std"]
   with pytest.raises(ValueError, match="unknown ranges='global'; accepted: layer, shared"):
-    diagnostics.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, ranges="global")
+    measure.diagnose(MLP, PAIR, variables_M, X_MOONS, Y_MOONS, ranges="global")
   members = pop.grid(["layers(constant(0.005), bias=constant(0.005))", "he_normal"], seeds=[0])
-  diag = diagnostics.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS, Y_MOONS)
+  diag = measure.diagnose(MLP, members, pop.init_params(MLP, members, (2,)), X_MOONS, Y_MOONS)
   constant = [_record(diag, 0, layer, "grad_weight")["distinct"] for layer in (1, 2, 3)]
   assert constant == [2, 1, 1]  # 2 input features; the readout has one output
   assert all(_record(diag, 0, layer, "weight")["distinct"] == 1 for layer in (1, 2, 3))
@@ -447,13 +449,13 @@ def test_ensemble_fourth_moment_ratio_is_the_finite_width_prediction(width, dept
   """ReLU at criticality (He: C_W = 2, C_b = 0), thousands of networks at one fixed input:
   E z^4 / E[z^2]^2 within 3 standard errors of finite_width.fourth_moment_ratio (exact at any
   width) at every layer, Gaussian (3) at layer 1, growing with depth."""
-  from jaxinit import finite_width
+  from jaxinit.theory import finite_width
 
   cfg = models.ModelConfig(widths=(width,) * depth, activation="relu")
   model = models.build(cfg, kernel_init=initializers.get("he_normal"))
   init = jax.jit(jax.vmap(lambda s: model.init(jax.random.key(s), jnp.zeros((1, 16)))))
   x = np.random.default_rng(0).normal(size=(16,)).astype(np.float32)
-  ens = diagnostics.ensemble_moments(cfg, init(jnp.arange(networks)), x)
+  ens = measure.ensemble_moments(cfg, init(jnp.arange(networks)), x)
   theory = finite_width.fourth_moment_ratio("relu", [width] * depth)
   assert ens.networks == networks and ens.ratio_L.shape == (depth,)
   assert np.all(np.abs(ens.ratio_L - theory) < 3 * ens.ratio_se_L), (ens.ratio_L, theory,

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxinit import records
+from jaxinit.results import records
 
 exp = importlib.import_module("experiments.batchnorm_vs_initialization")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from experiment_checks import read_csv
 
-from jaxinit import coordcheck
+from jaxinit.studies import coordcheck
 
 exp = importlib.import_module("experiments.coord_check")
 

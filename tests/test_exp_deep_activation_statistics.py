@@ -11,7 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from jaxinit import data, experiment, models
+from jaxinit import data
+from jaxinit.nets import models
+from jaxinit.studies import gallery
 
 exp = importlib.import_module("experiments.deep_activation_statistics")
 CFG = exp.TINY
@@ -37,7 +39,7 @@ def _read_csv(path):
 
 
 def _found(folder):
-  out = experiment.Output(folder, exp.NAME, CFG, tiny=True)
+  out = gallery.Output(folder, exp.NAME, CFG, tiny=True)
   return exp.statistics(out, CFG)
 
 

@@ -9,7 +9,8 @@ import json
 import pytest
 from experiment_checks import read_csv
 
-from jaxinit import records, results, schemes
+from jaxinit import results, schemes
+from jaxinit.results import records
 
 exp = importlib.import_module("experiments.depth_transfer")
 

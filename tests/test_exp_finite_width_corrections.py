@@ -42,9 +42,10 @@ def test_wide_networks_follow_the_theory(run):
   cfg = exp.TINY
   n, M = cfg.widths[-1], cfg.networks[-1]
   for act in cfg.activations:
-    s, t = _stored(run, act, n), exp.predictions(act, cfg, n)
+    s, t = _stored(run, act, n), exp.width_theory(act, cfg, n)
     assert np.all(np.abs(s["ratio"] - t["ratio"]) < 4 * s["ratio_sd"] / np.sqrt(M) + 1e-3)
-  tanh = _stored(run, "tanh", cfg.widths[0])["second"] / exp.predictions("tanh", cfg, cfg.widths[0])["K"]
+  width = cfg.widths[0]
+  tanh = _stored(run, "tanh", width)["second"] / exp.width_theory("tanh", cfg, width)["K"]
   assert tanh[-1] < 0.95  # tanh's mean kernel falls below K(l) at width 8 (delta_K < 0)
 
 
@@ -57,7 +58,7 @@ def test_outputs_hold_the_stored_numbers(run):
   for row in rows:
     s = _stored(run, row["activation"], int(row["width"]))
     assert float(row["ratio_mean"]) == pytest.approx(s["ratio"][-1], rel=1e-9)
-    theory = exp.predictions(row["activation"], exp.TINY, int(row["width"]))
+    theory = exp.width_theory(row["activation"], exp.TINY, int(row["width"]))
     assert float(row["ratio_theory_mean"]) == pytest.approx(theory["ratio"][-1], rel=1e-9)
   summary = json.loads((run / "summary.json").read_text())
   assert summary["headline"]["relu_n8_layer6_ratio"] == round(_stored(run, "relu", 8)["ratio"][-1], 4)

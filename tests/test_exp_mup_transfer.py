@@ -9,7 +9,8 @@ import math
 import pytest
 from experiment_checks import read_csv
 
-from jaxinit import records, results
+from jaxinit import results
+from jaxinit.results import records
 
 exp = importlib.import_module("experiments.mup_transfer")
 
@@ -93,4 +94,5 @@ def test_each_sweep_is_one_width_of_one_parametrization_and_optimizer():
   assert config.train.optimizer.startswith("adam(") and config.train.eval_every == cfg.epochs
   assert [exp.label(p) for p in ("sp", "ntk(base_width=8)", "mean_field(base_width=8)")] == [
       "SP", "NTK", "MF"]
-  assert exp.classes("moons") == 1 and exp.classes(cfg.data) == 10
+  tiny = exp.sweep_config(exp.TINY, "adam", "sp", exp.learning_rates(-8, -4))
+  assert tiny.model.widths[-1] == 1  # moons: one logit

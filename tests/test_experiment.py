@@ -1,4 +1,4 @@
-"""jaxinit.experiment: resumable stages, paper outputs, publishing; and the std_ci95 table cells."""
+"""jaxinit.studies.gallery: resumable stages, paper outputs, publishing; and the std_ci95 table cells."""
 
 import dataclasses
 import json
@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from jaxinit import experiment, results, sweep, tables
-from jaxinit import train as tr
+from jaxinit import results
+from jaxinit.engine import train as tr
+from jaxinit.results import tables
+from jaxinit.studies import gallery, sweep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,21 +19,21 @@ class _Config:
 
 
 def _output(tmp_path, tiny=True):
-  args = experiment.parser("A study.\n\nMore text.", "demo").parse_args(
+  args = gallery.parser("A study.\n\nMore text.", "demo").parse_args(
       ["--tiny", "--out", str(tmp_path / "demo")] if tiny else [])
-  return experiment.Output.from_args(args, _Config())
+  return gallery.Output.from_args(args, _Config())
 
 
 def test_parser_defaults_the_folder_from_the_name(monkeypatch, tmp_path):
   monkeypatch.chdir(tmp_path)
-  p = experiment.parser("A study.", "demo")
-  assert experiment.Output.from_args(p.parse_args([]), _Config()).folder.as_posix() == "runs/demo"
-  assert experiment.Output.from_args(p.parse_args(["--tiny"]), _Config()).folder.as_posix() == (
+  p = gallery.parser("A study.", "demo")
+  assert gallery.Output.from_args(p.parse_args([]), _Config()).folder.as_posix() == "runs/demo"
+  assert gallery.Output.from_args(p.parse_args(["--tiny"]), _Config()).folder.as_posix() == (
       "runs/demo-tiny")
   full, tiny = _Config(seeds=16), _Config(seeds=2)
-  out = experiment.Output.from_argv("A study.", "demo", full, tiny, ["--tiny"])
+  out = gallery.Output.from_argv("A study.", "demo", full, tiny, ["--tiny"])
   assert out.config is tiny and out.tiny and out.folder.as_posix() == "runs/demo-tiny"
-  assert experiment.Output.from_argv("A study.", "demo", full, tiny, []).config is full
+  assert gallery.Output.from_argv("A study.", "demo", full, tiny, []).config is full
 
 
 def test_cached_reads_back_and_recomputes_when_the_key_changes(tmp_path):
@@ -78,7 +80,7 @@ def test_table_figure_summary_and_publish(tmp_path):
   (out.stage("s") / "records.jsonl").parent.mkdir(parents=True)
   (out.stage("s") / "records.jsonl").write_text("{}\n")
   with pytest.raises(ValueError, match=r"summary\.json"):
-    experiment.publish(out.folder, tmp_path / "published")
+    gallery.publish(out.folder, tmp_path / "published")
   out.summary({"acc": 0.8})
   summary = json.loads((out.folder / "summary.json").read_text())
   assert summary["headline"] == {"acc": 0.8} and summary["config"] == {"seeds": 2}
@@ -97,7 +99,7 @@ def test_table_figure_summary_and_publish(tmp_path):
   other = _output(tmp_path)
   other.config = _Config(seeds=3)
   assert not other.finished()
-  copied = experiment.publish(out.folder, tmp_path / "published")
+  copied = gallery.publish(out.folder, tmp_path / "published")
   assert sorted(p.name for p in copied) == ["acc.csv", "acc.md", "acc.tex", "line.pdf", "line.png",
                                             "summary.json"]
 

@@ -1,4 +1,4 @@
-"""Finite-width theory (jaxinit.finite_width) against closed forms and vmapped Monte Carlo."""
+"""Finite-width theory (jaxinit.theory.finite_width) against closed forms and vmapped Monte Carlo."""
 
 import math
 
@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import activations, finite_width, initializers, theory
+from jaxinit import activations, initializers, theory
+from jaxinit.theory import finite_width
 
 # ----------------------------------------------------------------------------- closed forms
 

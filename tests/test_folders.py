@@ -1,5 +1,5 @@
-"""The output-folder rules shared by sweep and diagnose, and stop signals (jaxinit.folders,
-jaxinit.signals)."""
+"""The output-folder rules shared by sweep and diagnose, and stop signals (jaxinit.results.folders,
+jaxinit.engine.signals)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from jaxinit import folders, signals
+from jaxinit.engine import signals
+from jaxinit.results import folders
 
 
 @pytest.mark.parametrize("name", ["../x", "..", ".", "", "a/b", "/abs", "a\\b"])
@@ -118,7 +119,7 @@ def test_resume_compares_the_stored_config_with_today_s_defaults(tmp_path) -> No
   """A run folder written before a setting existed (no normalize, no eval_every) resumes: the
   stored config gets today's defaults, which reproduce the old behaviour; a real difference is
   still refused."""
-  from jaxinit import sweep
+  from jaxinit.studies import sweep
 
   config = sweep.SweepConfig(seeds=(0, 1))
   old = json.loads(json.dumps(config.to_json()))

@@ -1,4 +1,4 @@
-"""Tests for jaxinit.gains and the Gaussian expectations they rest on (jaxinit.theory)."""
+"""Tests for jaxinit.theory.gains and the Gaussian expectations they rest on (jaxinit.theory)."""
 
 import math
 
@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import activations, gains, theory
+from jaxinit import activations, theory
+from jaxinit.theory import gains
 
 # Reference values from ../shared/theory.md.
 TANH2 = {0.1: 0.084214, 0.5: 0.273676, 1.0: 0.394294, 2.0: 0.519976}

@@ -6,8 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxinit import init_programs, initializers, models
-from jaxinit import population as pop
+from jaxinit import initializers
+from jaxinit.engine import population as pop
+from jaxinit.nets import models
+from jaxinit.schemes import programs
 
 FAST = ["zeros", "uniform(low=-0.3, high=0.7)", "truncated_normal(stddev=0.5)",
         "he_normal(gain=1.3, negative_slope=0.2, mode=fan_out)",
@@ -52,7 +54,7 @@ def test_affine_schemes_are_drawn_as_by_their_own_programs(model: str, schemes: 
   drawn = pop.init_params(config, members, shape, host=True)
   x = np.zeros((1, *shape), np.float32)
   for j, scheme in enumerate(schemes):
-    own = init_programs.per_scheme(config, pop.Member(scheme, 0).scheme)(seeds, scales, x)
+    own = programs.per_scheme(config, pop.Member(scheme, 0).scheme)(seeds, scales, x)
     for got, want in zip(jax.tree.leaves(drawn), jax.tree.leaves(own), strict=True):
       np.testing.assert_array_equal(bits(got[3 * j:3 * j + 3]), bits(want), err_msg=scheme)
 
@@ -77,7 +79,7 @@ def test_a_kernel_is_the_initializers_draw_times_the_scale_rounded_once() -> Non
 @pytest.mark.parametrize("scheme", NOT_AFFINE)
 def test_structured_and_data_dependent_schemes_keep_their_own_program(scheme: str) -> None:
   config, shape = MODELS["mlp"]
-  assert init_programs.forms(config, shape, pop.Member(scheme, 0).scheme) is None
+  assert programs.forms(config, shape, pop.Member(scheme, 0).scheme) is None
 
 
 def test_one_init_compile_for_several_schemes_and_none_for_others_alike(compilations) -> None:
@@ -101,8 +103,8 @@ def test_one_init_compile_for_several_schemes_and_none_for_others_alike(compilat
 
 def test_pack_signature_names_only_the_base_draws_used() -> None:
   config, shape = MODELS["mlp"]
-  forms = [init_programs.forms(config, shape, s) for s in ("zeros", "he_normal", "he_uniform")]
-  signature, base, coef = init_programs.pack(forms)
+  forms = [programs.forms(config, shape, s) for s in ("zeros", "he_normal", "he_uniform")]
+  signature, base, coef = programs.pack(forms)
   assert signature == ((("normal", "uniform"), ()),) * 3
   assert base.shape == (3, 3, 2) and coef.shape == (3, 3, 2, 4)
   assert list(base[:, 0, 0]) == [0, 1, 2]  # 0: a constant, then the draws named

@@ -1,4 +1,5 @@
-"""Dynamical isometry (jaxinit.isometry): closed forms and the spectrum of J J^T by Monte Carlo."""
+"""Dynamical isometry (jaxinit.theory.isometry): closed forms and the spectrum of J J^T by Monte
+Carlo."""
 
 import math
 
@@ -7,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import activations, isometry, theory
+from jaxinit import activations, theory
+from jaxinit.theory import isometry
 
 
 def test_closed_forms_of_the_isometry_variance():
@@ -57,7 +59,7 @@ def test_unknown_weights_and_empty_widths_are_clear_errors():
   with pytest.raises(ValueError, match="weights='uniform' is not known; accepted: gaussian, orthogonal"):
     isometry.jacobian_spectrum_moments("relu", 2.0, 1.0, 3, "uniform")
   with pytest.raises(ValueError, match="widths is empty"):
-    isometry.jacobian_singular_values(jax.random.key(0), "relu", (), 2.0, 0.0, jnp.ones(4))
+    isometry.random_jacobian_singular_values(jax.random.key(0), "relu", (), 2.0, 0.0, jnp.ones(4))
 
 
 def _tanh_on_the_critical_line(q):
@@ -83,7 +85,8 @@ def _check_spectrum_moments(name, C_W, C_b, q, weights, width, depth, S):
   x = jnp.full((width,), math.sqrt((q - C_b) / C_W))  # K(1) = C_b + C_W |x|^2 / n = q
 
   def eigenvalues(key):
-    return isometry.jacobian_singular_values(key, name, (width,) * depth, C_W, C_b, x, weights) ** 2
+    widths = (width,) * depth
+    return isometry.random_jacobian_singular_values(key, name, widths, C_W, C_b, x, weights) ** 2
 
   keys = jax.random.split(jax.random.key(0), S)
   ev = np.asarray(jax.jit(lambda k: jax.lax.map(eigenvalues, k))(keys), np.float64)
@@ -133,7 +136,7 @@ def test_gaussian_and_orthogonal_relu_spectra_are_told_apart():
 
   def variance(weights):
     def one(key):
-      return jnp.var(isometry.jacobian_singular_values(key, "relu", (width,) * depth, 2.0, 0.0, x,
+      return jnp.var(isometry.random_jacobian_singular_values(key, "relu", (width,) * depth, 2.0, 0.0, x,
                                                        weights) ** 2)
     v = np.asarray(jax.jit(lambda k: jax.lax.map(one, k))(jax.random.split(jax.random.key(3), S)))
     return v.mean(), v.std(ddof=1) / math.sqrt(S)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxinit import activations, initializers, models
+from jaxinit import activations, initializers
+from jaxinit.nets import models
 
 
 def test_mlp_intermediates_are_the_layers_values() -> None:

@@ -1,4 +1,5 @@
-"""Optimizers by name (jaxinit.optimizers): names, the optax updates they stand for, and populations
+"""Optimizers by name (jaxinit.engine.optimizers): names, the optax updates they stand for, and
+populations
 trained with them equal to their members trained one by one."""
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import numpy as np
 import optax
 import pytest
 
-from jaxinit import cli, data, models, optimizers
-from jaxinit import population as pop
-from jaxinit import train as tr
+from jaxinit import cli, data
+from jaxinit.engine import optimizers
+from jaxinit.engine import population as pop
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
 
 MOONS = tr.device_data(data.moons(0))
 MLP = models.ModelConfig()
@@ -88,6 +91,19 @@ def _population_equals_members_alone(optimizer: str, members: list[pop.Member]) 
 
 
 @pytest.mark.slow  # ~15 s of compiles; the mechanism (injected lr) is test_train's no-recompile test
+@pytest.mark.parametrize("kind", optimizers.known())
+def test_an_optimizer_is_adaptive_when_its_first_step_ignores_the_gradient_scale(kind: str) -> None:
+  """``adaptive`` (which picks a parametrization's Adam exponents) must say what the update does:
+  an Adam-like first step is the same for gradients 1000x apart, an SGD-like one is 1000x larger."""
+  tx = optimizers.get(kind).transform(0.1, 0.9)
+  params = jnp.zeros(3)
+  g = jnp.asarray([0.5, -1.0, 2.0])
+  small, _ = tx.update(g, tx.init(params), params)
+  large, _ = tx.update(1000 * g, tx.init(params), params)
+  invariant = np.allclose(np.asarray(large), np.asarray(small), rtol=1e-3)
+  assert optimizers.get(kind).adaptive == invariant
+
+
 def test_adam_lr_x_seeds_is_one_program_and_equals_members_alone(compilations) -> None:
   """A second Adam population with other learning rates and seeds compiles nothing; one of its
   members trained alone gives the same parameters and metrics (three members, every optimizer:
@@ -111,7 +127,7 @@ def test_every_optimizer_population_equals_members_alone(name: str) -> None:
 
 
 def test_cli_optimizer_flag_reaches_the_run_config() -> None:
-  args = cli._parser().parse_args(["sweep", "--optimizer", "adam(b2=0.99)", "--lr", "1e-3,3e-4"])
+  args = cli.flags.parser().parse_args(["sweep", "--optimizer", "adam(b2=0.99)", "--lr", "1e-3,3e-4"])
   config = cli._sweep_config(args)
   assert config.train.optimizer == "adam(b1=0.9, b2=0.99, eps=1e-08)"
   assert config.lrs == (1e-3, 3e-4)

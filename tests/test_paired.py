@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxinit import paired
+from jaxinit.results import paired
 
 
 @pytest.mark.parametrize("t, df", [(0.3, 3), (2.0, 15), (-4.5, 15), (12.0, 7), (40.0, 15)])

@@ -20,10 +20,11 @@ import numpy as np
 import optax
 import pytest
 
-from jaxinit import models, optimizers
-from jaxinit import parametrizations as pz
-from jaxinit import population as pop
-from jaxinit import train as tr
+from jaxinit.engine import optimizers
+from jaxinit.engine import population as pop
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.nets import parametrizations as pz
 
 BASE, WIDTH = 16, 64  # m = 4
 WIDTHS = (WIDTH, WIDTH, WIDTH, 4)  # three hidden layers, the depth of the mup_transfer MLP
@@ -218,7 +219,7 @@ def test_multiplier_form_and_init_form_of_mup_train_identically(optimizer: str) 
 def test_sp_checkpoint_state_is_unchanged_and_a_sweep_config_round_trips() -> None:
   """SP adds nothing to the optimizer state (old checkpoints resume); a width-scaled one chains
   the per-layer factors; the parametrization is stored and read back with the model."""
-  from jaxinit import sweep
+  from jaxinit.studies import sweep
   sp_tx = tr.transform(_model("sp"), tr.TrainConfig(), 0.1, 0.9)
   mup_tx = tr.transform(_model(f"mup(base_width={BASE})"), tr.TrainConfig(), 0.1, 0.9)
   params = {"layer_0": {"kernel": jnp.zeros((2, 2))}}

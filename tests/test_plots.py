@@ -1,4 +1,4 @@
-"""Tests of jaxinit.plots: the data a figure draws, the file it writes, and the style."""
+"""Tests of jaxinit.results.plots: the data a figure draws, the file it writes, and the style."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import matplotlib as mpl
 import numpy as np
 import pytest
 
-from jaxinit import initializers, plots
+from jaxinit import initializers
+from jaxinit.results import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

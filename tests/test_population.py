@@ -6,8 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from jaxinit import initializers, models
-from jaxinit import population as pop
+from jaxinit import initializers
+from jaxinit.engine import population as pop
+from jaxinit.nets import models
 
 MLP = models.ModelConfig(widths=(16, 8, 1))
 

@@ -17,9 +17,10 @@ def test_readme_python_examples_run():
   exec(compile(population, "README.md", "exec"), namespace)
   assert namespace["epoch"] == 3 and namespace["metrics_M4"].shape == (16, 4)
   lines = theory.strip().splitlines()
+  imports = [line for line in lines if line.startswith(("from ", "import "))]
   namespace = {}
-  exec(compile(lines[0], "README.md", "exec"), namespace)
-  for line in lines[1:]:  # each line: an expression and, after '#', what it prints
+  exec(compile("\n".join(imports), "README.md", "exec"), namespace)
+  for line in lines[len(imports):]:  # each line: an expression and, after '#', what it prints
     expr, comment = line.split("#", 1)
     value = eval(expr, namespace)
     for number in re.findall(r"\d+\.\d+", comment):

@@ -15,9 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import data, diagnostics, initializers, models, schemes
-from jaxinit import population as pop
-from jaxinit import train as tr
+from jaxinit import data, initializers, schemes
+from jaxinit.engine import population as pop
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.studies import measure
 
 SMALL = models.ModelConfig(kind="resmlp", widths=(8,) * 7 + (1,))  # L = 3 blocks, depth 8
 MOONS = data.moons(0)
@@ -199,7 +201,7 @@ def test_diagnostics_follow_the_stream() -> None:
   members = pop.grid(["skipinit", "he_normal"], [1])
   variables = pop.init_params(SMALL, members, (2,))
   y = MOONS.y_train[:16]
-  diag = diagnostics.diagnose(SMALL, members, variables, X, y, bins=8)
+  diag = measure.diagnose(SMALL, members, variables, X, y, bins=8)
   rows = {(r["member"], r["layer"], r["quantity"]): r for r in diag.records}
   assert len(diag.records) == 2 * (8 * 5 - 1)
   _, sown = _sown(SMALL, variables, 1)

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxinit import population, provenance, records, results, stats, tables, train
+from jaxinit import results
+from jaxinit.engine import population, train
+from jaxinit.results import folders, provenance, records, stats, tables
 
 NAN = float("nan")
 os_fsync = os.fsync
@@ -44,10 +46,12 @@ def same(a: dict, b: dict) -> bool:
 
 
 def test_results_re_exports_the_modules_names():
-  for module in (records, provenance, stats, tables):
-    for name in module.__all__:
+  exported = {module: module.__all__ for module in (records, provenance, stats, tables)}
+  exported[folders] = ["RunFolder", "atomic_write", "write_json"]
+  for module, names in exported.items():
+    for name in names:
       assert getattr(results, name) is getattr(module, name), name
-  assert set(results.__all__) == {n for m in (records, provenance, stats, tables) for n in m.__all__}
+  assert set(results.__all__) == {n for names in exported.values() for n in names}
 
 
 def test_record_fields_are_the_documented_keys_in_order_derived_from_member_and_metrics():
@@ -135,7 +139,7 @@ def test_partial_last_line_is_ignored_and_dropped_when_reopened(tmp_path):
 
 def test_malformed_middle_line_raises_naming_file_and_line(tmp_path):
   path = tmp_path / "r.jsonl"
-  good = json.dumps(records._jsonable(record(0, 1)))
+  good = json.dumps(folders.jsonable(record(0, 1)))
   path.write_text(f"{good}\n{good[:20]}\n{good}\n")
   with pytest.raises(ValueError, match=r"r\.jsonl, line 2: "):
     results.read_records(path)

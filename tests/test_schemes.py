@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxinit import data, initializers, models, population, schemes, theory
-from jaxinit import train as tr
+from jaxinit import data, initializers, schemes, theory
+from jaxinit.engine import population
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
 
 
 @pytest.mark.parametrize(("name", "canonical"), [
@@ -120,7 +122,7 @@ def test_layers_for_another_depth_is_refused_before_anything_is_drawn():
   cnn = models.ModelConfig(kind="cnn", channels=(4, 4), widths=(8, 10))
   with pytest.raises(ValueError, match=message):
     population.init_params(cnn, population.grid([scheme], seeds=[0]), (28, 28, 1))
-  from jaxinit import diagnose, sweep
+  from jaxinit.studies import diagnose, sweep
   with pytest.raises(ValueError, match=message):
     sweep.SweepConfig(model=cnn, schemes=(scheme,))
   with pytest.raises(ValueError, match=message):

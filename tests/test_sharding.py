@@ -1,4 +1,4 @@
-"""The model axis over several devices, padding and chunking (jaxinit.sharding, train.run)."""
+"""The model axis over several devices, padding and chunking (jaxinit.engine.sharding, train.run)."""
 
 import json
 import math
@@ -13,9 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxinit import data, models, placement, sharding
-from jaxinit import population as pop
-from jaxinit import train as tr
+from jaxinit import data
+from jaxinit.engine import placement, sharding
+from jaxinit.engine import population as pop
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
 
 
 def test_padding_arithmetic_and_round_trip():

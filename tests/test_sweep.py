@@ -18,8 +18,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxinit import cli, data, models, results, sweep
-from jaxinit import train as tr
+from jaxinit import cli, data, results
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.studies import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = sweep.SweepConfig(schemes=("zeros", "he_normal"), seeds=(0, 1, 2),
@@ -112,7 +114,7 @@ def test_results_load_is_the_records_as_a_data_frame(small_run, tmp_path: Path) 
 
 def test_loss_curves_draw_the_records(small_run) -> None:
   """The figure's lines are the per-epoch means of the records, one per scheme."""
-  from jaxinit import plots
+  from jaxinit.results import plots
   folder, _ = small_run
   rows = results.read_records(folder / "records.jsonl")
   fig = plots.loss_curves(rows, folder / "check.png")
@@ -244,7 +246,7 @@ def test_oversized_population_is_refused_before_anything_is_written(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
   """More members than memory: exit 2, one line with the estimate and what is available, and no
   run folder (the host is made to report 1 GB so the test does not depend on this machine)."""
-  from jaxinit import placement
+  from jaxinit.engine import placement
   monkeypatch.setattr(placement, "host_available_bytes", lambda: 10**9)
   code = cli.main(["sweep", "--out", str(tmp_path), "--seeds", "100000", "--epochs", "1",
                    "--widths", "512,512,1", "--quiet"])

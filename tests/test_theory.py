@@ -337,8 +337,8 @@ def test_critical_initialization_monte_carlo_kernel(chain_moments, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["relu", "tanh"])
 def test_critical_initialization_monte_carlo_kernel_full_mlp(name):
-  """The same through jaxinit.models.MLP (full 512 x 512 kernels), 32 seeds, 4 standard errors."""
-  from jaxinit import models
+  """The same through jaxinit.nets.models.MLP (full 512 x 512 kernels), 32 seeds, 4 standard errors."""
+  from jaxinit.nets import models
 
   crit, depth, width = theory.critical_point(name), 50, 512
   model = models.MLP(widths=(width,) * depth, activation=name, kernel_init=initializers.variance_scaling(

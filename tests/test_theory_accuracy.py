@@ -23,7 +23,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxinit import activations, finite_width, theory
+from jaxinit import activations, theory
+from jaxinit.theory import finite_width
 
 RTOL = 1e-6
 F32_ULPS = 8

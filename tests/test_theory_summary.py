@@ -1,4 +1,4 @@
-"""Tests for jaxinit.theory_summary: the report of ``jaxinit theory`` against jaxinit.theory's own
+"""Tests for jaxinit.studies.criticality: the report of ``jaxinit theory`` against jaxinit.theory's own
 functions, criticality to the stated tolerance, diverging depth scales, and the input rules."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxinit import theory
-from jaxinit import theory_summary as ts
+from jaxinit.studies import criticality as ts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -14,9 +14,11 @@ import jax
 import numpy as np
 import pytest
 
-from jaxinit import data, models, placement
-from jaxinit import population as pop
-from jaxinit import train as tr
+from jaxinit import data
+from jaxinit.engine import placement
+from jaxinit.engine import population as pop
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
 
 MOONS = tr.device_data(data.moons(0))
 MLP = models.ModelConfig()  # 2-12-6-1, relu

@@ -13,8 +13,10 @@ import math
 
 import pytest
 
-from jaxinit import cli, models, results, sweep, width_sweep
-from jaxinit import train as tr
+from jaxinit import cli, results
+from jaxinit.engine import train as tr
+from jaxinit.nets import models
+from jaxinit.studies import sweep, width_sweep
 
 ARGS = ["sweep", "--width", "8,16", "--widths", "4,4,1", "--parametrization", "mup",
         "--optimizer", "adam", "--lr", "0.01,0.1", "--seeds", "2", "--schemes", "he_normal",
@@ -100,7 +102,7 @@ def test_bad_widths_are_refused(capsys) -> None:
 def test_lr_transfer_draws_one_curve_per_width_and_panel() -> None:
   """Rows with two momenta get a panel each (one curve would zig-zag between them), and each
   curve is one width's means in learning-rate order, its best starred."""
-  from jaxinit import plots
+  from jaxinit.results import plots
 
   rows = [{"width": w, "scheme": "he_normal", "momentum": mom, "lr": lr,
            "train_loss_mean": (lr - 0.1 * w / 8) ** 2 + mom, "train_loss_ci95": 0.01}
