@@ -216,7 +216,7 @@ def test_module_entry_point():
 def test_theory_tanh_critical_point_and_kernel(capsys: pytest.CaptureFixture[str]) -> None:
   code, out, err = run(capsys, "theory", "tanh", "--depths", "1,10")
   assert code == 0, err
-  assert "C_b = 0, C_W = 1, K* = 0 (k star zero)" in out
+  assert "C_b = 0, C_W = 1, K* = 0 (K* = 0 class)" in out
   assert re.search(r"^\s+10\s+0\.05801", out, re.MULTILINE), out  # theory.md: K(10) = 0.058012
   assert field(out, "phase") == "critical (edge of chaos)"
 

@@ -198,6 +198,26 @@ def test_mean_kernel_correction_matches_monte_carlo(chain_moments, name, C_b, C_
     assert abs(mean[-1] - K[-1]) > 4 * se[-1], ((mean - K) / se)
 
 
+@pytest.mark.slow
+def test_mean_kernel_first_order_stops_being_enough_at_small_width(chain_moments):
+  """gelu at criticality, depth 10, K(1) = 1, 2^18 networks per width: the O(1/n) shift overstates
+  the measured one by an O(1/n^2) term that the Monte Carlo resolves at width 32 (more than 5
+  standard errors) and that shrinks faster than 1/n, so n (E[z^2] - K) rises toward n delta_K
+  with the width (the numbers of finite_width.mean_kernel's docstring, at 2^20 networks)."""
+  depth, S = 10, 1 << 18
+  scaled = {}
+  for width in (32, 100):
+    m2, _ = chain_moments("gelu", GELU.C_b, GELU.C_W, width, depth, S, x2=(1 - GELU.C_b) / GELU.C_W)
+    mean, se = m2[:, -1].mean(), m2[:, -1].std(ddof=1) / math.sqrt(S)
+    K, delta = (float(np.asarray(v)[-1]) for v in finite_width.mean_kernel(
+        "gelu", GELU.C_b, GELU.C_W, 1.0, [width] * depth))
+    scaled[width] = (width * (mean - K), width * se, width * delta)
+    if width == 32:
+      assert mean - K - delta < -5 * se, (mean - K - delta) / se
+  (low, low_se, n_delta), (high, high_se, _) = scaled[32], scaled[100]
+  assert low < high < n_delta and high - low > 3 * math.hypot(low_se, high_se), scaled
+
+
 @pytest.mark.parametrize(("name", "C_b", "C_W"), [("relu", 0.0, 2.0), ("relu", 0.3, 1.1),
                                                  ("leaky_relu(0.2)", 0.1, 2.5), ("linear", 0.2, 0.9)])
 def test_mean_kernel_correction_is_zero_for_the_scale_invariant_class(name, C_b, C_W):

@@ -5,10 +5,12 @@ chain_moments). The large Monte Carlo (depth 50, width 512) is marked slow."""
 
 import math
 
+import gaussian_reference
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import optimize
 
 from jaxinit import initializers, theory
 
@@ -73,7 +75,7 @@ def test_vmap_over_a_phase_diagram_grid_equals_the_loop():
   """The loop calls the unbatched function (jitted once, so the 12 calls do not each trace it)."""
   C_b = jnp.array([0.0, 0.05, 0.3])
   C_W = jnp.array([0.8, 1.0, 1.5, 2.5])
-  chi = lambda cb, cw: theory.chi_perp("tanh", cw, theory.fixed_point("tanh", cb, cw, iterations=300))
+  chi = lambda cb, cw: theory.chi_perp("tanh", cw, theory.fixed_point("tanh", cb, cw))
   grid = jax.jit(jax.vmap(jax.vmap(chi, in_axes=(None, 0)), in_axes=(0, None)))(C_b, C_W)
   assert grid.shape == (3, 4)
   one = jax.jit(chi)
@@ -134,14 +136,14 @@ def test_kernel_recursion_matches_monte_carlo(chain_moments, activation, C_b, C_
 
 def test_phase_diagram_in_one_vmapped_call_and_the_edge_of_chaos():
   C_W, C_b = jnp.array([0.5, 1.0, 1.5, 2.0]), jnp.array([0.0, 0.05, 0.3])
-  grid = jax.jit(jax.vmap(jax.vmap(lambda cw, cb: theory.phase("tanh", cb, cw, iterations=500),
+  grid = jax.jit(jax.vmap(jax.vmap(lambda cw, cb: theory.phase("tanh", cb, cw),
                                    (None, 0)), (0, None)))(C_W, C_b)
   assert grid.shape == (4, 3)
   # phase = chi_perp at the fixed point (theory.md's values: test_tanh_fixed_point_reference_values)
   K_ref = theory.fixed_point("tanh", 0.0, 1.5)
   chi_ref = float(theory.chi_perp("tanh", 1.5, K_ref))
   np.testing.assert_allclose(grid[2, 0], chi_ref, rtol=1e-5)
-  np.testing.assert_allclose(grid[3, 1], theory.phase("tanh", 0.05, 2.0, iterations=500), rtol=1e-5)
+  np.testing.assert_allclose(grid[3, 1], theory.phase("tanh", 0.05, 2.0), rtol=1e-5)
   assert float(grid[0, 0]) < 1 < float(grid[3, 0])  # (0, 0.5) ordered, (0, 2) chaotic
   K_star, chi = theory.phase_point("tanh", 0.0, 1.5)
   assert (float(K_star), float(chi)) == pytest.approx((float(K_ref), chi_ref), rel=1e-5)
@@ -354,3 +356,100 @@ def test_critical_initialization_monte_carlo_kernel_full_mlp(name):
   K = np.asarray(theory.kernel_recursion(name, crit.C_b, crit.C_W, crit.C_b + crit.C_W, depth))
   se = G.std(axis=0, ddof=1) / math.sqrt(G.shape[0])
   assert np.all(np.abs(G.mean(axis=0) - K) < 4 * se), (G.mean(axis=0), K, se)
+
+
+# ----------------------------------------------------------------------------- kinks, fixed points
+
+
+def _slope2_at_zero(name: str) -> float:
+  """(s'(0-)^2 + s'(0+)^2) / 2 in float64, from the independent Python reference."""
+  _, ds = gaussian_reference.functions(name)
+  return (ds(-1e-300) ** 2 + ds(1e-300) ** 2) / 2
+
+
+@pytest.mark.parametrize("name", ["selu", "elu(0.3)", "elu(0.5)", "elu", "elu(2.0)"])
+def test_chi_perp_at_zero_averages_both_slopes_of_a_kink(name):
+  """At K = 0 (where the K* = 0 class sits) chi_perp is C_W times the mean of the two one-sided
+  squared slopes, so at the critical C_W it is 1."""
+  crit = theory.critical_point(name)
+  assert pytest.approx(1 / _slope2_at_zero(name), rel=1e-12) == crit.C_W
+  assert float(theory.chi_perp(name, crit.C_W, 0.0)) == pytest.approx(1.0, abs=2e-7)
+  assert float(theory.chi_perp(name, 1.5, 0.0)) == pytest.approx(1.5 * _slope2_at_zero(name),
+                                                                  rel=1e-6)
+
+
+def _reference_fixed_point(name: str, C_b: float, C_W: float, K0: float = 1.0) -> float:
+  """The first root of F(K) = K from K0 in the direction the map moves, in float64 with scipy:
+  a scan by 1% steps, then brentq (independent of the package's march and bisection)."""
+  s, _ = gaussian_reference.functions(name)
+  gap = lambda K: C_b + C_W * gaussian_reference.expectation(lambda z: s(z) ** 2, K) - K
+  up = gap(K0) > 0
+  K = K0
+  while 1e-9 < K < 1e6:
+    nxt = K * (1.01 if up else 1 / 1.01)
+    if (gap(nxt) > 0) != up:
+      return optimize.brentq(gap, min(K, nxt), max(K, nxt), xtol=1e-14, rtol=1e-12)
+    K = nxt
+  return math.inf if up else 0.0
+
+
+@pytest.mark.parametrize(("C_b", "C_W", "expected"), [(0.05, 2.234129, 0.1645), (0.17292, 1.984, 6.338)])
+def test_fixed_point_is_a_fixed_point_near_a_bottleneck(C_b, C_W, expected):
+  """gelu beside its critical point: the map crawls through a bottleneck (or toward a repelling
+  root) where 100 iterations and Newton steps stopped at 0.815 (1.8% residual) or declared inf."""
+  K = float(theory.fixed_point("gelu", C_b, C_W))
+  reference = _reference_fixed_point("gelu", C_b, C_W)
+  assert reference == pytest.approx(expected, abs=2e-3)  # the issue's numbers, to their digits
+  assert pytest.approx(reference, rel=1e-4) == K
+  s, _ = gaussian_reference.functions("gelu")
+  F = C_b + C_W * gaussian_reference.expectation(lambda z: s(z) ** 2, K)
+  assert abs(F - K) <= theory.FIXED_POINT_RTOL * K
+
+
+def test_fixed_point_classes():
+  assert float(theory.fixed_point("tanh", 0.0, 0.8)) == 0.0  # flows into K* = 0: exactly
+  assert float(theory.fixed_point("relu", 0.0, 2.5)) == math.inf  # grows without bound
+  assert float(theory.fixed_point("relu", 0.0, 2.0, K0=3.0)) == 3.0  # every kernel fixed
+  assert float(theory.fixed_point("relu", 0.1, 1.0)) == pytest.approx(0.2, rel=1e-6)
+  assert float(theory.fixed_point("tanh", 0.3, 0.8, K0=0.01)) == pytest.approx(
+      _reference_fixed_point("tanh", 0.3, 0.8, 0.01), rel=1e-5)  # upward from below
+
+
+def test_selu_phase_across_its_edge_of_chaos_agrees_with_float64():
+  """60 C_W values through (0.33, 0.48) at C_b = 0: ordered below C_W* = 1 / s'^2-mean (K* = 0,
+  chi_perp = C_W s'^2-mean), chaotic above (K* > 0 from the float64 reference)."""
+  edge = 1 / _slope2_at_zero("selu")
+  C_W = np.linspace(0.33, 0.48, 60)
+  got = np.asarray(jax.vmap(lambda w: theory.phase("selu", 0.0, w))(jnp.asarray(C_W, jnp.float32)))
+  _, ds = gaussian_reference.functions("selu")
+  for w, chi in zip(C_W, got, strict=True):
+    if abs(w - edge) < 1e-4:
+      continue
+    K = 0.0 if w < edge else _reference_fixed_point("selu", 0.0, float(w))
+    want = w * (_slope2_at_zero("selu") if K == 0 else
+                gaussian_reference.expectation(lambda z: ds(z) ** 2, K))
+    assert (chi < 1) == (w < edge) and chi == pytest.approx(want, rel=2e-4), w
+
+
+def test_correlation_depth_is_positive_in_the_chaotic_phase():
+  """tanh at (0, 1.5): c* = 0 (odd, C_b = 0), so chi_c = C_W <tanh'>_{K*}^2 (Schoenholz et al.'s
+  xi_c = 52.4), computed here in float64 with scipy."""
+  K = _reference_fixed_point("tanh", 0.0, 1.5)
+  _, ds = gaussian_reference.functions("tanh")
+  chi_c = 1.5 * gaussian_reference.expectation(ds, K) ** 2
+  xi_q, xi_c = theory.depth_scales("tanh", 0.0, 1.5, theory.fixed_point("tanh", 0.0, 1.5))
+  assert float(xi_c) == pytest.approx(-1 / math.log(chi_c), rel=1e-4)
+  assert float(xi_c) == pytest.approx(52.4, abs=0.05) and float(xi_q) > 0
+
+
+@pytest.mark.slow
+def test_correlation_depth_at_a_nonzero_c_star_against_float64():
+  """tanh at (0.05, 2.0): c* > 0 solved with brentq on scipy's two-dimensional c-map."""
+  C_b, C_W = 0.05, 2.0
+  K = _reference_fixed_point("tanh", C_b, C_W)
+  s, ds = gaussian_reference.functions("tanh")
+  c_map = lambda c: (C_b + C_W * gaussian_reference.cross(s, K, c * K, K)) / K - c
+  c_star = optimize.brentq(c_map, 0.0, 0.99, xtol=1e-9)
+  chi_c = C_W * gaussian_reference.cross(ds, K, c_star * K, K)
+  _, xi_c = theory.depth_scales("tanh", C_b, C_W, theory.fixed_point("tanh", C_b, C_W))
+  assert float(xi_c) == pytest.approx(-1 / math.log(chi_c), rel=1e-3)

@@ -42,7 +42,7 @@ def test_tanh_at_criticality_reports_theorys_numbers() -> None:
   assert s.lines()[:2] == [
       "activation      tanh",
       f"critical point  C_b = {crit.C_b:.6g}, C_W = {crit.C_W:.6g}, K* = {crit.K_star:.6g} "
-      "(k star zero)"]
+      "(K* = 0 class)"]
   assert field(text, "at") == f"C_b = {crit.C_b:.6g}, C_W = {crit.C_W:.6g}"
   assert field(text, "K*") == g6(crit.K_star)
   assert field(text, "chi_par(K*)") == g6(theory.chi_parallel("tanh", crit.C_W, crit.K_star))
@@ -60,7 +60,7 @@ def test_tanh_at_criticality_reports_theorys_numbers() -> None:
 def test_relu_is_scale_invariant() -> None:
   s = ts.summarize("relu", K1=2.5, depths=(1, 50))
   text = s.text()
-  assert "critical point  C_b = 0, C_W = 2, K* = any (K(l) = K(1)) (scale invariant)" in text
+  assert "critical point  C_b = 0, C_W = 2, K* = any (K(l) = K(1)) (scale-invariant class)" in text
   assert s.critical.kind == "scale_invariant" and s.at_critical
   assert field(text, "K*") == "2.5"  # every kernel is a fixed point: K* = K(1)
   assert field(text, "chi_perp(K*)") == "1" and field(text, "phase") == "critical (edge of chaos)"
@@ -78,7 +78,7 @@ def test_diverging_depth_scales_are_inf_and_finite_ones_are_theorys() -> None:
   chaotic = ts.summarize("tanh", C_b=0.0, C_W=1.5, depths=(1,))
   xi_q, xi_c = (float(x) for x in theory.depth_scales("tanh", 0.0, 1.5, chaotic.K_star))
   assert (chaotic.xi_q, chaotic.xi_c) == (xi_q, xi_c)
-  assert chaotic.xi_c < 0 < chaotic.xi_q  # chaotic: |xi_c| is the decorrelation depth
+  assert min(chaotic.xi_c, chaotic.xi_q) > 0  # chaotic: xi_c from the slope at c* < 1
   assert field(chaotic.text(), "phase") == "chaotic"
   assert field(chaotic.text(), "K*").startswith("0.2868")  # theory.md: K* = 0.28689
 
@@ -135,3 +135,31 @@ def test_phase_diagram_around_the_point(tmp_path) -> None:
     ts.phase_diagram("relu", tmp_path / "p.png")
   assert not (tmp_path / "p.png").exists()
   assert np.isfinite(s.chi_perp)
+
+
+@pytest.mark.parametrize("name", ["tanh", "selu", "elu(0.5)", "gelu", "leaky_relu(0.2)", "erf"])
+def test_critical_is_printed_only_where_chi_perp_is_one(name: str) -> None:
+  s = ts.summarize(name, depths=(1,))
+  assert abs(s.chi_perp - 1) <= ts.RTOL and s.phase == ts.CRITICAL and s.xi_c == math.inf
+  assert field(s.text(), "chi_perp(K*)") == "1"
+
+
+@pytest.mark.parametrize(("name", "C_W", "chi", "phase"), [
+    ("selu", 0.35, 0.35 * 1.0507009873554805 ** 2 * (1 + 1.6732632423543772 ** 2) / 2, "ordered"),
+    ("elu(0.5)", 1.5, 1.5 * (1 + 0.25) / 2, "ordered"),  # K* = 0: both slopes of the kink averaged
+])
+def test_a_kinked_activation_at_K_star_zero(name: str, C_W: float, chi: float, phase: str) -> None:
+  s = ts.summarize(name, C_W=C_W, depths=(1,))
+  assert s.K_star == 0 and s.chi_perp == pytest.approx(chi, rel=1e-6) and s.phase == phase
+  assert s.xi_c == pytest.approx(-1 / math.log(chi), rel=1e-5)
+
+
+def test_a_small_bias_is_not_the_critical_point() -> None:
+  """C_b = 1e-6 moves K* off 0: tanh's correlation depth is large but finite (about 708)."""
+  s = ts.summarize("tanh", C_b=1e-6, C_W=1.0, depths=(1,))
+  assert not s.at_critical and 0 < s.K_star < 1e-2 and 500 < s.xi_c < 1000
+
+
+def test_scale_invariant_K_star_is_K1_exactly() -> None:
+  s = ts.summarize("leaky_relu(0.2)", K1=0.37, depths=(1,))
+  assert s.K_star == 0.37 and field(s.text(), "K*") == "0.37"

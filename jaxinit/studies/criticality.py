@@ -17,9 +17,11 @@ is reported as ``inf``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +39,10 @@ DEPTHS = (1, 2, 5, 10, 20, 50)
 """The layers :func:`summarize` tabulates ``K(l)`` at by default."""
 
 CRITICAL = "critical (edge of chaos)"
+
+KINDS = {"scale_invariant": "scale-invariant class", "k_star_zero": "K* = 0 class",
+         "numerical": "solved numerically"}
+"""How the report names each :attr:`jaxinit.theory.Critical.kind`."""
 
 
 def _aligned(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -63,8 +69,9 @@ class TheorySummary:
     chi_par, chi_perp: :math:`\chi_\parallel(K^*)`, :math:`\chi_\perp(K^*)`.
     phase: ``"critical (edge of chaos)"``, ``"ordered"``, ``"chaotic"``, or ``"undetermined
       (chi_perp is nan)"`` where the kernel has no finite fixed point to evaluate it at.
-    xi_q, xi_c: the depth scales ``-1 / log chi`` (:func:`jaxinit.theory.depth_scales`), ``inf`` where
-      ``chi`` is within :data:`RTOL` of 1; ``xi_c < 0`` in the chaotic phase.
+    xi_q, xi_c: the depth scales (:func:`jaxinit.theory.depth_scales`), ``inf`` where their ``chi``
+      is within :data:`RTOL` of 1; ``xi_c > 0`` in both phases (in the chaotic one from the slope
+      of the correlation map at its fixed point ``c* < 1``).
     depths: the layers ``l`` of the kernel table, shape ``(D,)``.
     K_D: ``K(l)`` at those layers from ``K(1) = K1``, shape ``(D,)``.
     chi_perp_D: ``chi_perp(K(l))`` at those layers, shape ``(D,)``.
@@ -96,7 +103,7 @@ class TheorySummary:
     else:
       k_star = "any (K(l) = K(1))" if crit.kind == "scale_invariant" else f"{crit.K_star:.6g}"
       out.append(f"critical point  C_b = {crit.C_b:.6g}, C_W = {crit.C_W:.6g}, K* = {k_star} "
-                 f"({crit.kind.replace('_', ' ')})")
+                 f"({KINDS[crit.kind]})")
     rows = [("at", f"C_b = {self.C_b:.6g}, C_W = {self.C_W:.6g}"), ("K*", f"{self.K_star:.6g}"),
             ("chi_par(K*)", f"{self.chi_par:.6g}"), ("chi_perp(K*)", f"{self.chi_perp:.6g}"),
             ("phase", self.phase), ("xi_q", f"{self.xi_q:.6g}"), ("xi_c", f"{self.xi_c:.6g}")]
@@ -113,6 +120,11 @@ class TheorySummary:
 
 
 def _close(value: float, target: float) -> bool:
+  """``value`` is ``target`` to :data:`RTOL` (relative to ``max(|target|, 1)``); a target of 0 (the
+  critical ``C_b`` of every class but the numerical one) only exactly: any ``C_b > 0`` moves ``K*``
+  off 0 and makes the depth scales finite (tanh at ``C_b = 1e-6``: ``xi_c`` = 708)."""
+  if target == 0:
+    return value == 0
   return abs(value - target) <= RTOL * max(abs(target), 1.0)
 
 
@@ -184,23 +196,34 @@ def summarize(activation: theory.Act, C_b: float | None = None, C_W: float | Non
   if C_W is None:
     C_b, C_W = crit.C_b, crit.C_W
   C_b, C_W = float(C_b), float(C_W)
-  if at_critical and crit.kind != "scale_invariant":
-    K_star = crit.K_star
+  if at_critical:  # a scale-invariant activation's every kernel is fixed: K(l) = K(1)
+    K_star = K1 if crit.kind == "scale_invariant" else crit.K_star
   else:
     K_star = float(theory.fixed_point(act, C_b, C_W, K0=K1))
-  chi_par = float(theory.chi_parallel(act, C_W, K_star))
-  chi_perp = float(theory.chi_perp(act, C_W, K_star))
-  xi = (float(v) for v in theory.depth_scales(act, C_b, C_W, K_star))
-  xi_q, xi_c = (math.inf if abs(chi - 1) <= RTOL else x
+  chi_par, chi_perp, *xi, Ks, chi_L = (np.asarray(v, np.float64) for v in _point(
+      act, max(depths))(*(jnp.float32(v) for v in (C_b, C_W, K_star, K1))))
+  chi_par, chi_perp = float(chi_par), float(chi_perp)
+  xi_q, xi_c = (math.inf if abs(chi - 1) <= RTOL else float(x)
                 for chi, x in zip((chi_par, chi_perp), xi, strict=True))
-  Ks = np.asarray(theory.kernel_recursion(act, C_b, C_W, K1, max(depths)))
   K_D = tuple(float(Ks[d - 1]) for d in depths)
-  chi_D = np.asarray(jax.vmap(lambda K: theory.chi_perp(act, C_W, K))(jnp.asarray(K_D)))
+  chi_D = tuple(float(chi_L[d - 1]) for d in depths)
   return TheorySummary(
       activation=act.name, critical=crit, no_critical_reason=reason, C_b=C_b, C_W=C_W,
       at_critical=at_critical, K1=float(K1), K_star=float(K_star), chi_par=chi_par, chi_perp=chi_perp,
-      phase=CRITICAL if at_critical else _phase(chi_perp), xi_q=xi_q, xi_c=xi_c, depths=depths,
-      K_D=K_D, chi_perp_D=tuple(float(c) for c in chi_D))
+      phase=_phase(chi_perp), xi_q=xi_q, xi_c=xi_c, depths=depths,
+      K_D=K_D, chi_perp_D=chi_D)
+
+
+@functools.cache
+def _point(act: activations.Activation, depth: int) -> Any:
+  """One compiled program per activation and depth: ``(C_b, C_W, K*, K1) -> (chi_par, chi_perp,
+  xi_q, xi_c, K(1..depth), chi_perp(K(1..depth)))`` (op by op, the same took 15-40 s)."""
+  def point(C_b, C_W, K_star, K1):
+    xi_q, xi_c = theory.depth_scales(act, C_b, C_W, K_star)
+    Ks = theory.kernel_recursion(act, C_b, C_W, K1, depth)
+    return (theory.chi_parallel(act, C_W, K_star), theory.chi_perp(act, C_W, K_star), xi_q, xi_c,
+            Ks, jax.vmap(lambda K: theory.chi_perp(act, C_W, K))(Ks))
+  return jax.jit(point)
 
 
 def phase_diagram(source: TheorySummary | theory.Act, path: str | Path, *, C_b: float | None = None,

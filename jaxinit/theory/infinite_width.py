@@ -42,12 +42,11 @@ import numpy as np
 from jaxinit import activations
 
 __all__ = [
-    "REACH", "PANELS", "INNER", "panel_rule", "gaussian_expectation",
-    "bivariate_expectation", "slope", "second_moment",
-    "derivative_moment", "chi_parallel", "chi_perp", "kernel_recursion", "fixed_point",
-    "depth_scales", "correlation_step", "relu_arccos_kernel", "phase_point", "phase",
-    "correlation_recursion", "correlation_fixed_point", "chi_c", "gradient_norm_ratio", "Critical",
-    "critical_point",
+    "REACH", "PANELS", "INNER", "panel_rule", "gaussian_expectation", "bivariate_expectation",
+    "slope", "second_moment", "derivative_moment", "chi_parallel", "chi_perp", "kernel_recursion",
+    "FIXED_POINT_RTOL", "fixed_point", "depth_scales", "correlation_slope", "correlation_step",
+    "relu_arccos_kernel", "phase_point", "phase", "correlation_recursion",
+    "correlation_fixed_point", "chi_c", "gradient_norm_ratio", "Critical", "critical_point",
 ]
 
 Act = str | activations.Activation
@@ -219,7 +218,9 @@ def second_moment(activation: Act, K: ArrayLike) -> jax.Array:
 def derivative_moment(activation: Act, K: ArrayLike) -> jax.Array:
   r""":math:`\langle s'(z)^2 \rangle_K`: closed form for relu (1/2), leaky relu
   (:math:`(1+a^2)/2`), linear (1), erf (:math:`\frac{4}{\pi\sqrt{1+4K}}`) and sin
-  (:math:`(1 + e^{-2K})/2`), else the :func:`panel_rule` quadrature."""
+  (:math:`(1 + e^{-2K})/2`), else the :func:`panel_rule` quadrature; at ``K = 0`` (below 1e-30)
+  the limit :math:`K \to 0^+`, :math:`(s'(0^-)^2 + s'(0^+)^2)/2`: the two one-sided slopes of a
+  kink averaged (selu, elu), as :func:`chi_parallel` does."""
   act, K = activations.get(activation), _float(K)
   if act.kind == "linear":
     return jnp.ones_like(K)
@@ -233,7 +234,11 @@ def derivative_moment(activation: Act, K: ArrayLike) -> jax.Array:
   if act.kind == "sin":
     return (1 + jnp.exp(-2 * K)) / 2
   ds = slope(act)
-  return gaussian_expectation(lambda z: ds(z) ** 2, K)
+  small = K < 1e-30
+  side = jnp.full_like(K, 1e-30)  # both sides of a kink at 0: the limit K -> 0+ averages them
+  at_zero = (ds(-side) ** 2 + ds(side) ** 2) / 2
+  return jnp.where(small, at_zero,
+                   gaussian_expectation(lambda z: ds(z) ** 2, jnp.where(small, 1.0, K)))
 
 
 def chi_parallel(activation: Act, C_W: ArrayLike, K: ArrayLike) -> jax.Array:
@@ -302,53 +307,110 @@ def kernel_recursion(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K1: ArrayL
   return Ks
 
 
-def fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
-                iterations: int = 100, newton: int = 30) -> jax.Array:
-  r"""The fixed point :math:`K^*` of the kernel recursion that iterating it from ``K0`` reaches.
+FIXED_POINT_RTOL = 1e-5
+r"""A :func:`fixed_point` is returned only where :math:`|F(K^*) - K^*| \le` ``FIXED_POINT_RTOL``
+:math:`\cdot \max(K^*, 10^{-12})`, else ``nan`` (float32 leaves ~1e-7 of ``K``)."""
 
-  ``iterations`` steps of the map :math:`K \mapsto F(K) = C_b + C_W\langle s^2\rangle_K` bring
-  ``K`` into the basin of the attracting fixed point; then ``newton`` safeguarded Newton steps on
-  :math:`F(K) - K = 0` (slope :math:`\chi_\parallel(K) - 1`), each taken only where the map
-  contracts (:math:`\chi_\parallel(K) < 1`, so never toward a repelling fixed point) and the step
-  lands at ``K >= 0``, else a map step. Newton converges quadratically off criticality and halves
-  the distance per step at the double root of the critical :math:`K^* = 0` class, where the map
-  alone approaches as ``1/l`` (tanh at ``C_b = 0, C_W = 1``: 2000 map steps stop at 2.5e-4, these
-  130 steps at 9e-10 in float32, 3e-13 for erf). 160 expectations in all, against 2000 before.
+_MARCH = (2 ** 0.25, 1e-12, 1e12)
+""":func:`fixed_point`'s march: the ratio of one step, and the smallest and largest ``K`` it goes to."""
 
-  Returns ``inf`` where the kernel diverges: still growing (:math:`F(K) > K`) where
-  :math:`\chi_\parallel(K) \ge 1`, e.g. relu with :math:`C_W > 2`.
+
+def fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0) -> jax.Array:
+  r"""The fixed point :math:`K^*` of the kernel map :math:`F(K) = C_b + C_W\langle s^2
+angle_K`
+  that iterating it from ``K0`` reaches: the first root of :math:`F(K) = K` from ``K0`` in the
+  direction the map moves (up where :math:`F(K_0) > K_0`, else down), since :math:`F` increases
+  with ``K`` and the iteration approaches that root monotonically.
+
+  The root is bracketed by marching from ``K0`` by factors of :math:`2^{1/4}` to the first sign
+  change of :math:`F(K) - K` (down to 1e-12, up to 1e12), then bisected in :math:`\log K` to float32
+  precision. This finds a root the iteration would need thousands of steps for (a repelling fixed
+  point or a slow bottleneck next to it, e.g. gelu at ``C_b = 0.05, C_W = 2.234129``:
+  :math:`K^* = 0.1645`; at ``(0.17292, 1.984)``: 6.338), and exactly 0 where the map flows into
+  :math:`K^* = 0` (:math:`F(0) = 0`: tanh or selu at ``C_b = 0``, ordered or critical). Two roots
+  closer than one step (a ratio of 1.19) are stepped over.
+
+  Returns:
+    :math:`K^*` (a scalar) with :math:`|F(K^*) - K^*| \le` :data:`FIXED_POINT_RTOL`
+    :math:`\cdot \max(K^*, 10^{-12})`; ``K0`` itself where :math:`F(K_0) = K_0` (relu at
+    :math:`C_W = 2, C_b = 0`: every kernel is fixed); ``inf`` where the kernel grows past 1e12
+    without a root (relu with :math:`C_W > 2`); ``nan`` where the bisected root misses the
+    tolerance (never seen; a discontinuous map would do it).
   """
-  return _fixed_point(activations.get(activation), _float(C_b), _float(C_W), _float(K0), iterations,
-                      newton)
+  return _fixed_point(activations.get(activation), _float(C_b), _float(C_W), _float(K0))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4, 5))  # one compilation per activation, not per value
-def _fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array, K0: jax.Array,
-                 iterations: int, newton: int) -> jax.Array:
-  def F(K):
-    return C_b + C_W * second_moment(act, K)
+@functools.partial(jax.jit, static_argnums=(0,))  # one compilation per activation, not per value
+def _fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array, K0: jax.Array
+                 ) -> jax.Array:
+  ratio, lowest, highest = _MARCH
 
-  def polish(_, K):
-    FK, slope_ = F(K), chi_parallel(act, C_W, K) - 1
-    step = K - (FK - K) / jnp.where(slope_ < 0, slope_, -1.0)
-    return jnp.where((slope_ < 0) & (step >= 0), step, FK)
+  def gap(K):
+    return C_b + C_W * second_moment(act, K) - K
 
-  K = jax.lax.fori_loop(0, iterations, lambda _, K: F(K), K0)
-  K = jax.lax.fori_loop(0, newton, polish, K)
-  diverging = (F(K) > K) & (chi_parallel(act, C_W, K) >= 1)
-  return jnp.where(diverging | ~jnp.isfinite(K), jnp.inf, K)
+  g0 = gap(K0)
+  step = jnp.where(g0 > 0, ratio, 1 / ratio)
+
+  def marching(state):
+    _, K, gK = state
+    inside = (lowest < K) & (highest > K)
+    return (jnp.sign(gK) == jnp.sign(g0)) & inside & (g0 != 0)
+
+  def march(state):
+    _, K, _ = state
+    return K, K * step, gap(K * step)
+
+  last, K, gK = jax.lax.while_loop(marching, march, (K0, K0 * step, gap(K0 * step)))
+  crossed = jnp.sign(gK) != jnp.sign(g0)
+  lo, hi = jnp.minimum(last, K), jnp.maximum(last, K)
+
+  def halve(_, bracket):
+    lo, hi = bracket
+    mid = jnp.sqrt(lo * hi)
+    same = jnp.sign(gap(mid)) == jnp.sign(gap(hi))
+    return jnp.where(same, lo, mid), jnp.where(same, mid, hi)
+
+  lo, hi = jax.lax.fori_loop(0, 40, halve, (lo, hi))
+  root = jnp.sqrt(lo * hi)
+  root = jnp.where(jnp.abs(gap(root)) <= FIXED_POINT_RTOL * jnp.maximum(root, lowest), root, jnp.nan)
+  # No sign change: up, the kernel diverges; down, the root lies in [0, 1e-12], and is 0 exactly
+  # where F(0) = C_b + C_W s(0)^2 is 0 (else below 1e-12: reported as 0 too, within tolerance).
+  flat = jnp.where(g0 > 0, jnp.inf, 0.0)
+  return jnp.where(g0 == 0, K0, jnp.where(crossed, root, flat))
 
 
-def depth_scales(activation: Act, C_b: ArrayLike, C_W: ArrayLike,
-                 K_star: ArrayLike) -> tuple[jax.Array, jax.Array]:
-  r"""``(xi_q, xi_c)``: :math:`\xi_q = -1/\log\chi_\parallel(K^*)`, :math:`\xi_c = -1/\log
-  \chi_\perp(K^*)` (Schoenholz et al. 2017), the depths over which the kernel and the correlation
-  of two inputs approach their fixed points. ``xi_c`` diverges at the edge of chaos
-  (:math:`\chi_\perp = 1`); it is negative in the chaotic phase, where :math:`|\xi_c|` is the
-  decorrelation depth."""
-  del C_b  # the scales depend on C_b through K_star only
-  return (-1 / jnp.log(chi_parallel(activation, C_W, K_star)),
-          -1 / jnp.log(chi_perp(activation, C_W, K_star)))
+def depth_scales(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K_star: ArrayLike,
+                 iterations: int = 1000) -> tuple[jax.Array, jax.Array]:
+  r"""``(xi_q, xi_c)``, the depths over which the kernel and the correlation of two inputs approach
+  their fixed points (Schoenholz et al. 2017, eqs. 5 and 9): :math:`\xi_q = -1/\log
+  \chi_\parallel(K^*)` and :math:`\xi_c = -1/\log \chi_c`, :math:`\chi_c` the slope of the
+  correlation map at its stable fixed point :math:`c^*` (:func:`correlation_slope`). In the ordered
+  phase :math:`c^* = 1` and :math:`\chi_c = \chi_\perp(K^*)`; in the chaotic one
+  (:math:`\chi_\perp(K^*) > 1`, where :math:`c = 1` repels) :math:`c^* < 1` is reached by
+  ``iterations`` steps of the map from :math:`c = 0` (:func:`correlation_fixed_point`; the map
+  rises monotonically from there) and :math:`\chi_c < 1`, so :math:`\xi_c > 0` in both phases and
+  diverges at the edge of chaos. Both are scalars.
+  """
+  chi_1 = chi_perp(activation, C_W, K_star)
+
+  def chaotic(_):
+    c_star = correlation_fixed_point(activation, C_b, C_W, 0.0, iterations, K_star)
+    return correlation_slope(activation, C_W, K_star, c_star).astype(chi_1.dtype)
+
+  # cond: an unbatched call iterates the correlation map only in the chaotic phase
+  chi_c_star = jax.lax.cond(chi_1 > 1, chaotic, lambda _: chi_1, None)
+  return -1 / jnp.log(chi_parallel(activation, C_W, K_star)), -1 / jnp.log(chi_c_star)
+
+
+def correlation_slope(activation: Act, C_W: ArrayLike, K_star: ArrayLike, c: ArrayLike
+                      ) -> jax.Array:
+  r"""The slope :math:`dc'/dc` of the correlation map at correlation ``c`` of two inputs of
+  variance :math:`K^*`: :math:`C_W E[s'(z_1) s'(z_2)]` (Price's theorem), :math:`\mathrm{Var}\,
+  z_a = K^*`, :math:`\mathrm{Cov} = c K^*`; at ``c = 1`` it is :math:`\chi_\perp(K^*)`. A
+  scalar (Schoenholz et al. 2017, eq. 8)."""
+  ds = slope(activations.get(activation))
+  K, c = _float(K_star), _float(c)
+  return _float(C_W) * bivariate_expectation(lambda a, b: ds(a) * ds(b), K, c * K, K)
 
 
 def relu_arccos_kernel(q1: ArrayLike, q2: ArrayLike, c: ArrayLike) -> jax.Array:
@@ -398,15 +460,14 @@ def _cross(act: activations.Activation, K11: jax.Array, K12: jax.Array, K22: jax
   return bivariate_expectation(lambda a, b: act(a) * act(b), K11, K12, K22)
 
 
-def phase_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
-                iterations: int = 100) -> tuple[jax.Array, jax.Array]:
+def phase_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0
+                ) -> tuple[jax.Array, jax.Array]:
   """``(K*, chi_perp(K*))`` together, two scalars; arguments as for :func:`phase`."""
-  K_star = fixed_point(activation, C_b, C_W, K0, iterations)
+  K_star = fixed_point(activation, C_b, C_W, K0)
   return K_star, chi_perp(activation, C_W, K_star)
 
 
-def phase(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
-          iterations: int = 100) -> jax.Array:
+def phase(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0) -> jax.Array:
   r"""The order parameter of the phase diagram, :math:`\chi_\perp(K^*)`: ``> 1`` chaotic (nearby
   inputs and gradients grow with depth), ``< 1`` ordered (they shrink), ``= 1`` the edge of chaos;
   ``jax.vmap(jax.vmap(lambda cw, cb: phase("tanh", cb, cw), (None, 0)), (0, None))(C_W, C_b)`` is
@@ -415,7 +476,7 @@ def phase(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
   Args:
     activation: name or :class:`~jaxinit.activations.Activation` (static).
     C_b, C_W: bias and weight variances (scalars, may be traced).
-    K0, iterations: as for :func:`fixed_point` (``K* = inf`` where the kernel diverges).
+    K0: as for :func:`fixed_point` (``K* = inf`` where the kernel diverges).
 
   Returns:
     A scalar.
@@ -423,7 +484,7 @@ def phase(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
   References:
     Schoenholz, Gilmer, Ganguli & Sohl-Dickstein, *Deep Information Propagation*, ICLR 2017.
   """
-  return phase_point(activation, C_b, C_W, K0, iterations)[1]
+  return phase_point(activation, C_b, C_W, K0)[1]
 
 
 def correlation_recursion(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K11: ArrayLike,
@@ -471,13 +532,12 @@ def _correlation_fixed_point(act: activations.Activation, C_b: jax.Array, C_W: j
   return jax.lax.fori_loop(0, iterations, step, c0)
 
 
-def chi_c(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0,
-          iterations: int = 100) -> jax.Array:
+def chi_c(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0) -> jax.Array:
   r"""The slope of the correlation map at :math:`c = 1` (a scalar), :math:`\chi_1` of Schoenholz et
   al. (2017). By Price's theorem :math:`\partial E[s(z_1)s(z_2)] / \partial K_{12} =
   E[s'(z_1) s'(z_2)]`, so :math:`dc'/dc = C_W E[s'(z_1) s'(z_2)]`, at :math:`c = 1`
   :math:`C_W\langle s'^2 \rangle_{K^*} = \chi_\perp(K^*)`: the same number as :func:`phase`."""
-  return phase(activation, C_b, C_W, K0, iterations)
+  return phase(activation, C_b, C_W, K0)
 
 
 def gradient_norm_ratio(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K1: ArrayLike,
