@@ -50,3 +50,32 @@ def test_every_figure_and_link_of_the_readmes_exists():
   run_all = (ROOT / "experiments" / "run_all.py").read_text()
   for name in re.findall(r'"(\w+)"', run_all.split("EXPERIMENTS = (")[1].split(")")[0]):
     assert f"## {name}" in gallery and f"results/{name}/" in gallery, name
+
+
+def test_readme_sweep_examples_run_in_order_without_colliding():
+  """Each `jaxinit sweep` example writes its own folder (the quickstart's `runs/moons-mlp` too), so a
+  newcomer running them in order is never refused for a folder an earlier one filled; a `--resume`
+  continues an earlier example's folder with that example's flags."""
+  import shlex
+
+  from jaxinit import cli
+  from jaxinit.results import folders
+
+  text = "\n".join(re.findall(r"```bash\n(.*?)```", README, re.S)).replace("\\\n", " ")
+  seen: dict = {}
+  for line in text.splitlines():
+    commands = [c for c in re.split(r"&&?", line.split("#")[0]) if c.strip()]
+    words = shlex.split(commands[-1]) if commands else []  # the quickstart's "... && jaxinit sweep"
+    while words and "=" in words[0]:
+      words.pop(0)  # an environment assignment: XLA_FLAGS=...
+    if words[:2] != ["jaxinit", "sweep"]:
+      continue
+    args = cli.flags.parser().parse_args(words[1:])
+    config = cli._sweep_config(args)
+    name = args.name or f"{folders.slug(config.data)}-{config.model.kind}"
+    if args.resume:
+      assert seen.get(name) == config, f"{line!r} resumes {name}, which no earlier example made alike"
+    else:
+      assert name not in seen, f"{line!r} writes {name}, as an earlier example did"
+      seen[name] = config
+  assert "moons-mlp" in seen and len(seen) >= 10  # the quickstart counted too

@@ -170,8 +170,9 @@ SWEEP_FLAGS = ["--widths", "8,1", "--schemes", "he_normal,zeros,normal(stddev=0.
 def test_two_processes_share_one_mesh_and_process_0_writes_the_records(tmp_path, capsys):
   """`jaxinit sweep --coordinator ... --num-processes 2 --process-id i` in two local processes
   (gloo CPU collectives), two CPU devices each: one mesh of 4 devices for 3 members (one padding
-  member). Only process 0 writes the run folder, and its records equal a one-device run's, to
-  float rounding. (A data-dependent scheme on a mesh: the slow 8-device test's LSUV member.)"""
+  member). Only process 0 writes the run folder (figures included), and its records equal a
+  one-device run's, to float rounding. (A data-dependent scheme on a mesh: the slow 8-device
+  test's LSUV member.)"""
   import socket
 
   from jaxinit import cli
@@ -184,7 +185,7 @@ def test_two_processes_share_one_mesh_and_process_0_writes_the_records(tmp_path,
   procs = [subprocess.Popen(
       [sys.executable, "-m", "jaxinit.cli", "sweep", "--coordinator", f"127.0.0.1:{port}",
        "--num-processes", "2", "--process-id", str(i), "--out", str(tmp_path), "--name", "two",
-       *SWEEP_FLAGS], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+       *SWEEP_FLAGS[:-1]], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
       for i in range(2)]
   outputs = [p.communicate(timeout=600) for p in procs]
   for p, (_, stderr) in zip(procs, outputs, strict=True):
@@ -197,6 +198,9 @@ def test_two_processes_share_one_mesh_and_process_0_writes_the_records(tmp_path,
       assert math.isclose(rows[key][metric], row[metric], rel_tol=1e-5, abs_tol=1e-6)
   run = json.loads((tmp_path / "two" / "run.json").read_text())
   assert run["devices"] == 4 and run["environment"]["process_count"] == 2
+  # Figures on: process 1 joins the gather they need, process 0 draws them.
+  assert run["status"] == "finished" and "loss_curves.png" in run["figures"]
+  assert all((tmp_path / "two" / name).is_file() for name in run["figures"])
   assert "| he_normal |" in outputs[0][0] and "| he_normal |" in outputs[1][0]
 
 

@@ -22,6 +22,7 @@ printed); 130/143 a sweep stopped by SIGINT/SIGTERM after saving a checkpoint; a
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -80,7 +81,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
   if args.plot is not None:
     from jaxinit.results import plots
 
-    plots.check_path(args.plot)
+    plots.check_path(args.plot, parent_exists=True)
     if 0 in shape:
       raise ValueError(f"--plot needs a non-empty draw; shape {shape} has no entries")
   d = describe.describe(args.name, shape, seed=args.seed, dtype=args.dtype)
@@ -124,9 +125,9 @@ def _cmd_coordcheck(args: argparse.Namespace) -> int:
   checks = coordcheck.configs(names.split_list(args.parametrization, "--parametrization"),
                               settings.pop("width", None), layers=args.layers,
                               activation=args.activation, **settings)
-  measured = {name: coordcheck.run(config, data_dir=args.data_dir) for name, config in checks.items()}
   folder = folders.resolve(args.out, args.name)
-  print(coordcheck.write(measured, folder)["md"].read_text(), end="")
+  paths = coordcheck.study(checks, folder, data_dir=args.data_dir, overwrite=args.overwrite)
+  print(paths["md"].read_text(), end="")
   print(f"\nfigures, slopes and measurements in {folder}")
   return 0
 
@@ -135,7 +136,8 @@ def _cmd_theory(args: argparse.Namespace) -> int:
   from jaxinit.results import plots
   from jaxinit.studies import criticality
 
-  path = plots.check_path(args.phase_diagram) if args.phase_diagram is not None else None
+  path = (plots.check_path(args.phase_diagram, parent_exists=True)
+          if args.phase_diagram is not None else None)
   summary = criticality.summarize(args.activation, C_b=args.C_b, C_W=args.C_W, K1=args.K1,
                                   depths=names.ints(args.depths, "--depths"))
   print(summary.text())
@@ -163,6 +165,16 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "schemes": _cmd_schemes, "sample": _cmd_sample, "theory": _cmd_theory,
     "diagnose": _cmd_diagnose, "sweep": _cmd_sweep, "coordcheck": _cmd_coordcheck}
 """Each command's runner: its parsed flags -> the exit status."""
+
+
+def _os_error(e: OSError) -> str:
+  """One line for a failed read or write: what failed, where, and what to do."""
+  what = (e.strerror or str(e)) + (f": {e.filename}" if e.filename else "")
+  hint = {errno.ENOSPC: "free space, then continue a sweep with --resume (its last checkpoint "
+                        "and records are kept)",
+          errno.EROFS: "choose a writable folder with --out",
+          errno.EACCES: "choose a folder you may write with --out"}.get(e.errno)
+  return what + (f"; {hint}" if hint else "")
 
 
 def _quiet_pipe() -> int:
@@ -195,9 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     return _quiet_pipe()
   except signals.Interrupted as e:
     return e.exit_code
-  except (ValueError, TypeError, ArithmeticError, FileNotFoundError, NotADirectoryError,
-          IsADirectoryError, PermissionError) as e:
+  except KeyboardInterrupt:  # outside a sweep's epochs (loading data, compiling): nothing to save
+    print("jaxinit: interrupted", file=sys.stderr)
+    return 130
+  except (ValueError, TypeError, ArithmeticError) as e:
     print(f"jaxinit: error: {e}", file=sys.stderr)
+    return 2
+  except OSError as e:  # a full disk, a read-only or missing folder, no permission
+    print(f"jaxinit: error: {_os_error(e)}", file=sys.stderr)
     return 2
   except Exception as e:
     if "RESOURCE_EXHAUSTED" in str(e):  # memory the estimate did not foresee

@@ -210,7 +210,8 @@ def _add_coordcheck(sub: Any) -> None:
       ("--steps", f"training steps (default {d.steps})", {"type": _number(int, 1)}),
       ("--batch", f"examples in the fixed batch (default {d.batch})", {"type": _number(int, 2)}),
       ("--seeds", f"seeds per width: a count, range or list (default {len(d.seeds)})", {}),
-      ("--scheme", f"initialization scheme (default {d.scheme})", {}))
+      ("--scheme", f"initialization scheme (default {d.scheme})", {}),
+      ("--overwrite", "replace the coordinate checks in the output folder", {"action": "store_true"}))
   _output_flags(p, "coordcheck")
   p.set_defaults(name="coordcheck")
 

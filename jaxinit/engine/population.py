@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinit import names
+from jaxinit import activations, names
 from jaxinit import schemes as scheme_registry
 from jaxinit.nets import models
 from jaxinit.results import records
@@ -110,15 +110,17 @@ def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (D
 
 def check_layers(config: models.ModelConfig, schemes: Sequence[str]) -> None:
   """Checks that every scheme fits ``config``: a per-layer scheme (``layers(...)``) names as many
-  layers as it has, and a scheme for some kinds of model (``skipinit``, ``fixup``: residual MLPs)
-  is for its kind.
+  layers as it has, a scheme for some kinds of model (``skipinit``, ``fixup``: residual MLPs) is
+  for its kind, and a critical scheme is for its activation.
 
   Raises:
     ValueError: the first scheme that does not fit, saying why.
   """
+  activation = activations.get(config.activation).name
   for s in schemes:
     scheme = scheme_registry.get(s)
     scheme.check_kind(config.kind)
+    scheme.check_activation(activation)
     scheme.layer_inits(config.depth)
 
 

@@ -43,7 +43,8 @@ def initialize_distributed(coordinator: str | None = None, num_processes: int | 
     Whether it was initialized (False: one process, nothing given).
 
   Raises:
-    ValueError: some of the three given without the others.
+    ValueError: some of the three given without the others, or a coordinator that is not
+      ``HOST:PORT``.
   """
   given = [coordinator, num_processes, process_id]
   if not auto and all(v is None for v in given):
@@ -51,6 +52,11 @@ def initialize_distributed(coordinator: str | None = None, num_processes: int | 
   if any(v is None for v in given) and any(v is not None for v in given):
     raise ValueError("--coordinator, --num-processes and --process-id go together; give all three, "
                      "or --distributed alone where the cluster provides them (SLURM, Cloud TPU)")
+  if coordinator is not None:
+    host, _, port = coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+      raise ValueError(f"--coordinator {coordinator!r} is not HOST:PORT; accepted: e.g. "
+                       "10.0.0.1:1234 or node01:29500 (a port in 1..65535)")
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                              process_id=process_id)

@@ -171,14 +171,15 @@ def resolve(out: str | Path, name: str) -> Path:
   'runs/moons-mlp'
 
   Raises:
-    ValueError: an empty name, an absolute one, or one with ``..``, ``.`` or path separators
-      that would write elsewhere than directly inside ``out``.
+    ValueError: an empty name, an absolute one, one with ``..``, ``.`` or path separators that
+      would write elsewhere than directly inside ``out``, or one with control characters.
   """
   parts = Path(name).parts
   if (not name or Path(name).is_absolute() or len(parts) != 1 or parts[0] in (".", "..")
-      or "\\" in name):
+      or "\\" in name or not name.isprintable()):
     raise ValueError(f"--name {name!r} is not a folder name inside --out; accepted: one plain "
-                     "name without '/', '..' or a leading '/', e.g. my-sweep")
+                     "name without '/', '..', a leading '/' or control characters (a newline), "
+                     "e.g. my-sweep")
   return Path(out) / name
 
 
@@ -189,8 +190,10 @@ def config_difference(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _holds_nothing(folder: Path, empty_when_missing: Sequence[str]) -> bool:
-  """A folder whose run never finished an epoch: none of ``empty_when_missing`` is there."""
-  return bool(empty_when_missing) and not any((folder / f).exists() for f in empty_when_missing)
+  """A folder whose run never finished an epoch: each of ``empty_when_missing`` is absent or empty
+  (a run killed during its first compile leaves an empty ``records.jsonl``)."""
+  return bool(empty_when_missing) and not any(
+      (folder / f).exists() and (folder / f).stat().st_size > 0 for f in empty_when_missing)
 
 
 def prepare(folder: str | Path, marker: str, *, config: dict[str, Any] | None = None,

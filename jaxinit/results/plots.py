@@ -43,11 +43,16 @@ BINS = 100
 _CURVE_POINTS = 512
 
 
-def check_path(path: str | Path) -> Path:
-  """Returns ``path`` as a Path if its suffix is a figure format we write, else raises ValueError."""
+def check_path(path: str | Path, *, parent_exists: bool = False) -> Path:
+  """Returns ``path`` as a Path if its suffix is a figure format we write (and, with
+  ``parent_exists``, its folder is there: a file a user names is not written into a folder made
+  for a typo), else raises ValueError."""
   path = Path(path)
   if path.suffix.lower() not in FORMATS:
     raise ValueError(f"cannot save a figure to {str(path)!r}; accepted suffixes: {', '.join(FORMATS)}")
+  if parent_exists and not path.parent.is_dir():
+    raise ValueError(f"cannot save a figure to {str(path)!r}: the folder {str(path.parent)!r} does "
+                     "not exist; accepted: a file in an existing folder")
   return path
 
 

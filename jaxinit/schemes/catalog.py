@@ -77,6 +77,8 @@ class Scheme:
     refine: applied to the drawn variables, or None.
     needs_data: ``refine`` needs a batch of real inputs (LSUV); the others use only its shape.
     kinds: the model kinds (:data:`jaxinit.nets.models.KINDS`) the scheme is for, or None for any.
+    activation: the activation whose critical point the scheme sets (``critical(ACT)``), or None
+      for a scheme that fits any activation.
   """
 
   name: str
@@ -85,6 +87,7 @@ class Scheme:
   refine: Refine | None = dataclasses.field(default=None, repr=False)
   needs_data: bool = False
   kinds: tuple[str, ...] | None = None
+  activation: str | None = None
 
   def check_kind(self, kind: str) -> None:
     """Checks that the scheme is for models of this kind.
@@ -95,6 +98,19 @@ class Scheme:
     if self.kinds is not None and kind not in self.kinds:
       raise ValueError(f"scheme {self.name!r} is for {' and '.join(self.kinds)} models; got a "
                        f"{kind!r} model (accepted kinds: {', '.join(self.kinds)})")
+
+  def check_activation(self, activation: str) -> None:
+    """Checks that the scheme fits a model with this (canonical) hidden activation.
+
+    Raises:
+      ValueError: a critical scheme for another activation (``critical(tanh)`` on a relu net: its
+        variances would put the model off its own critical point without a word).
+    """
+    if self.activation is not None and self.activation != activation:
+      raise ValueError(f"scheme {self.name!r} sets {self.activation}'s critical point but the model's "
+                       f"activation is {activation}; accepted: critical({activation}), or those "
+                       f"variances by name, e.g. variance_scaling(scale=..., mode='fan_in', "
+                       f"distribution='normal')")
 
   @property
   def depth(self) -> int | None:
@@ -129,7 +145,7 @@ def critical(activation: str) -> Scheme:
   crit = theory.critical_point(act)
   kernel = initializers.variance_scaling(scale=crit.C_W, mode="fan_in", distribution="normal")
   bias = initializers.normal(stddev=math.sqrt(crit.C_b)) if crit.C_b > 0 else initializers.zeros()
-  return Scheme(names.format_call("critical", (act.name,)), kernel, bias)
+  return Scheme(names.format_call("critical", (act.name,)), kernel, bias, activation=act.name)
 
 
 def lsuv(tol: float = 0.1, t_max: int = 10, base: str = "orthogonal") -> Scheme:

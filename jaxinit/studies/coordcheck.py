@@ -45,7 +45,8 @@ from jaxinit.nets import models
 from jaxinit.nets import parametrizations as pz
 from jaxinit.results import folders, plots, tables
 
-__all__ = ["CoordCheckConfig", "CoordCheck", "configs", "run", "write", "slope_rows", "MEASURES"]
+__all__ = ["CoordCheckConfig", "CoordCheck", "MARKER", "configs", "study", "run", "write",
+           "slope_rows", "MEASURES"]
 
 MEASURES = ("size", "change")
 
@@ -269,6 +270,23 @@ def slope_rows(checks: dict[str, CoordCheck]) -> list[dict[str, Any]]:
   return rows
 
 
+MARKER = "coordcheck.json"
+"""The file that marks a folder as holding coordinate checks."""
+
+
+def study(configs: dict[str, CoordCheckConfig], folder: str | Path, *, data_dir: str | None = None,
+          overwrite: bool = False) -> dict[str, Path]:
+  """What ``jaxinit coordcheck`` runs: checks ``folder`` first (a folder holding coordinate checks
+  is refused unless ``overwrite``, as a sweep's or diagnostics' is:
+  :func:`jaxinit.results.folders.prepare`), then :func:`run` of each config and :func:`write`.
+
+  Returns:
+    The written paths by name, as :func:`write`.
+  """
+  folders.prepare(folder, MARKER, overwrite=overwrite, what="coordinate check")
+  return write({name: run(config, data_dir=data_dir) for name, config in configs.items()}, folder)
+
+
 def write(checks: dict[str, CoordCheck], folder: str | Path) -> dict[str, Path]:
   """Writes coordinate checks into ``folder``: ``coordcheck.json`` (configs and arrays),
   ``slopes.md`` and ``slopes.csv`` (:func:`slope_rows`; the Markdown shows the last step) and
@@ -281,7 +299,7 @@ def write(checks: dict[str, CoordCheck], folder: str | Path) -> dict[str, Path]:
   folder = Path(folder)
   folder.mkdir(parents=True, exist_ok=True)
   rows = slope_rows(checks)
-  paths = {"json": folders.write_json(folder / "coordcheck.json",
+  paths = {"json": folders.write_json(folder / MARKER,
                                       {label: c.to_json() for label, c in checks.items()})}
   paths["csv"] = folders.atomic_write(folder / "slopes.csv", tables.to_csv(rows))
   last = {label: c.size_WSTL.shape[2] - 1 for label, c in checks.items()}

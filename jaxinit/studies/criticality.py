@@ -29,11 +29,15 @@ import numpy as np
 
 from jaxinit import activations, names, theory
 
-__all__ = ["RTOL", "DEPTHS", "TheorySummary", "summarize", "phase_diagram"]
+__all__ = ["RTOL", "K1_MAX", "DEPTHS", "TheorySummary", "summarize", "phase_diagram"]
 
 RTOL = 1e-6
 """Relative accuracy of "critical": ``|chi - 1| <= RTOL``, and a given point within ``RTOL`` (relative
 to ``max(|value|, 1)``) of the critical ``(C_b, C_W)`` is that point."""
+
+K1_MAX = 1e12
+"""The largest first-layer kernel :func:`summarize` accepts (:func:`jaxinit.theory.fixed_point`
+searches up to 1e12)."""
 
 DEPTHS = (1, 2, 5, 10, 20, 50)
 """The layers :func:`summarize` tabulates ``K(l)`` at by default."""
@@ -182,6 +186,9 @@ def summarize(activation: theory.Act, C_b: float | None = None, C_W: float | Non
     raise ValueError(f"C_b={C_b!r} needs C_W: give both --C-b and --C-W, or --C-W alone (then "
                      "C_b = 0), or neither (then the critical point is studied)")
   K1 = names.check_number("K1", "theory", K1, 0.0, strict=True)
+  if K1 > K1_MAX:
+    raise ValueError(f"K1={K1:g} is beyond float32 theory's range (K(l) and its expectations overflow "
+                     f"or lose their digits); accepted: 0 < K1 <= {K1_MAX:g}")
   if C_W is not None:
     C_b = names.check_number("C_b", "theory", 0.0 if C_b is None else C_b, 0.0)
     C_W = names.check_number("C_W", "theory", C_W, 0.0, strict=True)

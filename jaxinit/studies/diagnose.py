@@ -121,6 +121,9 @@ class DiagnoseConfig:
       if getattr(self, field) not in accepted:
         raise ValueError(f"unknown {field}={getattr(self, field)!r}; accepted: "
                          f"{', '.join(accepted)}")
+    if len(self.model.widths) < 2:
+      raise ValueError(f"diagnose measures hidden layers; the model {self.model.widths} has only its "
+                       "readout; accepted: at least one hidden width, e.g. --widths 64,1")
     members = self.members()  # validates the population; canonical names and numbers below
     pop.check_layers(self.model, self.schemes)
     for field, attr in (("schemes", "scheme"), ("seeds", "seed"), ("scales", "scale")):

@@ -75,8 +75,9 @@ class SweepConfig:
     schemes, seeds, lrs, momenta, scales: the population grid (:func:`jaxinit.engine.population.grid`).
 
   Raises:
-    ValueError: an unknown dataset or normalization, or a per-layer scheme (``layers(...)``) for
-      another number of layers than the model's.
+    ValueError: an unknown dataset or normalization, a scheme that does not fit the model
+      (:func:`jaxinit.engine.population.check_layers`), several momenta for an optimizer without
+      one, or a readout width other than the dataset's classes (1 for two classes).
   """
 
   data: str = "moons"
@@ -95,6 +96,16 @@ class SweepConfig:
     object.__setattr__(self, "data", datasets.canonical(self.data))
     object.__setattr__(self, "normalize", datasets.check_normalize(self.data, self.normalize))
     pop.check_layers(self.model, self.schemes)
+    optimizer = optimizers.get(self.train.optimizer)
+    if len(set(self.momenta)) > 1 and not optimizer.uses_momentum:
+      raise ValueError(f"momenta {self.momenta} for {optimizer.name}, which has no momentum: those "
+                       "members would train identically; accepted: one momentum, or the momentum "
+                       "or nesterov optimizer")
+    classes, outputs = datasets.num_classes(self.data), self.model.num_outputs
+    if outputs != classes and not (outputs == 1 and classes == 2):
+      raise ValueError(f"{self.data} has {classes} classes but the model has {outputs} outputs; "
+                       f"accepted: a last width of {datasets.num_outputs(self.data)}"
+                       + (f" (or {classes}: one logit per class)" if classes == 2 else ""))
 
   def members(self) -> tuple[pop.Member, ...]:
     return pop.grid(self.schemes, self.seeds, self.lrs, self.momenta, self.scales)
@@ -451,10 +462,11 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
     raise
   record["wall_s"]["train"] = time.perf_counter() - t0 - record["wall_s"]["setup"]
   table, markdown = _write_tables(config, out)
-  if figures and out == home:
+  if figures:  # every process joins the gather (a collective across processes); process 0 draws
     host = jax.tree.map(sharding.to_host, state)
-    rows = results.read_records(out.records)
-    record["figures"] = [p.name for p in _figures(out.path, config, dataset, members, host, rows)]
+    if out == home:
+      rows = results.read_records(out.records)
+      record["figures"] = [p.name for p in _figures(out.path, config, dataset, members, host, rows)]
   diverged = sharding.to_host(state.diverged_epoch)[:len(members)]
   record.update(status="finished", table=table, diverged=int(np.sum(diverged > 0)))
   record["wall_s"]["total"] = time.perf_counter() - t0

@@ -1,0 +1,107 @@
+"""What a user meets on a fault or a doubtful input: one line, exit 2 (130 for an interrupt),
+nothing half-made left, and a run that can go on where it stopped."""
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from jaxinit import cli
+from jaxinit import data as datasets
+from jaxinit.results import folders
+
+TINY = ["--widths", "4,1", "--schemes", "he_normal,zeros", "--seeds", "2", "--epochs", "6", "--quiet",
+        "--no-figures", "--checkpoint-seconds", "0"]
+
+
+def one_line(capsys: pytest.CaptureFixture) -> str:
+  """The error: one line, the last on stderr (after a sweep's progress lines), no traceback."""
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert not any("Traceback" in line for line in lines), lines
+  assert [line for line in lines if line.startswith("jaxinit:")] == lines[-1:], lines
+  return lines[-1]
+
+
+def test_a_full_disk_is_one_line_and_resume_gives_the_uninterrupted_records(tmp_path, capsys,
+                                                                             monkeypatch):
+  """ENOSPC while the checkpoint of epoch 4 is written: exit 2 with one line; the checkpoint of
+  epoch 3 is intact, and --resume (space freed) ends with records byte-identical to a run that
+  was never stopped."""
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "whole", *TINY]) == 0
+  capsys.readouterr()
+  write, calls = folders.atomic_write, []
+
+  def full_disk(path, content):
+    if Path(path).name == folders.RunFolder.CHECKPOINT:
+      calls.append(path)
+      if len(calls) == 4:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    return write(path, content)
+
+  monkeypatch.setattr(folders, "atomic_write", full_disk)
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "cut", *TINY]) == 2
+  line = one_line(capsys)
+  assert line.startswith("jaxinit: error: No space left on device") and "--resume" in line
+  run = folders.RunFolder(tmp_path / "cut")
+  assert json.loads(run.run.read_text())["checkpoint_epoch"] == 3
+  monkeypatch.setattr(folders, "atomic_write", write)
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "cut", "--resume", *TINY]) == 0
+  assert run.records.read_bytes() == folders.RunFolder(tmp_path / "whole").records.read_bytes()
+
+
+def test_an_interrupt_while_loading_data_is_one_line_and_leaves_nothing(tmp_path, capsys,
+                                                                        monkeypatch):
+  def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(datasets, "load", interrupted)
+  assert cli.main(["sweep", "--out", str(tmp_path), *TINY]) == 130
+  assert one_line(capsys) == "jaxinit: interrupted" and not any(tmp_path.iterdir())
+
+
+def test_a_run_killed_before_its_first_epoch_does_not_block_its_rerun(tmp_path, capsys):
+  """A SIGKILL during the first compile leaves config.json and an empty records.jsonl."""
+  folder = tmp_path / "moons-mlp"
+  folder.mkdir()
+  (folder / folders.RunFolder.CONFIG).write_text("{}")
+  (folder / folders.RunFolder.RECORDS).write_text("")
+  assert cli.main(["sweep", "--out", str(tmp_path), *TINY]) == 0
+  assert folders.RunFolder(folder).records.stat().st_size > 0
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["sweep", "--coordinator", "notahost", "--num-processes", "2", "--process-id", "0"],
+     "is not HOST:PORT"),
+    (["sweep", "--coordinator", "127.0.0.1:abc", "--num-processes", "2", "--process-id", "0"],
+     "is not HOST:PORT"),
+    (["sweep", "--name", "two\nlines"], "control characters"),
+    (["sweep", "--optimizer", "adam", "--momentum", "0.5,0.9"], "would train identically"),
+    (["sweep", "--widths", "12,6,5"], "moons has 2 classes but the model has 5 outputs"),
+    (["sweep", "--schemes", "critical(tanh)"], "sets tanh's critical point but the model's "
+                                               "activation is relu"),
+    (["diagnose", "--widths", "1"], "has only its readout"),
+    (["theory", "gelu", "--K1", "1e300"], "accepted: 0 < K1 <= 1e+12"),
+])
+def test_doubtful_input_is_refused_in_one_line(argv, says, tmp_path, capsys):
+  out = ["--out", str(tmp_path)] if argv[0] in ("sweep", "diagnose") else []
+  assert cli.main([*argv, *out]) == 2
+  assert says in one_line(capsys)
+  assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv", [["sample", "--plot"], ["theory", "tanh", "--phase-diagram"]])
+def test_a_figure_is_not_written_into_a_folder_made_for_a_typo(argv, tmp_path, capsys):
+  target = tmp_path / "typo" / "figure.png"
+  assert cli.main([*argv, str(target)]) == 2
+  assert "does not exist" in one_line(capsys) and not (tmp_path / "typo").exists()
+
+
+def test_coordcheck_refuses_its_own_folder_unless_overwrite(tmp_path, capsys):
+  argv = ["coordcheck", "--width", "8,16", "--layers", "1", "--steps", "1", "--seeds", "1",
+          "--batch", "4", "--out", str(tmp_path), "--name", "cc"]
+  assert cli.main(argv) == 0
+  capsys.readouterr()
+  assert cli.main(argv) == 2
+  assert "is not empty; pass --overwrite" in one_line(capsys)
+  assert cli.main([*argv, "--overwrite"]) == 0
