@@ -33,7 +33,8 @@ import numpy as np
 
 from jaxinit import names
 
-__all__ = ["Dataset", "DataError", "moons", "circles", "gaussian", "mnist", "fashion_mnist",
+__all__ = ["nbytes", "family", "num_classes", "num_outputs", "FAMILIES", "Dataset", "DataError",
+           "moons", "circles", "gaussian", "mnist", "fashion_mnist",
            "read_idx", "identify", "load", "canonical", "known", "ENV_VAR", "IDX_FILES", "LOADERS",
            "ALIASES", "NORMALIZATIONS", "default_normalize", "check_normalize", "Fingerprint",
            "FINGERPRINTS", "PIXEL_MEAN_TOLERANCE"]
@@ -628,6 +629,23 @@ def check_normalize(name: str, normalize: str | None) -> str:
     raise ValueError(f"normalize='unit' divides pixels by 255 and {name} has no pixels; accepted: "
                      "standard, per_feature, none")
   return normalize
+
+
+def nbytes(name: str) -> int:
+  """The host memory a dataset takes once loaded (float32 inputs, int32 labels, and one float32
+  copy of the inputs while they are normalized), known from its name without building it.
+
+  >>> nbytes("gaussian(dim=100, n=1000, n_test=100)")
+  884400
+  """
+  base, _, kwargs = names.parse(canonical(name))
+  if base == "gaussian":
+    examples, features = kwargs["n"] + kwargs["n_test"], kwargs["dim"]
+  elif base in IMAGE_SETS:
+    examples, features = kwargs.get("n_train", 60000) + kwargs.get("n_test", 10000), 28 * 28
+  else:
+    examples, features = 500, 2
+  return examples * (2 * 4 * features + 4)
 
 
 def load(name: str, *, seed: int = 0, data_dir: str | os.PathLike[str] | None = None,

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 __all__ = ["parse", "build", "lookup", "check_number", "check_int", "format_call", "format_value",
-           "split_list", "ints", "floats", "seeds"]
+           "split_list", "ints", "floats", "seeds", "MAX_SEEDS"]
 
 
 def parse(text: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -273,6 +273,11 @@ def floats(text: str, what: str = "list") -> tuple[float, ...]:
     raise ValueError(f"{what} must be comma-separated numbers, e.g. 0.1,0.01; got {text!r}") from None
 
 
+MAX_SEEDS = 2 ** 24
+"""The most seeds a seed list may give (:func:`seeds`): 16,777,216 networks per scheme already
+outgrow the memory of any one device for all but the smallest models."""
+
+
 def seeds(text: str, what: str = "--seeds") -> tuple[int, ...]:
   """A seed list: a count ``N`` (seeds 0..N-1), a range ``A:B`` (A..B-1) or a list ``1,4,9``
   (``"7,"`` is seed 7 alone).
@@ -284,13 +289,16 @@ def seeds(text: str, what: str = "--seeds") -> tuple[int, ...]:
   try:
     if ":" in text:
       a, b = (int(p) for p in text.split(":"))
-      out = tuple(range(a, b))
     elif "," in text:
-      out = tuple(int(p) for p in text.split(",") if p.strip())
+      listed = tuple(int(p) for p in text.split(",") if p.strip())
     else:
-      out = tuple(range(int(text)))
+      a, b = 0, int(text)
   except ValueError:
     raise ValueError(f"{help_}; got {text!r}") from None
+  if "," not in text and b - a > MAX_SEEDS:  # refused before a tuple of them is built
+    raise ValueError(f"{what} {text!r} asks for {b - a:,} seeds; accepted: at most {MAX_SEEDS:,} "
+                     "(2^24) per population")
+  out = listed if "," in text and ":" not in text else tuple(range(a, b))
   if not out:
     raise ValueError(f"{help_}; {text!r} gives no seeds")
   return out

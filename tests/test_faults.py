@@ -82,6 +82,11 @@ def test_a_run_killed_before_its_first_epoch_does_not_block_its_rerun(tmp_path, 
                                                "activation is relu"),
     (["diagnose", "--widths", "1"], "has only its readout"),
     (["theory", "gelu", "--K1", "1e300"], "accepted: 0 < K1 <= 1e+12"),
+    # sizes, refused before anything large is built (each grew for minutes, then a traceback)
+    (["sweep", "--seeds", "0:4294967295"], "accepted: at most 16,777,216"),
+    (["sweep", "--seeds", "10000000"], "a population of 30000000 members needs about"),
+    (["sweep", "--data", "gaussian(dim=100000000)"], "GB of host memory"),
+    (["sweep", "--epochs", "100000000000"], "must be an int in [1, 2^31)"),
 ])
 def test_doubtful_input_is_refused_in_one_line(argv, says, tmp_path, capsys):
   out = ["--out", str(tmp_path)] if argv[0] in ("sweep", "diagnose") else []

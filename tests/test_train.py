@@ -205,7 +205,7 @@ def test_mse_and_a_cosine_schedule_are_what_full_batch_sgd_applies() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"epochs": 0}, "epochs must be an int >= 1"),
+    ({"epochs": 0}, r"epochs must be an int in \[1, 2\^31\)"),
     ({"batch_size": 0}, "batch_size must be"),
     ({"batch_size": 2.5}, "batch_size must be"),
     ({"shuffle": "random"}, "unknown shuffle"),

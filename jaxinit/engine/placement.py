@@ -20,11 +20,12 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
+from jaxinit import data as datasets
 from jaxinit.engine import population as pop
 from jaxinit.engine import sharding
 from jaxinit.nets import models
 
-__all__ = ["Plan", "plan", "bucket", "padded_members", "MemoryEstimate", "member_bytes",
+__all__ = ["Plan", "plan", "check_data", "bucket", "padded_members", "MemoryEstimate", "member_bytes",
            "plan_population", "free_bytes", "host_available_bytes", "working_bytes",
            "members_that_fit", "HOST_HEADROOM"]
 
@@ -196,6 +197,20 @@ def working_bytes() -> tuple[int | None, bool]:
   which reports none, ``(host_available_bytes(), True)``."""
   free = free_bytes()
   return (free, False) if free is not None else (host_available_bytes(), True)
+
+
+def check_data(name: str) -> None:
+  """Refuses a dataset larger than the host memory available, before it is built
+  (:func:`jaxinit.data.nbytes`).
+
+  Raises:
+    ValueError: the estimate and what is available, and what to change.
+  """
+  need, host = datasets.nbytes(name), host_available_bytes()
+  if host is not None and need > HOST_HEADROOM * host:
+    raise ValueError(f"dataset {name} needs about {_gb(need)} of host memory and {_gb(host)} is "
+                     "available; choose a smaller one (gaussian's dim, n, n_test; an image set's "
+                     "n_train, n_test)")
 
 
 def host_available_bytes() -> int | None:

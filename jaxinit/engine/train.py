@@ -52,6 +52,8 @@ __all__ = ["TrainConfig", "TrainState", "DeviceData", "Programs", "METRICS", "de
            "SHUFFLES", "transform"]
 
 SHUFFLES = ("shared", "member")
+MAX_COUNT = 2 ** 31
+"""Epochs, batch sizes and evaluation intervals are below this: the compiled loops count in int32."""
 PRECISIONS = {"highest": "highest", "tf32": "tensorfloat32", "bf16": "bfloat16"}
 """TrainConfig.precision -> the ``jax.default_matmul_precision`` the epoch is traced under."""
 _SHUFFLE_STREAM = 1  # fold_in(key(seed), 1): the shuffling stream; key(seed) itself initializes
@@ -106,8 +108,9 @@ class TrainConfig:
       v = getattr(self, field)
       if v is None and field == "batch_size":
         continue
-      if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"TrainConfig.{field} must be an int >= 1; got {v!r}")
+      if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < MAX_COUNT:
+        raise ValueError(f"TrainConfig.{field} must be an int in [1, 2^31) (the compiled epoch "
+                         f"counts in int32); got {v!r}")
     if self.shuffle not in SHUFFLES:
       raise ValueError(f"unknown shuffle {self.shuffle!r}; accepted: {', '.join(SHUFFLES)}")
     if self.loss not in models.LOSSES:
@@ -163,16 +166,19 @@ def _permutation(seed: jax.Array, epoch: jax.Array, n: int, batch: int | None) -
   return jax.random.permutation(key, n)[:steps * batch].reshape(steps, batch)
 
 
-def evaluation_epochs(cfg: TrainConfig, start_epoch: int = 0) -> list[int]:
-  """The epochs after which a run continued from ``start_epoch`` evaluates: every multiple of
-  ``cfg.eval_every`` and the last epoch. A resumed run's blocks are the uninterrupted run's, since
-  it continues from one of these.
+def evaluation_epochs(cfg: TrainConfig, start_epoch: int = 0) -> Iterator[int]:
+  """The epochs after which a run continued from ``start_epoch`` evaluates, in order and lazily
+  (a run of 10^9 epochs holds no list of them): every multiple of ``cfg.eval_every`` and the last
+  epoch. A resumed run's blocks are the uninterrupted run's, since it continues from one of these.
 
-  >>> evaluation_epochs(TrainConfig(epochs=10, eval_every=4))
-  [4, 8, 10]
+  >>> list(evaluation_epochs(TrainConfig(epochs=10, eval_every=4))), list(evaluation_epochs(
+  ...     TrainConfig(epochs=8, eval_every=4), start_epoch=4))
+  ([4, 8, 10], [8])
   """
-  return [e for e in range(start_epoch + 1, cfg.epochs + 1)
-          if e % cfg.eval_every == 0 or e == cfg.epochs]
+  step = cfg.eval_every
+  yield from range((start_epoch // step + 1) * step, cfg.epochs, step)
+  if start_epoch < cfg.epochs:
+    yield cfg.epochs
 
 
 def transform(model_cfg: models.ModelConfig, cfg: TrainConfig, lr: Any, momentum: Any
@@ -432,13 +438,13 @@ def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.M
     yield int(last), state, np.concatenate(metrics)[:m]
 
 
-def _blocks(cfg: TrainConfig, start_epoch: int) -> list[tuple[np.int32, np.int32]]:
-  """``(first, last)`` epochs of each compiled call after ``start_epoch``."""
-  ends = evaluation_epochs(cfg, start_epoch)
-  if not ends:  # a finished run resumed: nothing left to train
-    return []
-  return [(np.int32(first), np.int32(last))
-          for first, last in zip([start_epoch + 1, *(e + 1 for e in ends[:-1])], ends, strict=True)]
+def _blocks(cfg: TrainConfig, start_epoch: int) -> Iterator[tuple[np.int32, np.int32]]:
+  """``(first, last)`` epochs of each compiled call after ``start_epoch`` (none for a finished run
+  resumed), lazily."""
+  first = start_epoch + 1
+  for last in evaluation_epochs(cfg, start_epoch):
+    yield np.int32(first), np.int32(last)
+    first = last + 1
 
 
 def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Member, data: DeviceData

@@ -35,6 +35,7 @@ import numpy as np
 
 from jaxinit import data as datasets
 from jaxinit import names
+from jaxinit.engine import placement
 from jaxinit.engine import population as pop
 from jaxinit.nets import models
 from jaxinit.results import folders, plots, provenance, stats, tables
@@ -322,6 +323,7 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
   if not overwrite:  # fail fast; without overwrite, prepare deletes nothing
     folders.prepare(folder, MARKER, what="diagnostics")
   members = config.members()
+  placement.check_data(config.data)
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
                           normalize=config.normalize)
   n = min(config.examples, len(dataset.y_train))

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import shutil
 import signal
 import sys
@@ -106,6 +107,12 @@ class SweepConfig:
       raise ValueError(f"{self.data} has {classes} classes but the model has {outputs} outputs; "
                        f"accepted: a last width of {datasets.num_outputs(self.data)}"
                        + (f" (or {classes}: one logit per class)" if classes == 2 else ""))
+
+  @property
+  def size(self) -> int:
+    """The number of members, known without building them."""
+    return math.prod(len(axis) for axis in (self.schemes, self.seeds, self.lrs, self.momenta,
+                                            self.scales))
 
   def members(self) -> tuple[pop.Member, ...]:
     return pop.grid(self.schemes, self.seeds, self.lrs, self.momenta, self.scales)
@@ -430,15 +437,16 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
     raise ValueError(f"checkpoint_seconds={checkpoint_seconds}; accepted: a number >= 0 "
                      "(0 = after every epoch)")
   home = folders.RunFolder(folder)
-  members = config.members()
-  _say(_announcement(config, members, home.path))
+  _say(_announcement(config, home.path))
+  placement.check_data(config.data)  # sizes first: nothing large is built before they fit
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
                           normalize=config.normalize)
   data = tr.device_data(dataset)
   tr.check_data(data, config.train, config.model)
-  plan = placement.plan_population(config.model, config.train, len(members),
+  plan = placement.plan_population(config.model, config.train, config.size,
                                    dataset.feature_shape, len(dataset.y_train),
                                    max_members_per_chunk=max_members_per_chunk)
+  members = config.members()
   out = _writable(home)
   fresh = not home.path.exists()
   if out == home:  # process 0 checks (and for --overwrite clears) the run folder
@@ -476,9 +484,9 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   return SweepResult(home.path, record, table, markdown, start if resume else None)
 
 
-def _announcement(config: SweepConfig, members: Sequence[pop.Member], folder: Path) -> str:
+def _announcement(config: SweepConfig, folder: Path) -> str:
   """The line a sweep starts with: its size, data, model and epochs, and where it writes."""
-  m, grid = len(members), len(config.schemes) * len(config.seeds)
+  m, grid = config.size, len(config.schemes) * len(config.seeds)
   return (f"sweep: {m} members ({len(config.schemes)} schemes x {len(config.seeds)} seeds"
           f"{'' if m == grid else ' x hyperparameters'}), {config.data}, {config.model.kind} "
           f"{_widths_text(config.model.widths)}, {config.train.epochs} epochs -> {folder}")
