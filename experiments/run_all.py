@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
       _say(f"[{i}/{len(chosen)}] {name} -> {folders[name]}")
       t = time.perf_counter()
       module = importlib.import_module(f"experiments.{name}")
-      codes[name] = module.main([*(["--tiny"] if args.tiny else []), "--out", str(folders[name])])
+      codes[name] = gallery.guarded(module.main, [*(["--tiny"] if args.tiny else []), "--out",
+                                                  str(folders[name])])
       _say(f"[{i}/{len(chosen)}] {name} {'done' if codes[name] == 0 else 'failed'} in "
            f"{time.perf_counter() - t:.1f} s")
       if codes[name]:

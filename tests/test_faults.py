@@ -110,3 +110,55 @@ def test_coordcheck_refuses_its_own_folder_unless_overwrite(tmp_path, capsys):
   assert cli.main(argv) == 2
   assert "is not empty; pass --overwrite" in one_line(capsys)
   assert cli.main([*argv, "--overwrite"]) == 0
+
+
+def test_an_experiment_without_its_data_or_with_a_file_for_out_is_one_line(tmp_path, capsys,
+                                                                          monkeypatch):
+  """MNIST not where JAXINIT_DATA_DIR says, or --out naming a file: one line, exit 2."""
+  from experiments import deep_plain_networks, mnist_schemes
+
+  from jaxinit.studies import gallery
+
+  monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))  # no mnist/ there
+  monkeypatch.setitem(__import__("sys").modules, "tensorflow_datasets", None)  # nor tfds
+  assert gallery.guarded(mnist_schemes.main, ["--tiny", "--out", str(tmp_path / "m")]) == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert lines[-1].startswith("mnist_schemes: error: ") and datasets.ENV_VAR in lines[-1]
+  assert not any("Traceback" in line for line in lines)
+  taken = tmp_path / "a-file"
+  taken.write_text("")
+  assert gallery.guarded(deep_plain_networks.main, ["--tiny", "--out", str(taken)]) == 2
+  assert capsys.readouterr().err.strip().splitlines()[-1].startswith("deep_plain_networks: error:")
+
+
+def test_figures_are_drawn_in_chunks_and_a_failed_figure_leaves_a_finished_run(tmp_path, capsys,
+                                                                               monkeypatch):
+  """The decision boundaries of a population evaluated one member per call (a budget of one
+  byte) equal those of one call; a figure that fails (memory) leaves a finished run with its
+  records and tables, and --resume draws the figures."""
+  import matplotlib.image
+
+  from jaxinit.studies import sweep
+
+  flags = [f for f in TINY if f != "--no-figures"]
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "whole", *flags]) == 0
+  monkeypatch.setattr(sweep, "FIGURE_BYTES", 1)
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "chunked", *flags]) == 0
+  name = "decision_boundary_he_normal.png"
+  assert (matplotlib.image.imread(tmp_path / "whole" / name)
+          == matplotlib.image.imread(tmp_path / "chunked" / name)).all()
+
+  def out_of_memory(*args, **kwargs):
+    raise MemoryError("figures")
+
+  monkeypatch.setattr(sweep, "_figures", out_of_memory)
+  capsys.readouterr()
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "failed", *flags]) == 0
+  assert "figures not drawn (MemoryError: figures)" in capsys.readouterr().err
+  run = folders.RunFolder(tmp_path / "failed")
+  record = json.loads(run.run.read_text())
+  assert record["status"] == "finished" and record["figures"] == [] and run.table("md").exists()
+  monkeypatch.undo()
+  assert cli.main(["sweep", "--out", str(tmp_path), "--name", "failed", "--resume", *flags]) == 0
+  assert (tmp_path / "failed" / name).exists()
+  assert run.records.read_bytes() == folders.RunFolder(tmp_path / "whole").records.read_bytes()

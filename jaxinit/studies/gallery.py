@@ -33,10 +33,11 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 
+from jaxinit import data as datasets
 from jaxinit.results import folders, provenance, tables
 from jaxinit.studies import sweep
 
-__all__ = ["parser", "Output", "publish", "PAPER_SUFFIXES", "STAGES"]
+__all__ = ["parser", "guarded", "Output", "publish", "PAPER_SUFFIXES", "STAGES"]
 
 STAGES = "stages"
 """The sub-folder holding an experiment's runs and cached arrays (not published)."""
@@ -61,6 +62,31 @@ def parser(doc: str, name: str) -> argparse.ArgumentParser:
 
 def _say(text: str) -> None:
   print(text, file=sys.stderr, flush=True)
+
+
+def guarded(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+  """Runs an experiment's ``main(argv)`` as the ``jaxinit`` command runs its commands: a problem
+  the user can fix (missing or wrong data, ``JAXINIT_DATA_DIR`` unset, an ``--out`` that is a file,
+  a full disk) is one line on stderr and exit 2, an interrupt exit 130 (the stages finished so far
+  are kept: rerun to continue); anything else is a bug and keeps its traceback.
+
+  Use: ``raise SystemExit(gallery.guarded(main))``.
+  """
+  from jaxinit.engine import signals
+
+  name = getattr(main, "__module__", "experiment").rsplit(".", 1)[-1]
+  try:
+    return main(argv)
+  except signals.Interrupted as e:
+    return e.exit_code
+  except KeyboardInterrupt:
+    _say(f"{name}: interrupted; rerun the same command to continue from its finished stages")
+    return 130
+  except (ValueError, TypeError, OSError) as e:
+    hint = (f" (is {datasets.ENV_VAR} set to the folder holding mnist/?)"
+            if isinstance(e, datasets.DataError) else "")
+    _say(f"{name}: error: {e}{hint}")
+    return 2
 
 
 @dataclasses.dataclass

@@ -328,7 +328,7 @@ def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
   grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
   variables = {"params": state.params, **({"batch_stats": state.batch_stats}
                                           if state.batch_stats else {})}
-  logits = np.asarray(_grid_program(config.model)(variables, grid))[:len(members)]
+  logits = _grid_logits(config.model, variables, grid, len(members))
   prob_M = (0.5 + 0.5 * np.tanh(logits[..., 0].astype(np.float64) / 2)  # the sigmoid, no overflow
             if config.model.num_outputs == 1
             else _softmax(logits)[..., 1]).reshape(len(members), *gx.shape)
@@ -341,6 +341,26 @@ def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
                             title=f"{scheme}: mean p(class 1) over {len(alive)} members",
                             path=paths[-1])
   return paths
+
+
+FIGURE_BYTES = 2 ** 28
+"""The memory one call of the decision-boundary forward pass may take (its activations)."""
+
+
+def _grid_logits(model_cfg: models.ModelConfig, variables: Any, grid: np.ndarray, m: int
+                 ) -> np.ndarray:
+  """The logits ``(m, P, outputs)`` of the first ``m`` members (host ``variables``, stacked) on
+  the ``P`` grid points, a fixed number of members per call (one compiled program) so that no call
+  holds more than :data:`FIGURE_BYTES` of activations, however large the population."""
+  per_member = grid.shape[0] * max(model_cfg.widths) * 4 * 4  # a few float32 activations a unit
+  per = int(max(1, min(m, FIGURE_BYTES // per_member)))
+  program, out = _grid_program(model_cfg), []
+  for start in range(0, m, per):
+    index = np.arange(start, start + per)
+    index[index >= m] = 0  # the last call filled up with member 0, dropped below
+    part = jax.tree.map(lambda x, index=index: np.asarray(x)[index], variables)
+    out.append(np.asarray(program(part, grid))[:min(per, m - start)])
+  return np.concatenate(out)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -473,8 +493,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   if figures:  # every process joins the gather (a collective across processes); process 0 draws
     host = jax.tree.map(sharding.to_host, state)
     if out == home:
-      rows = results.read_records(out.records)
-      record["figures"] = [p.name for p in _figures(out.path, config, dataset, members, host, rows)]
+      record["figures"] = _drawn(out, config, dataset, members, host, record)
   diverged = sharding.to_host(state.diverged_epoch)[:len(members)]
   record.update(status="finished", table=table, diverged=int(np.sum(diverged > 0)))
   record["wall_s"]["total"] = time.perf_counter() - t0
@@ -482,6 +501,22 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   if out != home:  # a scratch folder of a process other than 0
     shutil.rmtree(out.path, ignore_errors=True)
   return SweepResult(home.path, record, table, markdown, start if resume else None)
+
+
+def _drawn(out: folders.RunFolder, config: SweepConfig, dataset: datasets.Dataset,
+           members: Sequence[pop.Member], host: tr.TrainState, record: dict[str, Any]
+           ) -> list[str]:
+  """The figures' file names; a figure that fails (memory, disk) leaves the records, the tables
+  and a finished run: the failure goes into ``record["figures_error"]`` and is said on stderr,
+  and ``--resume`` draws them again."""
+  try:
+    rows = results.read_records(out.records)
+    return [p.name for p in _figures(out.path, config, dataset, members, host, rows)]
+  except (MemoryError, OSError, RuntimeError) as e:
+    record["figures_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+    _say(f"figures not drawn ({record['figures_error']}); the records and tables are complete; "
+         "rerun with --resume to draw them")
+    return []
 
 
 def _announcement(config: SweepConfig, folder: Path) -> str:
