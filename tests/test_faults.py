@@ -116,7 +116,6 @@ def test_an_experiment_without_its_data_or_with_a_file_for_out_is_one_line(tmp_p
                                                                           monkeypatch):
   """MNIST not where JAXINIT_DATA_DIR says, or --out naming a file: one line, exit 2."""
   from experiments import deep_plain_networks, mnist_schemes
-
   from jaxinit.studies import gallery
 
   monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))  # no mnist/ there

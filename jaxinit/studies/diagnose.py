@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +290,15 @@ def _figures(folder: Path, config: DiagnoseConfig, members: Sequence[pop.Member]
   return figures
 
 
+def _stages(start: str) -> Callable[[str], None]:
+  """Says ``start`` on stderr, and returns a function saying each next stage with the seconds
+  since the start (a long diagnosis shows where it is, in a terminal and in a log file)."""
+  t0 = time.perf_counter()
+  print(start, file=sys.stderr, flush=True)
+  return lambda text: print(f"  {time.perf_counter() - t0:6.1f} s  {text}", file=sys.stderr,
+                            flush=True)
+
+
 def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | None = None,
         overwrite: bool = False, figures: bool = True) -> DiagnoseResult:
   """Diagnoses the population of ``config`` at initialization and writes the result into ``folder``.
@@ -323,21 +334,28 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
   if not overwrite:  # fail fast; without overwrite, prepare deletes nothing
     folders.prepare(folder, MARKER, what="diagnostics")
   members = config.members()
+  stage = _stages(f"diagnose: {len(members)} members, {config.data}, {config.model.kind} "
+                  f"{config.model.widths} -> {folder}")
   placement.check_data(config.data)
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
                           normalize=config.normalize)
   n = min(config.examples, len(dataset.y_train))
+  stage("data loaded; initializing the members")
   variables_M = pop.init_params(config.model, members, dataset.feature_shape,
                                 pop.init_batch(dataset.x_train))
+  stage(f"initialized; measuring every layer on {n} examples")
   diag = measure.diagnose(config.model, members, variables_M, dataset.x_train[:n],
-                              dataset.y_train[:n], bins=config.bins, ranges=config.ranges,
-                              batch_norm=config.batch_norm_mode)
+                          dataset.y_train[:n], bins=config.bins, ranges=config.ranges,
+                          batch_norm=config.batch_norm_mode)
+  stage("layers measured; the input-output Jacobians' singular values")
   sv_MK = np.asarray(measure.jacobian_singular_values(config.model, variables_M,
-                                                          dataset.x_train[:1]))
+                                                      dataset.x_train[:1]))
   rows = measure.to_rows(diag)
   by = config.group_keys()
   table = _table(rows, by)
+  stage("Jacobians done; the ensemble fourth moments")
   _ensemble(table, config, members, variables_M, np.asarray(dataset.x_train[0]))
+  stage("writing the records" + (" and figures" if figures else ""))
   if overwrite:
     folders.prepare(folder, MARKER, overwrite=True, what="diagnostics")
   folder.mkdir(parents=True, exist_ok=True)
