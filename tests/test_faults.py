@@ -161,3 +161,14 @@ def test_figures_are_drawn_in_chunks_and_a_failed_figure_leaves_a_finished_run(t
   assert cli.main(["sweep", "--out", str(tmp_path), "--name", "failed", "--resume", *flags]) == 0
   assert (tmp_path / "failed" / name).exists()
   assert run.records.read_bytes() == folders.RunFolder(tmp_path / "whole").records.read_bytes()
+
+
+def test_the_theory_refuses_a_negative_variance_and_a_zero_width():
+  """Both returned nan or inf without a word."""
+  from jaxinit import theory
+  from jaxinit.theory import finite_width
+
+  with pytest.raises(ValueError, match="K1=-1.0 is a variance"):
+    theory.kernel_recursion("tanh", 0.0, 1.0, -1.0, 3)
+  with pytest.raises(ValueError, match="one width >= 1 per layer"):
+    finite_width.fourth_moment_ratio("relu", [0, 5])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from jaxinit.cli import flags
 from jaxinit.results import folders
 from jaxinit.studies import describe
 
-__all__ = ["main"]
+__all__ = ["main", "entry"]
 
 
 def _given(args: argparse.Namespace, parse: dict[str, Callable[[str, str], Any]],
@@ -175,6 +176,16 @@ def _os_error(e: OSError) -> str:
           errno.EROFS: "choose a writable folder with --out",
           errno.EACCES: "choose a folder you may write with --out"}.get(e.errno)
   return what + (f"; {hint}" if hint else "")
+
+
+def entry() -> None:
+  """The ``jaxinit`` executable: :func:`main`, then exit with its status. After a stop by a signal
+  (130, 143) a further Ctrl-C during the interpreter's teardown (JAX's atexit handlers) would only
+  print a traceback, so it is ignored."""
+  code = main()
+  if code >= 128:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+  raise SystemExit(code)
 
 
 def _quiet_pipe() -> int:

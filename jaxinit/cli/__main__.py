@@ -1,6 +1,6 @@
 """``python -m jaxinit.cli``: the ``jaxinit`` command."""
 
-from jaxinit.cli import main
+from jaxinit.cli import entry
 
 if __name__ == "__main__":
-  raise SystemExit(main())
+  entry()

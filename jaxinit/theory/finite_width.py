@@ -92,6 +92,8 @@ def fourth_moment_ratio(activation: theory.Act, widths: Sequence[int]) -> np.nda
   A2, A4 = moments
   c = 3 * A4 / A2 ** 2 - 1
   n = np.asarray(widths, np.float64)
+  if n.ndim != 1 or n.size == 0 or not np.all(n >= 1):
+    raise ValueError(f"fourth_moment_ratio: widths {widths!r}; accepted: one width >= 1 per layer")
   return 3 * np.concatenate([[1.0], np.cumprod(1 + c / n[:-1])])
 
 

@@ -280,6 +280,14 @@ def chi_perp(activation: Act, C_W: ArrayLike, K: ArrayLike) -> jax.Array:
   return _float(C_W) * derivative_moment(activation, K)
 
 
+def _check_nonnegative(owner: str, **values: ArrayLike) -> None:
+  """Raises ValueError for a concrete negative variance (a traced one is not seen: under ``jit``
+  and ``vmap`` a negative value gives nan)."""
+  for name, value in values.items():
+    if not isinstance(value, jax.core.Tracer) and np.any(np.asarray(value) < 0):
+      raise ValueError(f"{owner}: {name}={value!r} is a variance; accepted: >= 0")
+
+
 def kernel_recursion(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K1: ArrayLike,
                      depth: int) -> jax.Array:
   r"""The single-input kernel through depth, :math:`K(l+1) = C_b + C_W \langle s^2\rangle_{K(l)}`.
@@ -295,6 +303,7 @@ def kernel_recursion(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K1: ArrayL
   Returns:
     ``K_L``: shape ``(depth,)``, ``K_L[l - 1] = K(l)``.
   """
+  _check_nonnegative("kernel_recursion", K1=K1, C_b=C_b, C_W=C_W)
   C_b, C_W = (jnp.broadcast_to(_float(c), (depth,)) for c in (C_b, C_W))
 
   def step(K, next_layer):
