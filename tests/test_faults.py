@@ -168,7 +168,7 @@ def test_the_theory_refuses_a_negative_variance_and_a_zero_width():
   from jaxinit import theory
   from jaxinit.theory import finite_width
 
-  with pytest.raises(ValueError, match="K1=-1.0 is a variance"):
+  with pytest.raises(ValueError, match=r"K1=-1\.0 is a variance"):
     theory.kernel_recursion("tanh", 0.0, 1.0, -1.0, 3)
   with pytest.raises(ValueError, match="one width >= 1 per layer"):
     finite_width.fourth_moment_ratio("relu", [0, 5])

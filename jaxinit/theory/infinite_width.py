@@ -638,10 +638,18 @@ def _critical(name: str) -> Critical:
   with jax.enable_x64(True):
     s, slope, curve = act.fn, jax.grad(act.fn), jnp.vectorize(jax.grad(jax.grad(act.fn)))
     x = jnp.array([-2.5, -1.0, -0.3, 0.7, 1.9])
-    slope2 = float(slope(-1e-30) ** 2 + slope(1e-30) ** 2) / 2  # mean of one-sided slopes^2 at 0
-    if all(np.allclose(s(t * x), t * s(x), rtol=1e-12, atol=0) for t in (0.5, 3.0)):
+
+    @jax.jit  # one compiled probe (op by op, its ~40 small programs took most of a second)
+    def probe():
+      return (slope(-1e-30), slope(1e-30), s(0.0), s(0.5 * x), 0.5 * s(x), s(3.0 * x), 3.0 * s(x),
+              _fine_expectation(lambda z: s(z) ** 2, jnp.float64(1e-3)))
+
+    left, right, s0, *scaled, small = (np.asarray(v) for v in probe())
+    slope2 = float(left ** 2 + right ** 2) / 2  # mean of one-sided slopes^2 at 0
+    pairs = zip(scaled[::2], scaled[1::2], strict=True)  # s(t x) against t s(x), t = 0.5 and 3
+    if all(np.allclose(a, b, rtol=1e-12, atol=0) for a, b in pairs):
       return Critical(0.0, 1 / slope2, math.nan, "scale_invariant")
-    s0, small = float(s(0.0)), float(_fine_expectation(lambda z: s(z) ** 2, jnp.float64(1e-3)))
+    s0, small = float(s0), float(small)
     if s0 == 0 and slope2 > 0 and small < slope2 * 1e-3:  # the kernel flows into K* = 0
       return Critical(0.0, 1 / slope2, 0.0, "k_star_zero")
     gap = jax.jit(jax.vmap(lambda t: _fine_expectation(lambda z: s(z) * curve(z), jnp.exp(t))))
@@ -656,9 +664,13 @@ def _critical(name: str) -> Critical:
         return jnp.where(left, mid, b[0]), jnp.where(left, b[1], mid)
       return jnp.exp(sum(jax.lax.fori_loop(0, 60, halve, (lo, hi))) / 2)
 
-    for K in jax.vmap(bisect)(t[at], t[at + 1], jnp.asarray(signs[at])):
-      C_W = 1 / float(_fine_expectation(lambda z: jnp.vectorize(slope)(z) ** 2, K))
-      C_b = float(K) - C_W * float(_fine_expectation(lambda z: s(z) ** 2, K))
+    moments = jax.jit(jax.vmap(lambda K: (
+        _fine_expectation(lambda z: jnp.vectorize(slope)(z) ** 2, K),
+        _fine_expectation(lambda z: s(z) ** 2, K))))
+    roots = jax.vmap(bisect)(t[at], t[at + 1], jnp.asarray(signs[at]))
+    for K, slopes, squares in zip(*(np.asarray(v) for v in (roots, *moments(roots))), strict=True):
+      C_W = 1 / float(slopes)
+      C_b = float(K) - C_W * float(squares)
       if C_b >= -1e-12:
         return Critical(max(C_b, 0.0), C_W, float(K), "numerical")
   why = (f"s(0) = {s0:.4g} != 0 so K* = 0 is not a fixed point" if s0 != 0 else
