@@ -28,8 +28,7 @@ program that compiles in a fraction of the time):
 * whether the network then trains: one epoch (SGD + momentum 0.9, lr 0.01, batch 128) per case x
   BatchNorm, ``Config.train_seeds`` seeds each, all seeds and schemes of an activation as one
   vmapped population (:func:`jaxinit.engine.train.run`): test accuracy and training loss. The epoch is
-  over
-  the first ``Config.train_examples`` = 6000 MNIST training images (tested on the first 2000 test
+  over the first ``Config.train_examples`` = 6000 MNIST training images (tested on the first 2000 test
   images), not all 60000: a full epoch of this 10 x 500 network cost 67 s per network on this
   shared 2-core CPU (measured, jax 0.10, batch 256), 20 networks would take over 20 minutes, far
   past the experiment's ~12 minute budget. Whether a network trains at all shows within 47 steps.
@@ -340,8 +339,7 @@ BN_MOMENTUM = 0.99
 def precise_batchnorm_metrics(model_cfg: models.ModelConfig, variables_M: dict, x_stats: np.ndarray,
                               dataset: data.Dataset) -> np.ndarray:
   """:data:`jaxinit.engine.train.METRICS` of each member with its BatchNorm running statistics replaced
-  by
-  the exact mean and variance of every BatchNorm layer's input over ``x_stats`` (train-mode
+  by the exact mean and variance of every BatchNorm layer's input over ``x_stats`` (train-mode
   forward pass: each layer normalized by those statistics, as in training).
 
   After a short run the running averages (momentum 0.99, starting from mean 0 and variance 1) are

@@ -279,8 +279,7 @@ def mean_kernel_figure(cfg: Config, sampled: dict, theory_: dict, act_shift: str
 def table_rows(cfg: Config, sampled: dict, theory_: dict) -> list[dict]:
   """One row per (activation, width) at the last layer, in the shape of
   :func:`jaxinit.results.stats.summarize` rows: the measured ratio and mean-kernel shift (mean,
-  per-network
-  std, 95% CI of the mean over ``n`` networks) and the theory's values (no spread)."""
+  per-network std, 95% CI of the mean over ``n`` networks) and the theory's values (no spread)."""
   rows = []
   for act in cfg.activations:
     for n, M in zip(cfg.widths, cfg.networks, strict=True):

@@ -12,8 +12,9 @@ proves it; ``docs/architecture.md`` is the map)::
   names < activations, data < initializers < theory, nets < schemes < results < engine < studies < cli
 
 Submodules load on first use (PEP 562), so ``import jaxinit.results.stats`` loads neither flax nor
-optax nor the training engine. The flat names of earlier versions (``jaxinit.sweep``,
-``jaxinit.models``, ...) still resolve, to their modules' new homes.
+optax nor the training engine. The flat module names of earlier versions resolve to their new
+homes as attributes (``jaxinit.sweep.run``, ``from jaxinit import models``); ``import
+jaxinit.sweep`` as a statement needs the new path (``import jaxinit.studies.sweep``).
 """
 
 import importlib

@@ -1,6 +1,5 @@
 """Tests for jaxinit.studies.diagnose: a tiny moons run writes its files, the table is the mean over
-seeds
-of diagnostics.csv, the folder rules hold, and bad input fails before anything is written."""
+seeds of diagnostics.csv, the folder rules hold, and bad input fails before anything is written."""
 
 from __future__ import annotations
 

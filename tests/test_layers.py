@@ -34,10 +34,22 @@ def modules(package: pathlib.Path = PACKAGE) -> dict[str, str]:
 
 
 def imported(source: str) -> set[str]:
-  """The jaxinit modules a source imports, anywhere in it (inside functions too)."""
+  """The jaxinit modules a source imports, anywhere in it (inside functions too). Forms this check
+  could not follow are reported as modules in no layer: a relative import (``jaxinit.<relative>``),
+  a bare ``import jaxinit`` (``jaxinit.<root>``) and ``importlib.import_module`` of a jaxinit or
+  computed name (``jaxinit.<importlib>``)."""
   out = set()
   for node in ast.walk(ast.parse(source)):
-    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+    if isinstance(node, ast.ImportFrom) and node.level > 0:
+      out.add("jaxinit.<relative>")
+    elif isinstance(node, ast.Import) and any(alias.name == "jaxinit" for alias in node.names):
+      out.add("jaxinit.<root>")
+    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+          and node.func.attr == "import_module" and not (
+              node.args and isinstance(node.args[0], ast.Constant)
+              and not str(node.args[0].value).startswith("jaxinit"))):
+      out.add("jaxinit.<importlib>")  # a computed or jaxinit name (a third-party one is fine)
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
       if node.module == "jaxinit":
         out |= {f"jaxinit.{alias.name}" for alias in node.names}
       elif node.module.startswith("jaxinit."):
@@ -84,6 +96,9 @@ def test_no_module_imports_from_above():
     ("from jaxinit.studies import sweep", True),
     ("from jaxinit.initializers import base", False),
     ("from jaxinit.results import stats", False),  # its own package
+    ("from . import stats", True),  # forms the check cannot follow are refused
+    ("import jaxinit", True),
+    ("import importlib\nimportlib.import_module('jaxinit.engine.train')", True),
 ])
 def test_the_check_catches_an_upward_import(source, found):
   sources = {**modules(), "jaxinit.results.extra": source}

@@ -1,6 +1,5 @@
 """Optimizers by name (jaxinit.engine.optimizers): names, the optax updates they stand for, and
-populations
-trained with them equal to their members trained one by one."""
+populations trained with them equal to their members trained one by one."""
 
 from __future__ import annotations
 

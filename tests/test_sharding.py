@@ -99,8 +99,9 @@ def test_chunked_training_equals_unchunked():
 SCRIPT = textwrap.dedent("""
     import json, sys
     import jax
-    from jaxinit import models, sweep
-    from jaxinit import train as tr
+    from jaxinit.engine import train as tr
+    from jaxinit.nets import models
+    from jaxinit.studies import sweep
     out, runs = sys.argv[1], [r.split(":") for r in sys.argv[2].split(",")]
     base = sweep.SweepConfig(model=models.ModelConfig(widths=(8, 1)),
                              train=tr.TrainConfig(epochs=3, batch_size=100), lrs=(0.1,))

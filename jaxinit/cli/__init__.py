@@ -10,7 +10,7 @@ theory     :func:`jaxinit.studies.criticality.summarize`
 diagnose   :func:`jaxinit.studies.diagnose.run`
 sweep      :func:`jaxinit.studies.sweep.run`; with ``--width`` several,
            :func:`jaxinit.studies.width_sweep.run`
-coordcheck :func:`jaxinit.studies.coordcheck.run`, :func:`jaxinit.studies.coordcheck.write`
+coordcheck :func:`jaxinit.studies.coordcheck.study`
 =========  ==============================================================
 
 Exit status (also in ``jaxinit --help``): 0 done; 2 bad input, missing or wrong data, a population
@@ -44,7 +44,7 @@ def _given(args: argparse.Namespace, parse: dict[str, Callable[[str, str], Any]]
   grammar (the message names the flag as typed)."""
   out = {}
   for key in keys:
-    value = getattr(args, key, None)
+    value = getattr(args, key)
     if value is not None:
       flag = {"lrs": "--lr", "momenta": "--momentum"}.get(key, "--" + key.replace("_", "-"))
       out[key] = parse[key](value, flag) if key in parse else value

@@ -28,15 +28,16 @@ from jaxinit.nets import models
 from jaxinit.results import records
 from jaxinit.schemes import programs
 
-__all__ = ["Member", "grid", "check_layers", "member_table", "init_params", "hyperparameters",
-           "MAX_SEED", "INIT_BATCH", "REFINE_STREAM", "init_batch"]
+__all__ = ["Member", "check_axes", "grid", "check_layers", "member_table", "init_params",
+           "hyperparameters", "MAX_SEED", "DEFAULT_LR", "DEFAULT_MOMENTUM", "INIT_BATCH",
+           "REFINE_STREAM", "init_batch"]
 
 MAX_SEED = 2 ** 32
+"""Seeds are in ``[0, 2^32)``: ``jax.random.key`` keeps 32 bits unless x64 is on."""
 DEFAULT_LR = 0.1
 """A member's learning rate when none is given."""
 DEFAULT_MOMENTUM = 0.9
 """A member's SGD momentum when none is given."""
-"""Seeds are in ``[0, 2^32)``: ``jax.random.key`` keeps 32 bits unless x64 is on."""
 
 INIT_BATCH = 256
 """Inputs in the data batch of a data-dependent scheme (LSUV) in sweeps (:func:`init_batch`)."""
@@ -84,6 +85,24 @@ if tuple(f.name for f in dataclasses.fields(Member)) != records.MEMBER_FIELDS:
   raise ImportError("Member's fields must be records.MEMBER_FIELDS, the record schema's owner")
 
 
+def check_axes(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float],
+               momenta: Sequence[float], scales: Sequence[float]) -> dict[str, list[Any]]:
+  """The grid's axes by name (scheme names canonical), checked without building a member.
+
+  Raises:
+    ValueError: an empty axis or a duplicate value on one.
+  """
+  axes = {"schemes": [scheme_registry.get(s).name for s in schemes], "seeds": list(seeds),
+          "lrs": list(lrs), "momenta": list(momenta), "scales": list(scales)}
+  for axis, values in axes.items():
+    if not values:
+      raise ValueError(f"{axis} is empty; give at least one value")
+    if len(set(values)) != len(values):
+      dup = sorted({str(v) for v in values if values.count(v) > 1})
+      raise ValueError(f"{axis} has duplicates ({', '.join(dup)}); each value must appear once")
+  return axes
+
+
 def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (DEFAULT_LR,),
          momenta: Sequence[float] = (DEFAULT_MOMENTUM,), scales: Sequence[float] = (1.0,)
          ) -> tuple[Member, ...]:
@@ -94,14 +113,7 @@ def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (D
       a bad value (unknown scheme, seed outside ``[0, 2^32)``, lr <= 0, momentum outside [0, 1),
       scale < 0).
   """
-  axes = {"schemes": [scheme_registry.get(s).name for s in schemes], "seeds": list(seeds),
-          "lrs": list(lrs), "momenta": list(momenta), "scales": list(scales)}
-  for axis, values in axes.items():
-    if not values:
-      raise ValueError(f"{axis} is empty; give at least one value")
-    if len(set(values)) != len(values):
-      dup = sorted({str(v) for v in values if values.count(v) > 1})
-      raise ValueError(f"{axis} has duplicates ({', '.join(dup)}); each value must appear once")
+  axes = check_axes(schemes, seeds, lrs, momenta, scales)
   product = itertools.product(axes["schemes"], axes["lrs"], axes["momenta"], axes["scales"],
                               axes["seeds"])
   return tuple(Member(scheme=s, seed=seed, lr=lr, momentum=mom, scale=sc)

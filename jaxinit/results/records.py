@@ -7,8 +7,8 @@ one and ``--resume`` cuts the file back to its last checkpoint with :func:`trunc
 line counts once its newline is written: a final line without one (a kill mid-write) is ignored by
 :func:`read_records` and dropped when a writer reopens the file. NaN (a diverged member's metrics;
 any non-finite float) is stored as JSON ``null``. Every other file is written atomically
-(:func:`atomic_write`: a temporary file in the same folder, then ``os.replace``), e.g. by
-:func:`write_json`."""
+(:func:`jaxinit.results.folders.atomic_write`: a temporary file in the same folder, fsynced, then
+``os.replace``)."""
 
 from __future__ import annotations
 

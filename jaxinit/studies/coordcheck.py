@@ -10,8 +10,7 @@ logits start at :math:`O(n^{-1/2})` (its readout variance is :math:`1/\mathrm{fa
 
 :func:`run` trains, for each width, a population of seeds with full-batch steps on one fixed batch
 (the engine of :mod:`jaxinit.engine.train`: the parametrization's multipliers and per-layer learning
-rates
-included), and after every step measures each layer's sown preactivation :math:`z^{(l)}_t`
+rates included), and after every step measures each layer's sown preactivation :math:`z^{(l)}_t`
 (``preact_<l>``: the output of ``layer_<l>`` in an MLP; in a residual MLP the stream at every
 block, :class:`jaxinit.nets.models.ResMLP`) on that batch:
 

@@ -7,11 +7,10 @@ point (or why there is none), the point studied, its fixed point ``K*``, ``chi_p
 
 Criticality is decided to a stated accuracy, :data:`RTOL` (relative, 1e-6, about ten float32
 roundings): a given ``(C_b, C_W)`` equal to the critical point within it *is* the critical point (its
-``K*`` is the critical one, not what :func:`jaxinit.theory.fixed_point` reaches from ``K1``: for
-tanh that stops ~1e-9 short of ``K* = 0`` in float32, and for gelu it is another, attracting root of
-the kernel map near ``K*``); a point is "critical (edge of chaos)" when
-``|chi_perp(K*) - 1| <= RTOL``, and a depth scale whose ``chi`` is within ``RTOL`` of 1 diverges and
-is reported as ``inf``.
+``K*`` is the critical one, not what :func:`jaxinit.theory.fixed_point` reaches from ``K1``:
+for gelu that is another, attracting root of the kernel map near ``K*``); a point is "critical
+(edge of chaos)" when ``|chi_perp(K*) - 1| <= RTOL``, and a depth scale whose ``chi`` is within
+``RTOL`` of 1 diverges and is reported as ``inf``.
 """
 
 from __future__ import annotations

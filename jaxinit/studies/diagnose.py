@@ -73,8 +73,7 @@ class DiagnoseConfig:
       default.
     model: the architecture.
     schemes, seeds, scales: the population (:func:`jaxinit.engine.population.grid`; lr and momentum do
-    not
-      enter a diagnosis at initialization).
+    not enter a diagnosis at initialization).
     examples: training examples in the batch, ``>= 1`` (all of them if the set is smaller).
     bins: histogram bins, ``>= 1``.
     ranges: histogram ranges, ``"layer"`` (each layer its own) or ``"shared"``
@@ -85,8 +84,7 @@ class DiagnoseConfig:
   Raises:
     ValueError: an unknown dataset, a value out of range, a population
       :func:`jaxinit.engine.population.grid` refuses (unknown scheme, duplicates, bad seed or scale), or
-      a
-      per-layer scheme for another number of layers than the model's.
+      a per-layer scheme for another number of layers than the model's.
 
   >>> cfg = DiagnoseConfig(data="moons", schemes=("he_normal", "zeros"), seeds=(0, 1), scales=(1, 2))
   >>> len(cfg.members()), cfg.group_keys(), cfg.scales
@@ -315,11 +313,10 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
     A :class:`DiagnoseResult`; its :meth:`~DiagnoseResult.text` is what ``jaxinit diagnose`` prints.
 
   Raises:
-    ValueError: a folder the rules of :func:`jaxinit.results.folders.prepare` refuse (checked first
-    unless
-      ``overwrite``), data that cannot be loaded (:class:`jaxinit.data.DataError`), a model that does
-      not fit the data (input shape, labels outside its outputs); all raised before the folder is
-      touched.
+    ValueError: a folder the rules of :func:`jaxinit.results.folders.prepare` refuse (checked
+      first unless ``overwrite``), data that cannot be loaded (:class:`jaxinit.data.DataError`) or
+      is larger than the memory, a model that does not fit the data (input shape, labels outside
+      its outputs); all raised before the folder is touched.
 
   Example (``result.text()`` is the table, its caption and where the files are)::
 

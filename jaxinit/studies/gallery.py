@@ -8,7 +8,7 @@ stored as an ``.npz`` keyed by the JSON of what decides it, and recomputed only 
 The paper outputs are written at the top of the folder, the stages in ``stages/``, so
 :func:`publish` can copy the former (not the records) under ``experiments/results/<name>/``.
 
-    out = experiment.Output.from_argv(__doc__, "moons_initialization", Config(), TINY, argv)
+    out = gallery.Output.from_argv(__doc__, "moons_initialization", Config(), TINY, argv)
     if out.finished():  # summary.json holds this config: nothing to do
       return 0
     result = out.sweep("tutorial", sweep_config)

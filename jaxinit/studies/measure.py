@@ -9,8 +9,7 @@
 * ``act``: ``phi(z(l))``, hidden layers only;
 * ``grad_preact``: the per-example backpropagated signal ``delta_b(l) = d loss_b / d z_b(l)``, the
   gradient of example ``b``'s own loss (:func:`jaxinit.nets.models.per_example_loss`), i.e. ``B`` times
-  the
-  gradient of the batch-mean loss, so its scale does not depend on the batch size;
+  the gradient of the batch-mean loss, so its scale does not depend on the batch size;
 * ``grad_weight``: ``dL/dW(l)`` of the batch-mean loss ``L`` (what SGD steps along).
 
 Each gets its mean, std, ``pooled_kurtosis`` (the excess kurtosis of one network's entries of that

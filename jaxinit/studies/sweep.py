@@ -17,8 +17,7 @@ the memory the population needs: :func:`jaxinit.engine.placement.plan_population
 
 Stopping: SIGINT or SIGTERM finish the epoch in flight, save a checkpoint of it, mark ``run.json``
 ``"interrupted"`` and raise :class:`jaxinit.engine.signals.Interrupted` (the CLI exits 130 or 143). A
-kill
-(SIGKILL) keeps every finished epoch in ``records.jsonl`` and loses the epochs since the last
+kill (SIGKILL) keeps every finished epoch in ``records.jsonl`` and loses the epochs since the last
 checkpoint. ``resume=True`` restores the last checkpoint, cuts the records back to its epoch and
 continues; the result is bit-identical to an uninterrupted run, since epoch ``e``'s batches depend
 only on seeds and ``e``. A run that stops before its first epoch leaves nothing that blocks a rerun.
@@ -77,8 +76,9 @@ class SweepConfig:
 
   Raises:
     ValueError: an unknown dataset or normalization, a scheme that does not fit the model
-      (:func:`jaxinit.engine.population.check_layers`), several momenta for an optimizer without
-      one, or a readout width other than the dataset's classes (1 for two classes).
+      (:func:`jaxinit.engine.population.check_layers`), an empty or repeated grid value, or
+      several momenta for an optimizer without one. :func:`run` also refuses a readout other
+      than the dataset's classes (:meth:`check_readout`).
   """
 
   data: str = "moons"
@@ -96,12 +96,21 @@ class SweepConfig:
   def __post_init__(self) -> None:
     object.__setattr__(self, "data", datasets.canonical(self.data))
     object.__setattr__(self, "normalize", datasets.check_normalize(self.data, self.normalize))
+    pop.check_axes(self.schemes, self.seeds, self.lrs, self.momenta, self.scales)
     pop.check_layers(self.model, self.schemes)
     optimizer = optimizers.get(self.train.optimizer)
     if len(set(self.momenta)) > 1 and not optimizer.uses_momentum:
       raise ValueError(f"momenta {self.momenta} for {optimizer.name}, which has no momentum: those "
                        "members would train identically; accepted: one momentum, or the momentum "
                        "or nesterov optimizer")
+
+  def check_readout(self) -> None:
+    """Refuses a readout width other than the dataset's classes (1 for two): extra logits would
+    train toward classes no label has, without a word. (Diagnostics at init accept any.)
+
+    Raises:
+      ValueError: the widths and what is accepted.
+    """
     classes, outputs = datasets.num_classes(self.data), self.model.num_outputs
     if outputs != classes and not (outputs == 1 and classes == 2):
       raise ValueError(f"{self.data} has {classes} classes but the model has {outputs} outputs; "
@@ -353,7 +362,8 @@ def _grid_logits(model_cfg: models.ModelConfig, variables: Any, grid: np.ndarray
   the ``P`` grid points, a fixed number of members per call (one compiled program) so that no call
   holds more than :data:`FIGURE_BYTES` of activations, however large the population."""
   per_member = grid.shape[0] * max(model_cfg.widths) * 4 * 4  # a few float32 activations a unit
-  per = int(max(1, min(m, FIGURE_BYTES // per_member)))
+  count = jax.tree.leaves(variables)[0].shape[0]  # the padded population: its size bucket
+  per = int(max(1, min(count, FIGURE_BYTES // per_member)))
   program, out = _grid_program(model_cfg), []
   for start in range(0, m, per):
     index = np.arange(start, start + per)
@@ -456,6 +466,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   if checkpoint_seconds < 0 or checkpoint_seconds != checkpoint_seconds:
     raise ValueError(f"checkpoint_seconds={checkpoint_seconds}; accepted: a number >= 0 "
                      "(0 = after every epoch)")
+  config.check_readout()
   home = folders.RunFolder(folder)
   _say(_announcement(config, home.path))
   placement.check_data(config.data)  # sizes first: nothing large is built before they fit

@@ -10,8 +10,7 @@ writes, into ``folder``:
   learning rate of the lowest mean final training loss, and that loss;
 * ``lr_transfer.{png,pdf}``: the final training loss against the learning rate, one curve per width
   (:func:`jaxinit.results.plots.lr_transfer`): where the minima line up, the learning rate transfers
-  across
-  width (Yang et al. 2022, "Tensor Programs V", Fig. 1).
+  across width (Yang et al. 2022, "Tensor Programs V", Fig. 1).
 
 With a width-scaled parametrization whose base width is one of the widths (the command line's
 default: the smallest, :func:`jaxinit.nets.parametrizations.with_base`), that width trains exactly as SP.

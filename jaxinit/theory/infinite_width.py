@@ -43,7 +43,7 @@ from jaxinit import activations
 
 __all__ = [
     "REACH", "PANELS", "INNER", "panel_rule", "gaussian_expectation", "bivariate_expectation",
-    "slope", "second_moment", "derivative_moment", "chi_parallel", "chi_perp", "kernel_recursion",
+    "Act", "slope", "second_moment", "derivative_moment", "chi_parallel", "chi_perp", "kernel_recursion",
     "FIXED_POINT_RTOL", "fixed_point", "depth_scales", "correlation_slope", "correlation_step",
     "relu_arccos_kernel", "phase_point", "phase", "correlation_recursion",
     "correlation_fixed_point", "chi_c", "gradient_norm_ratio", "Critical", "critical_point",
@@ -325,8 +325,7 @@ _MARCH = (2 ** 0.25, 1e-12, 1e12)
 
 
 def fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0) -> jax.Array:
-  r"""The fixed point :math:`K^*` of the kernel map :math:`F(K) = C_b + C_W\langle s^2
-angle_K`
+  r"""The fixed point :math:`K^*` of the kernel map :math:`F(K) = C_b + C_W\langle s^2\rangle_K`
   that iterating it from ``K0`` reaches: the first root of :math:`F(K) = K` from ``K0`` in the
   direction the map moves (up where :math:`F(K_0) > K_0`, else down), since :math:`F` increases
   with ``K`` and the iteration approaches that root monotonically.
@@ -336,8 +335,10 @@ angle_K`
   precision. This finds a root the iteration would need thousands of steps for (a repelling fixed
   point or a slow bottleneck next to it, e.g. gelu at ``C_b = 0.05, C_W = 2.234129``:
   :math:`K^* = 0.1645`; at ``(0.17292, 1.984)``: 6.338), and exactly 0 where the map flows into
-  :math:`K^* = 0` (:math:`F(0) = 0`: tanh or selu at ``C_b = 0``, ordered or critical). Two roots
-  closer than one step (a ratio of 1.19) are stepped over.
+  :math:`K^* = 0` (:math:`F(0) = 0`: tanh or selu at ``C_b = 0``, ordered or critical; a root
+  below float32's resolution of :math:`F(K) - K` there, within ~1e-6 of critical ``C_W``, is
+  reported as 0 too). A ``K0`` outside [1e-12, 1e12] starts at the nearer end. Two roots closer
+  than one step (a ratio of 1.19) are stepped over.
 
   Returns:
     :math:`K^*` (a scalar) with :math:`|F(K^*) - K^*| \le` :data:`FIXED_POINT_RTOL`
@@ -357,12 +358,14 @@ def _fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array, K0
   def gap(K):
     return C_b + C_W * second_moment(act, K) - K
 
+  K0 = jnp.clip(K0, lowest, highest)  # a start outside the march's range begins at its edge
   g0 = gap(K0)
-  step = jnp.where(g0 > 0, ratio, 1 / ratio)
+  up = g0 > 0
+  step = jnp.where(up, ratio, 1 / ratio)
 
   def marching(state):
     _, K, gK = state
-    inside = (lowest < K) & (highest > K)
+    inside = jnp.where(up, highest > K, lowest < K)  # only the bound the march heads for
     return (jnp.sign(gK) == jnp.sign(g0)) & inside & (g0 != 0)
 
   def march(state):
@@ -370,7 +373,11 @@ def _fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array, K0
     return K, K * step, gap(K * step)
 
   last, K, gK = jax.lax.while_loop(marching, march, (K0, K0 * step, gap(K0 * step)))
-  crossed = jnp.sign(gK) != jnp.sign(g0)
+  # Where F(0) = 0 (the K* = 0 class at C_b = 0) the gap near 0 is below float32 rounding of K
+  # (-K^2 at tanh's criticality): a sign change there is rounding, not a root.
+  rounding = (C_b + C_W * act(jnp.zeros_like(K0)) ** 2 == 0) & (
+      jnp.abs(gK) <= 1e-6 * K) & (jnp.abs(gap(last)) <= 1e-6 * last)
+  crossed = (jnp.sign(gK) != jnp.sign(g0)) & ~rounding
   lo, hi = jnp.minimum(last, K), jnp.maximum(last, K)
 
   def halve(_, bracket):
@@ -382,9 +389,10 @@ def _fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array, K0
   lo, hi = jax.lax.fori_loop(0, 40, halve, (lo, hi))
   root = jnp.sqrt(lo * hi)
   root = jnp.where(jnp.abs(gap(root)) <= FIXED_POINT_RTOL * jnp.maximum(root, lowest), root, jnp.nan)
-  # No sign change: up, the kernel diverges; down, the root lies in [0, 1e-12], and is 0 exactly
-  # where F(0) = C_b + C_W s(0)^2 is 0 (else below 1e-12: reported as 0 too, within tolerance).
-  flat = jnp.where(g0 > 0, jnp.inf, 0.0)
+  # No sign change: up, the kernel diverges; down, the root lies in [0, 1e-12] (or within rounding
+  # of 0), and is 0 exactly where F(0) = C_b + C_W s(0)^2 is 0 (else reported as 0, within
+  # tolerance).
+  flat = jnp.where(up, jnp.inf, 0.0)
   return jnp.where(g0 == 0, K0, jnp.where(crossed, root, flat))
 
 
@@ -398,13 +406,16 @@ def depth_scales(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K_star: ArrayL
   (:math:`\chi_\perp(K^*) > 1`, where :math:`c = 1` repels) :math:`c^* < 1` is reached by
   ``iterations`` steps of the map from :math:`c = 0` (:func:`correlation_fixed_point`; the map
   rises monotonically from there) and :math:`\chi_c < 1`, so :math:`\xi_c > 0` in both phases and
-  diverges at the edge of chaos. Both are scalars.
+  diverges at the edge of chaos; ``nan`` in the chaotic phase without a finite :math:`K^*` (relu
+  with :math:`C_W > 2`). Both are scalars.
   """
   chi_1 = chi_perp(activation, C_W, K_star)
 
   def chaotic(_):
-    c_star = correlation_fixed_point(activation, C_b, C_W, 0.0, iterations, K_star)
-    return correlation_slope(activation, C_W, K_star, c_star).astype(chi_1.dtype)
+    act, K = activations.get(activation), _float(K_star)
+    c_star = _correlation_iterate(act, _float(C_b), _float(C_W), K, jnp.zeros_like(K), iterations)
+    slope_ = correlation_slope(act, C_W, K, c_star).astype(chi_1.dtype)
+    return jnp.where(jnp.isfinite(K), slope_, jnp.nan)  # no finite K*: no correlation map
 
   # cond: an unbatched call iterates the correlation map only in the chaotic phase
   chi_c_star = jax.lax.cond(chi_1 > 1, chaotic, lambda _: chi_1, None)
@@ -532,8 +543,12 @@ def correlation_fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, c0:
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _correlation_fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array,
                              c0: jax.Array, iterations: int, K0: jax.Array) -> jax.Array:
-  K_star = fixed_point(act, C_b, C_W, K0)
+  return _correlation_iterate(act, C_b, C_W, fixed_point(act, C_b, C_W, K0), c0, iterations)
 
+
+def _correlation_iterate(act: activations.Activation, C_b: jax.Array, C_W: jax.Array,
+                         K_star: jax.Array, c0: jax.Array, iterations: int) -> jax.Array:
+  """``iterations`` steps of the correlation map at the given ``K_star``, from ``c0``."""
   def step(_, c):
     K11, K12, _ = correlation_step(act, C_b, C_W, K_star, c * K_star, K_star)
     return K12 / K11
