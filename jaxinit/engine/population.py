@@ -28,8 +28,8 @@ from jaxinit.nets import models
 from jaxinit.results import records
 from jaxinit.schemes import programs
 
-__all__ = ["Member", "check_axes", "grid", "check_layers", "member_table", "init_params",
-           "hyperparameters", "MAX_SEED", "DEFAULT_LR", "DEFAULT_MOMENTUM", "INIT_BATCH",
+__all__ = ["Member", "check_axes", "grid", "check_layers", "check_activation", "member_table",
+           "init_params", "hyperparameters", "MAX_SEED", "DEFAULT_LR", "DEFAULT_MOMENTUM", "INIT_BATCH",
            "REFINE_STREAM", "init_batch"]
 
 MAX_SEED = 2 ** 32
@@ -122,18 +122,29 @@ def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (D
 
 def check_layers(config: models.ModelConfig, schemes: Sequence[str]) -> None:
   """Checks that every scheme fits ``config``: a per-layer scheme (``layers(...)``) names as many
-  layers as it has, a scheme for some kinds of model (``skipinit``, ``fixup``: residual MLPs) is
-  for its kind, and a critical scheme is for its activation.
+  layers as it has, and a scheme for some kinds of model (``skipinit``, ``fixup``: residual MLPs)
+  is for its kind.
+
+  Raises:
+    ValueError: the first scheme that does not fit, saying why.
+  """
+  for s in schemes:
+    scheme = scheme_registry.get(s)
+    scheme.check_kind(config.kind)
+    scheme.layer_inits(config.depth)
+
+
+def check_activation(config: models.ModelConfig, schemes: Sequence[str]) -> None:
+  """Checks that every critical scheme is for the model's activation: a study's check
+  (:class:`jaxinit.studies.sweep.SweepConfig`, ``DiagnoseConfig``), not a drawing one, so a test or
+  an experiment may still draw ``critical(tanh)``'s variances into any network.
 
   Raises:
     ValueError: the first scheme that does not fit, saying why.
   """
   activation = activations.get(config.activation).name
   for s in schemes:
-    scheme = scheme_registry.get(s)
-    scheme.check_kind(config.kind)
-    scheme.check_activation(activation)
-    scheme.layer_inits(config.depth)
+    scheme_registry.get(s).check_activation(activation)
 
 
 def member_table(members: Sequence[Member]) -> list[dict[str, Any]]:

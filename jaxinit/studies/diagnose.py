@@ -127,6 +127,7 @@ class DiagnoseConfig:
                        "readout; accepted: at least one hidden width, e.g. --widths 64,1")
     members = self.members()  # validates the population; canonical names and numbers below
     pop.check_layers(self.model, self.schemes)
+    pop.check_activation(self.model, self.schemes)
     for field, attr in (("schemes", "scheme"), ("seeds", "seed"), ("scales", "scale")):
       object.__setattr__(self, field, tuple(dict.fromkeys(getattr(m, attr) for m in members)))
 

@@ -98,6 +98,7 @@ class SweepConfig:
     object.__setattr__(self, "normalize", datasets.check_normalize(self.data, self.normalize))
     pop.check_axes(self.schemes, self.seeds, self.lrs, self.momenta, self.scales)
     pop.check_layers(self.model, self.schemes)
+    pop.check_activation(self.model, self.schemes)
     optimizer = optimizers.get(self.train.optimizer)
     if len(set(self.momenta)) > 1 and not optimizer.uses_momentum:
       raise ValueError(f"momenta {self.momenta} for {optimizer.name}, which has no momentum: those "
