@@ -102,14 +102,18 @@ def test_a_figure_is_not_written_into_a_folder_made_for_a_typo(argv, tmp_path, c
   assert "does not exist" in one_line(capsys) and not (tmp_path / "typo").exists()
 
 
-def test_coordcheck_refuses_its_own_folder_unless_overwrite(tmp_path, capsys):
+def test_coordcheck_refuses_its_own_folder_before_measuring(tmp_path, capsys, monkeypatch):
+  """A folder holding coordinate checks is refused unless --overwrite, before anything runs."""
+  from jaxinit.studies import coordcheck
+
   argv = ["coordcheck", "--width", "8,16", "--layers", "1", "--steps", "1", "--seeds", "1",
           "--batch", "4", "--out", str(tmp_path), "--name", "cc"]
-  assert cli.main(argv) == 0
-  capsys.readouterr()
-  assert cli.main(argv) == 2
+  (tmp_path / "cc").mkdir()
+  (tmp_path / "cc" / coordcheck.MARKER).write_text("{}")
+  measured = []
+  monkeypatch.setattr(coordcheck, "run", lambda *a, **k: measured.append(a))
+  assert cli.main(argv) == 2 and measured == []
   assert "is not empty; pass --overwrite" in one_line(capsys)
-  assert cli.main([*argv, "--overwrite"]) == 0
 
 
 def test_an_experiment_without_its_data_or_with_a_file_for_out_is_one_line(tmp_path, capsys,
@@ -130,6 +134,7 @@ def test_an_experiment_without_its_data_or_with_a_file_for_out_is_one_line(tmp_p
   assert capsys.readouterr().err.strip().splitlines()[-1].startswith("deep_plain_networks: error:")
 
 
+@pytest.mark.slow
 def test_figures_are_drawn_in_chunks_and_a_failed_figure_leaves_a_finished_run(tmp_path, capsys,
                                                                                monkeypatch):
   """The decision boundaries of a population evaluated one member per call (a budget of one
