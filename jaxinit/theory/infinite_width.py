@@ -364,26 +364,27 @@ def _fixed_point(act: activations.Activation, C_b: jax.Array, C_W: jax.Array, K0
   step = jnp.where(up, ratio, 1 / ratio)
 
   def marching(state):
-    _, K, gK = state
+    *_, K, gK = state
     inside = jnp.where(up, highest > K, lowest < K)  # only the bound the march heads for
     return (jnp.sign(gK) == jnp.sign(g0)) & inside & (g0 != 0)
 
   def march(state):
-    _, K, _ = state
-    return K, K * step, gap(K * step)
+    *_, K, gK = state
+    return K, gK, K * step, gap(K * step)
 
-  last, K, gK = jax.lax.while_loop(marching, march, (K0, K0 * step, gap(K0 * step)))
+  last, g_last, K, gK = jax.lax.while_loop(marching, march, (K0, g0, K0 * step, gap(K0 * step)))
   # Where F(0) = 0 (the K* = 0 class at C_b = 0) the gap near 0 is below float32 rounding of K
   # (-K^2 at tanh's criticality): a sign change there is rounding, not a root.
   rounding = (C_b + C_W * act(jnp.zeros_like(K0)) ** 2 == 0) & (
-      jnp.abs(gK) <= 1e-6 * K) & (jnp.abs(gap(last)) <= 1e-6 * last)
+      jnp.abs(gK) <= 1e-6 * K) & (jnp.abs(g_last) <= 1e-6 * last)
   crossed = (jnp.sign(gK) != jnp.sign(g0)) & ~rounding
   lo, hi = jnp.minimum(last, K), jnp.maximum(last, K)
+  sign_hi = jnp.sign(jnp.where(last < K, gK, g_last))  # the upper end keeps its sign while halving
 
   def halve(_, bracket):
     lo, hi = bracket
     mid = jnp.sqrt(lo * hi)
-    same = jnp.sign(gap(mid)) == jnp.sign(gap(hi))
+    same = jnp.sign(gap(mid)) == sign_hi
     return jnp.where(same, lo, mid), jnp.where(same, mid, hi)
 
   lo, hi = jax.lax.fori_loop(0, 40, halve, (lo, hi))
