@@ -501,11 +501,12 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
       raise signals.Interrupted(signal.SIGINT) from e
     raise
   record["wall_s"]["train"] = time.perf_counter() - t0 - record["wall_s"]["setup"]
-  table, markdown = _write_tables(config, out)
+  rows = results.read_records(out.records)
+  table, markdown = _write_tables(config, out, rows)
   if figures:  # every process joins the gather (a collective across processes); process 0 draws
     host = jax.tree.map(sharding.to_host, state)
     if out == home:
-      record["figures"] = _drawn(out, config, dataset, members, host, record)
+      record["figures"] = _drawn(out, config, dataset, members, host, rows, record)
   diverged = sharding.to_host(state.diverged_epoch)[:len(members)]
   record.update(status="finished", table=table, diverged=int(np.sum(diverged > 0)))
   record["wall_s"]["total"] = time.perf_counter() - t0
@@ -516,13 +517,12 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
 
 
 def _drawn(out: folders.RunFolder, config: SweepConfig, dataset: datasets.Dataset,
-           members: Sequence[pop.Member], host: tr.TrainState, record: dict[str, Any]
-           ) -> list[str]:
+           members: Sequence[pop.Member], host: tr.TrainState, rows: list[dict[str, Any]],
+           record: dict[str, Any]) -> list[str]:
   """The figures' file names; a figure that fails (memory, disk) leaves the records, the tables
   and a finished run: the failure goes into ``record["figures_error"]`` and is said on stderr,
   and ``--resume`` draws them again."""
   try:
-    rows = results.read_records(out.records)
     return [p.name for p in _figures(out.path, config, dataset, members, host, rows)]
   except (MemoryError, OSError, RuntimeError) as e:
     record["figures_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
@@ -593,12 +593,12 @@ def _mark_interrupted(out: folders.RunFolder, record: dict[str, Any], t0: float)
        "continue with --resume")
 
 
-def _write_tables(config: SweepConfig, out: folders.RunFolder
+def _write_tables(config: SweepConfig, out: folders.RunFolder, rows: list[dict[str, Any]]
                   ) -> tuple[list[dict[str, Any]], str]:
-  """Summarizes the records of the last epoch into ``table.{md,tex,csv}``; returns the rows and
+  """Summarizes the records' last epoch into ``table.{md,tex,csv}``; returns the table's rows and
   the Markdown text."""
   by = group_keys(config)
-  table = results.summarize(results.read_records(out.records), by=by)
+  table = results.summarize(rows, by=by)
   paths = results.write_tables(table, out.path, by=by, spread=SPREAD, setting=setting(config))
   return table, Path(paths["md"]).read_text()
 
