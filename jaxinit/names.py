@@ -13,7 +13,7 @@ import ast
 import inspect
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -289,16 +289,16 @@ def seeds(text: str, what: str = "--seeds") -> tuple[int, ...]:
   try:
     if ":" in text:
       a, b = (int(p) for p in text.split(":"))
+      out: Sequence[int] = range(a, b)
     elif "," in text:
-      listed = tuple(int(p) for p in text.split(",") if p.strip())
+      out = [int(p) for p in text.split(",") if p.strip()]
     else:
-      a, b = 0, int(text)
+      out = range(int(text))
   except ValueError:
     raise ValueError(f"{help_}; got {text!r}") from None
-  if "," not in text and b - a > MAX_SEEDS:  # refused before a tuple of them is built
-    raise ValueError(f"{what} {text!r} asks for {b - a:,} seeds; accepted: at most {MAX_SEEDS:,} "
-                     "(2^24) per population")
-  out = listed if "," in text and ":" not in text else tuple(range(a, b))
+  if len(out) > MAX_SEEDS:  # a range's length is known before a tuple of it is built
+    raise ValueError(f"{what} {text!r} asks for {len(out):,} seeds; accepted: at most "
+                     f"{MAX_SEEDS:,} (2^24) per population")
   if not out:
     raise ValueError(f"{help_}; {text!r} gives no seeds")
-  return out
+  return tuple(out)
