@@ -59,7 +59,7 @@ def test_vmapped_equals_one_by_one(shuffle: str, batch_norm: bool) -> None:
     assert_member_close(state, k, jax.tree.map(np.asarray, alone), None)
     np.testing.assert_allclose(metrics[:, k], alone_metrics, atol=ATOL, rtol=0)
     if batch_norm:
-      for a, b in zip(jax.tree.leaves(state.batch_stats), jax.tree.leaves(alone.batch_stats),
+      for a, b in zip(jax.tree.leaves(state.model_state), jax.tree.leaves(alone.model_state),
                       strict=True):
         np.testing.assert_allclose(a[k], b, atol=ATOL, rtol=1e-5)
   # Training did something: the members' mean train loss fell (by 9% and 18%).

@@ -24,9 +24,9 @@ import numpy as np
 
 from jaxinit import activations, names
 from jaxinit import schemes as scheme_registry
-from jaxinit.nets import models
+from jaxinit.nets import models, protocol
 from jaxinit.results import records
-from jaxinit.schemes import programs
+from jaxinit.schemes import programs, rules
 
 __all__ = ["Member", "check_axes", "grid", "check_layers", "check_activation", "member_table",
            "init_params", "hyperparameters", "MAX_SEED", "DEFAULT_LR", "DEFAULT_MOMENTUM", "INIT_BATCH",
@@ -120,18 +120,28 @@ def grid(schemes: Sequence[str], seeds: Sequence[int], lrs: Sequence[float] = (D
                for s, lr, mom, sc, seed in product)
 
 
-def check_layers(config: models.ModelConfig, schemes: Sequence[str]) -> None:
-  """Checks that every scheme fits ``config``: a per-layer scheme (``layers(...)``) names as many
-  layers as it has, and a scheme for some kinds of model (``skipinit``, ``fixup``: residual MLPs)
-  is for its kind.
+def check_layers(config: models.ModelConfig | protocol.Model, schemes: Sequence[str],
+                 input_shape: Sequence[int] | None = None) -> None:
+  """Checks that every scheme fits the model: on a built-in model, a per-layer scheme
+  (``layers(...)``) names as many layers as it has, and a scheme for some kinds of model
+  (``skipinit``, ``fixup``: residual MLPs) is for its kind; on any model (and for a rule set on a
+  built-in one, given ``input_shape``), its rules match every parameter
+  (:func:`jaxinit.schemes.rules.assign`).
 
   Raises:
     ValueError: the first scheme that does not fit, saying why.
   """
   for s in schemes:
     scheme = scheme_registry.get(s)
-    scheme.check_kind(config.kind)
-    scheme.layer_inits(config.depth)
+    if isinstance(config, models.ModelConfig) and scheme.rules is None:
+      scheme.check_kind(config.kind)
+      scheme.layer_inits(config.depth)
+    elif input_shape is not None:
+      paths = list(protocol.of(_drawn_model(config)).param_shapes(
+          np.zeros((1, *input_shape), np.float32)))
+      rules.assign(scheme.rule_set(), paths)
+    else:
+      scheme.rule_set()
 
 
 def check_activation(config: models.ModelConfig, schemes: Sequence[str]) -> None:
@@ -193,6 +203,8 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   """
   if not members:
     raise ValueError("the population is empty; give at least one member")
+  if not isinstance(config, models.ModelConfig):
+    return _placed(_general(protocol.of(config), members, input_shape, x_batch), host)
   scales = config.layer_scales()
   config = config.without_parametrization()  # the scheme's own draw; the parametrization after
   input_shape = tuple(int(d) for d in input_shape)
@@ -200,6 +212,7 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   for k, m in enumerate(members):
     by_scheme.setdefault(m.scheme, []).append(k)
   check_layers(config, by_scheme)
+  ruled = {s: by_scheme.pop(s) for s in list(by_scheme) if scheme_registry.get(s).rules is not None}
   needs_data = [s for s in by_scheme if scheme_registry.get(s).needs_data]
   if needs_data:
     x = _check_batch(x_batch, input_shape, needs_data[0])
@@ -223,12 +236,53 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
     parts.append(_drawn(programs.per_scheme(config, scheme), members, len(idx), padded,
                         _scales(members, padded), x))
     order.extend(idx)
+  if ruled:
+    sub = [k for idx in ruled.values() for k in idx]
+    parts.append(_general(protocol.of(config), [members[k] for k in sub], input_shape, x_batch))
+    order.extend(sub)
   # Put back in member order on the host (no program is compiled for the population's size), then
   # on the device.
   inverse = np.argsort(np.asarray(order))
-  place = (lambda x: x) if host else jax.device_put
   variables = jax.tree.map(lambda *xs: np.concatenate(xs)[inverse], *parts)
-  return jax.tree.map(place, _parametrized(variables, scales))
+  return _placed(_parametrized(variables, scales), host)
+
+
+def _placed(variables: dict, host: bool) -> dict:
+  return variables if host else jax.tree.map(jax.device_put, variables)
+
+
+def _drawn_model(config: models.ModelConfig | protocol.Model) -> models.ModelConfig | protocol.Model:
+  return config.without_parametrization() if isinstance(config, models.ModelConfig) else config
+
+
+def _general(model: protocol.Model, members: Sequence[Member], input_shape: Sequence[int],
+             x_batch: Any) -> dict:
+  """Host variables of ``members`` of any model (:func:`jaxinit.schemes.programs.general`: one
+  program per scheme, members one after another), in member order, each parameter times its
+  parametrization's init factor (:meth:`jaxinit.nets.protocol.Model.leaf_scales`)."""
+  input_shape = tuple(int(d) for d in input_shape)
+  by_scheme: dict[str, list[int]] = {}
+  for k, m in enumerate(members):
+    by_scheme.setdefault(m.scheme, []).append(k)
+  check_layers(model, by_scheme, input_shape)
+  needs_data = [s for s in by_scheme if scheme_registry.get(s).needs_data]
+  x = (_check_batch(x_batch, input_shape, needs_data[0]) if needs_data
+       else np.zeros((1, *input_shape), np.float32))
+  parts, order = [], []
+  for scheme, idx in by_scheme.items():
+    padded = _padded(idx)
+    parts.append(_drawn(programs.general(model, scheme, input_shape), members, len(idx), padded,
+                        _scales(members, padded), x))
+    order.extend(idx)
+  inverse = np.argsort(np.asarray(order))
+  variables = jax.tree.map(lambda *xs: np.concatenate(xs)[inverse], *parts)
+  factors = {p: s.init for p, s in model.leaf_scales().items() if s.init != 1.0}
+  if not factors:
+    return variables
+  params = jax.tree_util.tree_map_with_path(
+      lambda q, w: w * np.float32(factors[protocol.path_str(q)])
+      if protocol.path_str(q) in factors else w, variables["params"])
+  return {**variables, "params": params}
 
 
 def _parametrized(variables: dict, scales: Sequence[Any]) -> dict:

@@ -44,12 +44,12 @@ import optax
 
 from jaxinit.engine import optimizers, placement, sharding
 from jaxinit.engine import population as pop
-from jaxinit.nets import models, parametrizations
+from jaxinit.nets import models, parametrizations, protocol
 from jaxinit.results.records import METRICS
 
 __all__ = ["TrainConfig", "TrainState", "DeviceData", "Programs", "METRICS", "device_data",
            "programs", "init_state", "run", "train_one", "check_data", "evaluation_epochs",
-           "SHUFFLES", "transform"]
+           "SHUFFLES", "transform", "variables", "num_outputs", "Model"]
 
 SHUFFLES = ("shared", "member")
 MAX_COUNT = 2 ** 31
@@ -126,14 +126,15 @@ class TrainState(NamedTuple):
 
   Attributes:
     params: the Flax params pytree.
-    batch_stats: BatchNorm running statistics (``{}`` without BatchNorm).
+    model_state: the model's other collections (:mod:`jaxinit.nets.protocol`): linen's
+      ``{"batch_stats": ...}``, an nnx module's ``{"state": ...}``; ``{}`` without any.
     opt_state: the optax state, holding this member's learning rate and momentum.
     alive: bool, False once the member has diverged.
     diverged_epoch: int32, the epoch in which it diverged, 0 if it has not.
   """
 
   params: Any
-  batch_stats: Any
+  model_state: Any
   opt_state: Any
   alive: jax.Array
   diverged_epoch: jax.Array
@@ -181,44 +182,59 @@ def evaluation_epochs(cfg: TrainConfig, start_epoch: int = 0) -> Iterator[int]:
     yield cfg.epochs
 
 
-def transform(model_cfg: models.ModelConfig, cfg: TrainConfig, lr: Any, momentum: Any
+Model = models.ModelConfig | protocol.Model
+"""What the engine trains: a built-in model's config, or any model in the pure form."""
+
+
+def transform(model_cfg: Model, cfg: TrainConfig, lr: Any, momentum: Any
               ) -> optax.GradientTransformation:
   """The optimizer of ``cfg`` with learning rate ``lr`` and ``momentum`` (injected
-  hyperparameters), followed, when the model's parametrization scales learning rates per layer,
-  by those factors (:func:`jaxinit.nets.parametrizations.scale_by_layer`)."""
+  hyperparameters), followed, when the model's parametrization scales learning rates per layer
+  or per parameter, by those factors (:func:`jaxinit.nets.parametrizations.scale_by_layer`,
+  :func:`jaxinit.nets.parametrizations.scale_by_leaf`)."""
   optimizer = optimizers.get(cfg.optimizer)
   tx = optimizer.transform(lr, momentum)
+  if isinstance(model_cfg, protocol.Model):
+    lr_factors = {p: f.lr for p, f in model_cfg.leaf_scales(optimizer.adaptive).items()
+                  if f.lr != 1.0}
+    if not lr_factors:
+      return tx
+    return optax.chain(tx, parametrizations.scale_by_leaf(lr_factors, protocol.path_str))
   scales = model_cfg.layer_scales(optimizer.adaptive)
   if not parametrizations.scales_learning_rates(scales):
     return tx
   return optax.chain(tx, parametrizations.scale_by_layer(scales))
 
 
-def _member_fns(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, Any]:
-  """For one member (unbatched): ``train_epoch(state, perm_SB, data, epoch) -> state`` and
+def variables(state: TrainState) -> dict:
+  """A state's model variables, ``{"params": ..., **model_state}``."""
+  return {"params": state.params, **state.model_state}
+
+
+def _net(model_cfg: Model, cfg: TrainConfig) -> protocol.Model:
+  """The model in the pure form; a built-in one in bfloat16 computation under ``precision="bf16"``
+  (a user's model sets its own computation dtype)."""
+  return protocol.of(model_cfg, dtype=jnp.bfloat16 if cfg.precision == "bf16" else None)
+
+
+def _member_fns(model_cfg: Model, cfg: TrainConfig) -> tuple[Any, Any]:
+  """For one member (unbatched): ``train_epoch(state, perm_SB, data, epoch, seed) -> state`` and
   ``metrics(state, data) -> (4,)`` (:data:`METRICS`, NaN once diverged)."""
-  model = models.build(model_cfg, dtype=jnp.bfloat16 if cfg.precision == "bf16" else None)
+  net = _net(model_cfg, cfg)
   tx = transform(model_cfg, cfg, 0.0, 0.0)  # update reads lr, momentum from the state
 
-  def variables(state: TrainState) -> dict:
-    return {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats
-                                       else {})}
+  def loss_fn(params: Any, model_state: Any, x: jax.Array, y: jax.Array, key: jax.Array
+              ) -> tuple[jax.Array, Any]:
+    logits, updated = net.apply({"params": params, **model_state}, x, True, key)
+    return jnp.mean(models.per_example_loss(logits, y, cfg.loss)[0]), {**model_state, **updated}
 
-  def loss_fn(params: Any, batch_stats: Any, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
-    if model_cfg.batch_norm:
-      logits, upd = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                                mutable=["batch_stats"])
-      batch_stats = upd["batch_stats"]
-    else:
-      logits = model.apply({"params": params}, x)
-    return jnp.mean(models.per_example_loss(logits, y, cfg.loss)[0]), batch_stats
-
-  def step(data: DeviceData, factor: Any, state: TrainState, idx_t: tuple[jax.Array, jax.Array]
-           ) -> tuple[TrainState, None]:
+  def step(data: DeviceData, factor: Any, seed: jax.Array, state: TrainState,
+           idx_t: tuple[jax.Array, jax.Array]) -> tuple[TrainState, None]:
     idx, t = idx_t
     x, y = data.x_train[idx], data.y_train[idx]
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), protocol.DROPOUT_STREAM), t)
     (loss, bs), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, state.batch_stats, x, y)
+        state.params, state.model_state, x, y, key)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     if cfg.schedule != "constant":  # the same as a learning rate of lr * factor(t)
       updates = jax.tree.map(lambda u: (u * factor(t)).astype(u.dtype), updates)
@@ -236,7 +252,7 @@ def _member_fns(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, A
     count, rest = divmod(n, chunk)
 
     def sums(xc: jax.Array, yc: jax.Array) -> tuple[jax.Array, jax.Array]:
-      loss, correct = models.per_example_loss(model.apply(variables(state), xc), yc, cfg.loss)
+      loss, correct = models.per_example_loss(net.apply(variables(state), xc)[0], yc, cfg.loss)
       return jnp.sum(loss), jnp.sum(correct)
 
     def body(carry: tuple, i: jax.Array) -> tuple[tuple, None]:
@@ -250,13 +266,13 @@ def _member_fns(model_cfg: models.ModelConfig, cfg: TrainConfig) -> tuple[Any, A
       total, correct = total + part[0], correct + part[1]
     return total / n, correct / n
 
-  def train_epoch(state: TrainState, perm_SB: jax.Array, data: DeviceData, epoch: jax.Array
-                  ) -> TrainState:
+  def train_epoch(state: TrainState, perm_SB: jax.Array, data: DeviceData, epoch: jax.Array,
+                  seed: jax.Array) -> TrainState:
     was_alive = state.alive
     steps = perm_SB.shape[0]  # the schedule's step t counts from the run's first step
     factor = optimizers.schedule(cfg.schedule).multiplier(cfg.epochs * steps)
     t = (epoch - 1) * steps + jnp.arange(steps)
-    state, _ = jax.lax.scan(functools.partial(step, data, factor), state, (perm_SB, t))
+    state, _ = jax.lax.scan(functools.partial(step, data, factor, seed), state, (perm_SB, t))
     return state._replace(diverged_epoch=jnp.where(was_alive & ~state.alive, epoch,
                                                    state.diverged_epoch))
 
@@ -284,7 +300,7 @@ class Programs(NamedTuple):
   init_state: Any
 
 
-def programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
+def programs(model_cfg: Model, cfg: TrainConfig) -> Programs:
   """The :class:`Programs` for one architecture, cached; each compiles once per input shape (the
   population's size bucket, the data's shapes). The number of epochs (unless a schedule spans the
   run) and ``eval_every`` are not part of them, so runs of different lengths share them."""
@@ -295,7 +311,7 @@ def programs(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
+def _compiled(model_cfg: Model, cfg: TrainConfig) -> Programs:
   train_epoch, metrics = _member_fns(model_cfg, cfg)
   precision = PRECISIONS[cfg.precision]
 
@@ -306,9 +322,9 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
     def epoch(e: jax.Array, states: TrainState) -> TrainState:
       if cfg.shuffle == "shared":
         perm = _permutation(jnp.uint32(cfg.order_seed), e, n, cfg.batch_size)
-        return jax.vmap(train_epoch, in_axes=(0, None, None, None))(states, perm, data, e)
+        return jax.vmap(train_epoch, in_axes=(0, None, None, None, 0))(states, perm, data, e, seeds)
       perms = jax.vmap(lambda s: _permutation(s, e, n, cfg.batch_size))(seeds)
-      return jax.vmap(train_epoch, in_axes=(0, 0, None, None))(states, perms, data, e)
+      return jax.vmap(train_epoch, in_axes=(0, 0, None, None, 0))(states, perms, data, e, seeds)
 
     with jax.default_matmul_precision(precision):
       states = _epochs(epoch, first, last, states)
@@ -320,7 +336,7 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
     n = data.x_train.shape[0]
 
     def epoch(e: jax.Array, state: TrainState) -> TrainState:
-      return train_epoch(state, _permutation(s, e, n, cfg.batch_size), data, e)
+      return train_epoch(state, _permutation(s, e, n, cfg.batch_size), data, e, seed)
 
     with jax.default_matmul_precision(precision):
       state = _epochs(epoch, first, last, state)
@@ -334,27 +350,43 @@ def _compiled(model_cfg: models.ModelConfig, cfg: TrainConfig) -> Programs:
   def init(variables: dict, lr: jax.Array, momentum: jax.Array) -> TrainState:
     params = variables["params"]
     opt_state = transform(model_cfg, cfg, lr, momentum).init(params)
-    return TrainState(params, variables.get("batch_stats", {}), opt_state, jnp.bool_(True),
-                      jnp.int32(0))
+    return TrainState(params, {c: v for c, v in variables.items() if c != "params"}, opt_state,
+                      jnp.bool_(True), jnp.int32(0))
 
   return Programs(jax.jit(population_block, donate_argnums=0),
                   jax.jit(single_block, donate_argnums=0), jax.jit(jax.vmap(init)))
 
 
-def check_data(data: DeviceData, cfg: TrainConfig, model_cfg: models.ModelConfig) -> None:
+def num_outputs(model_cfg: Model, x: Any) -> int:
+  """The model's number of outputs (logits) per example, for inputs like ``x`` ``(N, ...)``.
+
+  Raises:
+    ValueError: a user's model whose outputs are not ``(B, k)`` logits.
+  """
+  if isinstance(model_cfg, models.ModelConfig):
+    return model_cfg.num_outputs
+  shape = protocol.of(model_cfg).output_shape(jax.ShapeDtypeStruct((2, *x.shape[1:]), jnp.float32))
+  if len(shape) != 2:
+    raise ValueError(f"model {model_cfg.name!r} returns outputs of shape {shape} for a batch of 2; "
+                     "accepted: logits of shape (batch, classes), or (batch, 1) for binary labels")
+  return shape[1]
+
+
+def check_data(data: DeviceData, cfg: TrainConfig, model_cfg: Model) -> None:
   """Raises ValueError if the data does not fit the batch size or the model's outputs."""
   n = data.x_train.shape[0]
   if cfg.batch_size is not None and cfg.batch_size > n:
     raise ValueError(f"batch_size {cfg.batch_size} is larger than the training set ({n} examples); "
                      f"accepted: 1..{n}")
   top = int(np.max(np.asarray(data.y_train)))
-  classes = 2 if model_cfg.num_outputs == 1 else model_cfg.num_outputs
+  outputs = num_outputs(model_cfg, data.x_train)
+  classes = 2 if outputs == 1 else outputs
   if top >= classes:
-    raise ValueError(f"labels go up to {top} but the model has {model_cfg.num_outputs} output(s) "
+    raise ValueError(f"labels go up to {top} but the model has {outputs} output(s) "
                      f"({classes} classes); set the last width to the number of classes (1 for binary)")
 
 
-def init_state(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
+def init_state(model_cfg: Model, cfg: TrainConfig, members: Sequence[pop.Member],
                x_train: Any, count: int | None = None) -> TrainState:
   """The stacked initial :class:`TrainState` of a population (leaves ``(count, ...)``, on the
   device).
@@ -376,7 +408,7 @@ def init_state(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequenc
   return programs(model_cfg, cfg).init_state(variables, lr, momentum)
 
 
-def run(model_cfg: models.ModelConfig, cfg: TrainConfig, members: Sequence[pop.Member],
+def run(model_cfg: Model, cfg: TrainConfig, members: Sequence[pop.Member],
         data: DeviceData, state: TrainState | None = None, start_epoch: int = 0,
         plan: placement.Plan | None = None) -> Iterator[tuple[int, TrainState, np.ndarray]]:
   """Trains a population, yielding after each evaluation (:func:`evaluation_epochs`: every
@@ -447,7 +479,7 @@ def _blocks(cfg: TrainConfig, start_epoch: int) -> Iterator[tuple[np.int32, np.i
     first = last + 1
 
 
-def train_one(model_cfg: models.ModelConfig, cfg: TrainConfig, member: pop.Member, data: DeviceData
+def train_one(model_cfg: Model, cfg: TrainConfig, member: pop.Member, data: DeviceData
               ) -> tuple[TrainState, np.ndarray]:
   """Trains one member alone with the compiled single-model trainer (the one-by-one baseline).
 

@@ -65,7 +65,7 @@ is not multiplied and the parameter tree is SP's. Names round-trip: ``get("mup(b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -74,9 +74,9 @@ import optax
 
 from jaxinit import names
 
-__all__ = ["Parametrization", "Rule", "LayerScale", "get", "known", "TABLES", "ROLES",
-           "layer_roles", "layer_scales", "hidden_width", "DEFAULT",
-           "scale_by_layer", "scales_learning_rates", "with_base"]
+__all__ = ["Parametrization", "Rule", "LayerScale", "LeafScale", "get", "known", "TABLES", "ROLES",
+           "LEAF_ROLES", "layer_roles", "layer_scales", "hidden_width", "DEFAULT", "infer_roles",
+           "leaf_scales", "scale_by_layer", "scale_by_leaf", "scales_learning_rates", "with_base"]
 
 DEFAULT = "sp"
 ROLES = ("input", "hidden", "output", "bias")
@@ -263,6 +263,101 @@ def layer_scales(parametrization: str | Parametrization, widths: Sequence[int], 
                           lr_kernel=m ** (r.lr_adam if adaptive else r.lr_sgd),
                           lr_bias=1.0 if i == len(widths) - 1 else bias_lr))
   return tuple(out)
+
+
+LEAF_ROLES = (*ROLES, "fixed")
+"""A parameter's role in any model (:func:`infer_roles`): the four of :data:`ROLES`, or ``fixed``
+(no dimension grows with width: never scaled)."""
+
+
+def infer_roles(small: Mapping[str, tuple[int, ...]], large: Mapping[str, tuple[int, ...]]
+                ) -> dict[str, str]:
+  """Each parameter's role from its shape in the same model built at two widths (as
+  microsoft/mup's ``set_base_shapes`` infers its "infinite" dimensions).
+
+  The shapes are in fan form (:meth:`jaxinit.nets.protocol.Layout.draw_shape`: ``(*window, fan_in,
+  fan_out)`` for a weight). A leaf of rank >= 2 is ``hidden`` when its fan-in and fan-out both grow,
+  ``input`` when only its fan-out grows (an input layer, an embedding table), ``output`` when only its
+  fan-in grows (the readout); a leaf of rank < 2 is ``bias`` when it grows (biases, normalization
+  scales: vector-like); anything that does not grow is ``fixed``.
+
+  Raises:
+    ValueError: the two models have different parameters, different ranks, or a weight whose
+      window (receptive field) grows.
+
+  >>> infer_roles({"a/kernel": (3, 8), "b/kernel": (8, 8), "b/bias": (8,), "c/kernel": (8, 2)},
+  ...             {"a/kernel": (3, 16), "b/kernel": (16, 16), "b/bias": (16,), "c/kernel": (16, 2)})
+  {'a/kernel': 'input', 'b/kernel': 'hidden', 'b/bias': 'bias', 'c/kernel': 'output'}
+  """
+  if list(small) != list(large):
+    raise ValueError(f"the model has other parameters at another width: {sorted(set(small) ^ set(large))}"
+                     "; accepted: a factory whose width changes only the parameters' sizes")
+  roles = {}
+  for path, a in small.items():
+    b = large[path]
+    if len(a) != len(b):
+      raise ValueError(f"parameter {path} has shape {a} at one width and {b} at the other")
+    grows = [x != y for x, y in zip(a, b, strict=True)]
+    if len(a) < 2:
+      roles[path] = "bias" if any(grows) else "fixed"
+      continue
+    if any(grows[:-2]):
+      raise ValueError(f"parameter {path}'s window (receptive field) grows with width ({a} -> "
+                       f"{b}); only its fan-in and fan-out may")
+    roles[path] = {(False, True): "input", (True, True): "hidden", (True, False): "output",
+                   (False, False): "fixed"}[grows[-2], grows[-1]]
+  return roles
+
+
+@dataclasses.dataclass(frozen=True)
+class LeafScale:
+  """What a parametrization does to one parameter at one width: ``init`` (factor on its draw),
+  ``multiplier`` (the forward multiplier: the model sees ``multiplier * w``), ``lr`` (factor on its
+  learning rate)."""
+
+  init: float = 1.0
+  multiplier: float = 1.0
+  lr: float = 1.0
+
+
+def leaf_scales(parametrization: str | Parametrization, roles: Mapping[str, str],
+                width_multiplier: float, adaptive: bool = False) -> dict[str, LeafScale]:
+  """Each parameter's :class:`LeafScale` under ``parametrization`` at width multiplier ``m = n /
+  base_width``, from its role (:func:`infer_roles`): the exponents of :data:`TABLES` on ``m``;
+  ``fixed`` parameters are never scaled. On the built-in MLP these are :func:`layer_scales`'s
+  factors leaf by leaf (tested).
+
+  >>> leaf_scales("mup(base_width=64)", {"w": "output", "b": "fixed"}, 4.0, adaptive=True)["w"]
+  LeafScale(init=0.5, multiplier=1.0, lr=0.25)
+  """
+  p = get(parametrization)
+  out = {}
+  for path, role in roles.items():
+    if role not in LEAF_ROLES:
+      raise ValueError(f"unknown role {role!r} of {path}; accepted: {', '.join(LEAF_ROLES)}")
+    if p.kind == "sp" or role == "fixed":
+      out[path] = LeafScale()
+      continue
+    r = p.rules[role]
+    m = width_multiplier
+    out[path] = LeafScale(init=m ** r.init, multiplier=m ** r.multiplier,
+                          lr=m ** (r.lr_adam if adaptive else r.lr_sgd))
+  return out
+
+
+def scale_by_leaf(lr: Mapping[str, float], path_of: Callable[[tuple], str]
+                  ) -> optax.GradientTransformation:
+  """The optax transformation that multiplies each parameter's update by its learning-rate factor
+  ``lr[path]`` (1 where absent); ``path_of`` turns a pytree key path into the path string."""
+  def update(updates: Any, params: Any = None) -> Any:
+    del params
+
+    def leaf(path: tuple, u: Any) -> Any:
+      f = lr.get(path_of(path), 1.0)
+      return u if f == 1.0 else u * jnp.asarray(f, u.dtype)
+    return jax.tree_util.tree_map_with_path(leaf, updates)
+
+  return optax.stateless(update)
 
 
 def scale_by_layer(scales: Sequence[LayerScale]) -> optax.GradientTransformation:

@@ -53,7 +53,8 @@ import jax.numpy as jnp
 
 from jaxinit import activations, initializers, names, theory
 from jaxinit.nets import models
-from jaxinit.schemes import datadep
+from jaxinit.nets import protocol
+from jaxinit.schemes import datadep, rules
 
 __all__ = ["Scheme", "get", "known", "FACTORIES", "ALIASES", "critical", "lsuv", "metainit", "layers",
            "skipinit", "fixup"]
@@ -64,6 +65,8 @@ Inits = initializers.Initializer | tuple[initializers.Initializer, ...]
 Refine = Callable[[nn.Module, dict, jax.Array, jax.Array], dict]
 """``(model, variables, key, x) -> variables`` for one member, jit- and vmap-able; ``x`` is a batch
 ``(B, *input_shape)``: real data when the scheme ``needs_data``, else only its shape counts."""
+RefineAny = Callable[[protocol.Model, dict, jax.Array, jax.Array], dict]
+"""A refinement of any model in the pure form (:mod:`jaxinit.nets.protocol`), as :data:`Refine`."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -79,6 +82,11 @@ class Scheme:
     kinds: the model kinds (:data:`jaxinit.nets.models.KINDS`) the scheme is for, or None for any.
     activation: the activation whose critical point the scheme sets (``critical(ACT)``), or None
       for a scheme that fits any activation.
+    rules: the scheme's rules by parameter path (:mod:`jaxinit.schemes.rules`) when it is written
+      as a rule set; None for a named scheme (:meth:`rule_set` derives its rules).
+    refine_any: the refinement on any model (LSUV), or None.
+    not_any_model: why the scheme cannot initialize an arbitrary model (per-layer lists, the
+      residual MLP's own schemes, MetaInit), or None when it can.
   """
 
   name: str
@@ -88,6 +96,27 @@ class Scheme:
   needs_data: bool = False
   kinds: tuple[str, ...] | None = None
   activation: str | None = None
+  rules: rules.RuleSet | None = None
+  refine_any: RefineAny | None = dataclasses.field(default=None, repr=False)
+  not_any_model: str | None = None
+
+  def rule_set(self) -> rules.RuleSet:
+    """The scheme as rules by parameter path, for any model: a rule set as written; a named
+    scheme's kernel and bias initializers on every ``kernel`` and ``bias`` leaf, other leaves as the
+    model built them (:func:`jaxinit.schemes.rules.from_initializers`).
+
+    Raises:
+      ValueError: a scheme that needs the built-in models' layer structure (:attr:`not_any_model`).
+    """
+    if self.rules is not None:
+      return self.rules
+    if self.not_any_model is not None or isinstance(self.kernel_init, tuple) or isinstance(
+        self.bias_init, tuple):
+      why = self.not_any_model or "it names one initializer per layer of a built-in model"
+      raise ValueError(f"scheme {self.name!r} works on the built-in models only: {why}; on your "
+                       'own model use init rules, e.g. {"*/kernel": "he_normal", "*/bias": '
+                       '"zeros", "*": "as_built"}')
+    return rules.from_initializers(self.kernel_init, self.bias_init)
 
   def check_kind(self, kind: str) -> None:
     """Checks that the scheme is for models of this kind.
@@ -126,6 +155,9 @@ class Scheme:
     Raises:
       ValueError: the scheme names initializers for another number of layers.
     """
+    if self.rules is not None:
+      raise ValueError(f"scheme {self.name!r} is a rule set: it has no per-layer initializers "
+                       "(rules.draw draws it)")
     if self.depth is not None and self.depth != depth:
       raise ValueError(
           f"scheme {self.name!r} names {self.depth} layers' initializers but the model has "
@@ -159,8 +191,13 @@ def lsuv(tol: float = 0.1, t_max: int = 10, base: str = "orthogonal") -> Scheme:
     del key
     return datadep.lsuv(model, variables, x, tol, t_max).variables
 
+  def refine_any(model: protocol.Model, variables: dict, key: jax.Array, x: jax.Array) -> dict:
+    del key
+    return datadep.lsuv_any(model, variables, x, tol, t_max).variables
+
   name = names.format_call("lsuv", kwargs={"tol": tol, "t_max": t_max, "base": start.name})
-  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, needs_data=True)
+  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, needs_data=True,
+                refine_any=refine_any)
 
 
 def metainit(steps: int = 50, lr: float = 0.1, batch: int = 8, eps: float = 1e-5,
@@ -182,7 +219,8 @@ def metainit(steps: int = 50, lr: float = 0.1, batch: int = 8, eps: float = 1e-5
 
   name = names.format_call("metainit", kwargs={"steps": steps, "lr": lr, "batch": batch, "eps": eps,
                                                "momentum": momentum, "base": start.name})
-  return Scheme(name, start.kernel_init, start.bias_init, refine=refine)
+  return Scheme(name, start.kernel_init, start.bias_init, refine=refine,
+                not_any_model="its gradient quotient is written for the built-in models' layers")
 
 
 def layers(*kernels: str, bias: str = "zeros") -> Scheme:
@@ -257,7 +295,8 @@ def skipinit(base: str = "he_normal") -> Scheme:
       params[f"gate_{b}"] = jnp.zeros_like(params[f"gate_{b}"])
     return {**variables, "params": params}
 
-  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, kinds=("resmlp",))
+  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, kinds=("resmlp",),
+                not_any_model="it zeroes the residual MLP's block gates")
 
 
 FIXUP_BRANCH_LAYERS = 2
@@ -302,7 +341,8 @@ def fixup(base: str = "he_normal") -> Scheme:
       params[f"gate_{b}"] = jnp.ones_like(params[f"gate_{b}"])
     return {**variables, "params": params}
 
-  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, kinds=("resmlp",))
+  return Scheme(name, start.kernel_init, start.bias_init, refine=refine, kinds=("resmlp",),
+                not_any_model="it needs the residual MLP's blocks and gates")
 
 
 FACTORIES: dict[str, Callable[..., Scheme]] = {"critical": critical, "lsuv": lsuv,
@@ -356,11 +396,16 @@ def get(name: str | Scheme | initializers.Initializer) -> Scheme:
     return name
   if isinstance(name, initializers.Initializer):
     return Scheme(name.name, name)
+  if isinstance(name, rules.RuleSet):
+    return Scheme(name.name, None, None, rules=name)
   return _build(name)
 
 
 @functools.lru_cache(maxsize=1024)
 def _build(name: str) -> Scheme:
+  if rules.is_rule_set(name):
+    rule_set = rules.parse(name)
+    return Scheme(rule_set.name, None, None, rules=rule_set)
   base = names.parse(name)[0]
   if base in FACTORIES or base in ALIASES:
     return names.build(name, FACTORIES, ALIASES, "scheme")

@@ -23,9 +23,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxinit.nets import models
+from jaxinit.nets import models, protocol
 
-__all__ = ["LSUVResult", "MetaInitResult", "layer_names", "lsuv", "metainit", "gradient_quotient"]
+__all__ = ["LSUVResult", "MetaInitResult", "layer_names", "lsuv", "lsuv_any", "lsuv_weights",
+           "metainit", "gradient_quotient"]
 
 
 def layer_names(variables: dict) -> list[str]:
@@ -102,6 +103,83 @@ def lsuv(model: nn.Module, variables: dict, x: jax.Array, tol: float = 0.1, t_ma
     variances.append(v)
     iterations.append(t)
   return LSUVResult(variables, jnp.stack(variances), jnp.stack(iterations))
+
+
+def lsuv_weights(model: protocol.Model, variables: dict, x: jax.Array) -> list[str]:
+  """The weights LSUV rescales on any model: every parameter leaf of rank >= 2 whose module's output
+  :meth:`jaxinit.nets.protocol.Model.capture` returns (dense and conv kernels, attention
+  projections; an embedding table's output is its rows, also rescaled), sorted by path with numbers
+  compared as numbers."""
+  _, inter = jax.eval_shape(model.capture, variables, x)
+  weights = [p for p, v in protocol.flat_paths(variables["params"]).items()
+             if v.ndim >= 2 and p.rpartition("/")[0] in inter]
+  return sorted(weights, key=lambda p: [(0, int(t), "") if t.isdigit() else (1, 0, t)
+                                         for t in p.split("/")])
+
+
+def lsuv_any(model: protocol.Model, variables: dict, x: jax.Array, tol: float = 0.1,
+             t_max: int = 10, weights: Sequence[str] | None = None) -> LSUVResult:
+  """LSUV (Mishkin & Matas 2016) on any model: each selected weight rescaled until its module's
+  output has unit variance on ``x``.
+
+  A user's model does not say in which order its layers run, so the layers are swept in path order
+  (:func:`lsuv_weights`) and the sweep repeats: in each sweep every weight whose module output
+  variance ``v`` is off by ``|v - 1| >= tol`` is divided by ``sqrt(v)``, measured after the weights
+  before it in the sweep were rescaled. A layer is settled once every layer it depends on is, so
+  for a positively homogeneous network (ReLU, linear) ``k`` sweeps settle the first ``k`` layers in
+  execution order whatever the path order; the loop stops when every layer is within ``tol`` or
+  after ``t_max + len(weights)`` sweeps. In execution order, one sweep is Algorithm 1. Outputs of
+  variance 0 or not finite are left alone. The model runs in evaluation mode.
+
+  Args:
+    model: the model in the pure form.
+    variables: one member's variables (vmap for a population).
+    x: the data batch ``(B, *input_shape)``.
+    tol, t_max: as for :func:`lsuv` (static).
+    weights: the weight paths to rescale; None: :func:`lsuv_weights`.
+
+  Returns:
+    :class:`LSUVResult` with one variance per weight (after the last sweep) and, in
+    ``iterations``, the number of sweeps in which each weight was rescaled.
+  """
+  weights = lsuv_weights(model, variables, x) if weights is None else list(weights)
+  if not weights:
+    raise ValueError("lsuv: the model has no weight (a parameter of rank >= 2) whose module output "
+                     "it exposes; nothing to rescale")
+  modules = [w.rpartition("/")[0] for w in weights]
+
+  def variance(v: dict, module: str) -> jax.Array:
+    return jnp.var(model.capture(v, x)[1][module])
+
+  def rescale(v: dict, path: str, factor: jax.Array) -> dict:
+    params = jax.tree_util.tree_map_with_path(
+        lambda p, leaf: leaf * factor.astype(leaf.dtype) if protocol.path_str(p) == path else leaf,
+        v["params"])
+    return {**v, "params": params}
+
+  def off(var: jax.Array) -> jax.Array:
+    return (jnp.abs(var - 1) >= tol) & (var > 0) & jnp.isfinite(var)
+
+  def sweep(carry: tuple) -> tuple:
+    v, _, counts, n = carry
+    out = []
+    for k, (w, m) in enumerate(zip(weights, modules, strict=True)):
+      var = variance(v, m)
+      fix = off(var)
+      v = rescale(v, w, jnp.where(fix, jax.lax.rsqrt(jnp.where(fix, var, 1.0)), 1.0))
+      counts = counts.at[k].add(fix.astype(jnp.int32))
+      out.append(var)
+    return v, jnp.stack(out), counts, n + 1
+
+  def cond(carry: tuple) -> jax.Array:
+    _, var, _, n = carry
+    return jnp.any(off(var)) & (n < t_max + len(weights))
+
+  start = jnp.full((len(weights),), 2.0 + tol, jnp.float32)  # "off": at least one sweep
+  variables, _, counts, _ = jax.lax.while_loop(
+      cond, sweep, (variables, start, jnp.zeros(len(weights), jnp.int32), jnp.int32(0)))
+  final = jnp.stack([variance(variables, m) for m in modules])
+  return LSUVResult(variables, final, counts)
 
 
 def _random_batch(key: jax.Array, input_shape: Sequence[int], num_outputs: int, batch: int

@@ -10,6 +10,10 @@
   :func:`per_scheme` and a plain ``model.init``).
 * **Per scheme**: the others (orthogonal, delta-orthogonal, identity, the data-dependent ones) get
   one program per (architecture, scheme).
+* **Any model** (:func:`general`): a model in the pure form (:mod:`jaxinit.nets.protocol`) and a
+  scheme as rules by parameter path (:mod:`jaxinit.schemes.rules`): the model's own init, the
+  rules' redraw, the refinement on any model (LSUV); every weight (a parameter of rank >= 2) times
+  the member's scale.
 
 Both are ``jit(lax.map(one member))`` over seeds ``(G,)`` and scales ``(G,)`` (every kernel is
 multiplied by its member's scale), with the batch ``x`` a data-dependent refinement sees.
@@ -29,10 +33,11 @@ import numpy as np
 from jaxinit import schemes as scheme_registry
 from jaxinit.initializers.base import Affine, flat
 from jaxinit.initializers.distributions import standard_truncated
-from jaxinit.nets import models
+from jaxinit.nets import models, protocol
+from jaxinit.schemes import rules
 
 __all__ = ["REFINE_STREAM", "Forms", "Signature", "forms", "pack", "shared", "layer_shapes",
-           "per_scheme"]
+           "per_scheme", "general", "scale_weights"]
 
 REFINE_STREAM = 0x5EED
 """A data-dependent scheme's refinement (MetaInit's random batches) uses ``fold_in(key(seed),
@@ -71,7 +76,7 @@ def forms(config: models.ModelConfig, input_shape: tuple[int, ...], scheme: str)
   affine form, a truncated normal cut elsewhere than at 2 standard deviations, or a random draw of
   a single entry."""
   s = scheme_registry.get(scheme)
-  if s.refine is not None:
+  if s.refine is not None or s.rules is not None:
     return None
   shapes = layer_shapes(config, input_shape)
   kernels, biases = s.layer_inits(config.depth)
@@ -192,3 +197,39 @@ def _scale_kernels(params: dict, scale: jax.Array) -> dict:
   def leaf(path: tuple, x: jax.Array) -> jax.Array:
     return x * scale.astype(x.dtype) if path[-1].key == "kernel" else x
   return jax.tree_util.tree_map_with_path(leaf, params)
+
+
+@functools.lru_cache(maxsize=64)
+def general(model: protocol.Model, scheme: str, input_shape: tuple[int, ...]) -> Any:
+  """``jit(map(init))`` for any model and a scheme it can take (:meth:`Scheme.rule_set`):
+  ``f(seeds (G,), scales (G,), x) -> the stacked variables``. A member is ``model.init(key(seed))``,
+  its parameters redrawn by the rules (:func:`jaxinit.schemes.rules.draw`), refined (LSUV on the
+  batch ``x``), every weight times its scale (:func:`scale_weights`).
+
+  Raises:
+    ValueError: a scheme that cannot initialize an arbitrary model.
+  """
+  s = scheme_registry.get(scheme)
+  rule_set = s.rule_set()
+  if s.refine is not None and s.refine_any is None:
+    raise ValueError(f"scheme {s.name!r} has no refinement for an arbitrary model")
+
+  def one(seed: jax.Array, scale: jax.Array, x: jax.Array) -> dict:
+    key = jax.random.key(seed)
+    variables = rules.draw(rule_set, model, model.init(key, x[:1]), key, input_shape)
+    if s.refine_any is not None:
+      variables = s.refine_any(model, variables, jax.random.fold_in(key, REFINE_STREAM), x)
+    return {**variables, "params": scale_weights(variables["params"], scale)}
+
+  def general_init(seeds: jax.Array, scales: jax.Array, x: jax.Array) -> dict:
+    return jax.lax.map(lambda a: one(*a, x), (seeds, scales))
+
+  return jax.jit(general_init)
+
+
+def scale_weights(params: dict, scale: jax.Array) -> dict:
+  """Every weight (a leaf of rank >= 2: kernels, conv filters, embedding tables) times ``scale``,
+  after a barrier as in :func:`_scale_kernels`; vectors and scalars (biases, normalization
+  parameters, gates) are not scaled."""
+  params = jax.lax.optimization_barrier(params)
+  return jax.tree.map(lambda x: x * scale.astype(x.dtype) if x.ndim >= 2 else x, params)

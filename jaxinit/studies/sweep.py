@@ -336,8 +336,7 @@ def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
   lo, hi = xy.min(0) - 0.5, xy.max(0) + 0.5
   gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150))
   grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
-  variables = {"params": state.params, **({"batch_stats": state.batch_stats}
-                                          if state.batch_stats else {})}
+  variables = tr.variables(state)
   logits = _grid_logits(config.model, variables, grid, len(members))
   prob_M = (0.5 + 0.5 * np.tanh(logits[..., 0].astype(np.float64) / 2)  # the sigmoid, no overflow
             if config.model.num_outputs == 1
