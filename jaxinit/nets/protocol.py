@@ -73,12 +73,16 @@ class Layout:
     one before in, the rest the receptive field) are this layout's: ``(*window, prod(in),
     prod(out))``; the draw is reshaped to ``shape``.
 
+    A leaf with fewer axes than the layout's (the layer's bias, ``(heads, d_head)``) is a vector.
+
     >>> Layout(1, 2).draw_shape((64, 4, 16)), Layout(2, 1).draw_shape((4, 16, 64))
     ((64, 64), (64, 64))
+    >>> Layout(1, 2).draw_shape((4, 16))
+    (64,)
     """
-    if len(shape) < 2:
-      return shape
     n = len(shape)
+    if n < max(2, self.in_axes + self.out_axes):  # a bias of the layer: a vector
+      return (math.prod(shape),) if n else shape
     outs, ins = self.out_axes, min(self.in_axes, n - self.out_axes)
     window = shape[:n - outs - ins]
     return (*window, math.prod(shape[n - outs - ins:n - outs]), math.prod(shape[n - outs:]))
@@ -207,10 +211,10 @@ def from_nnx(factory: Callable[[nnx.Rngs], nnx.Module], name: str = "nnx") -> Mo
 
   def split(module: nnx.Module) -> dict:
     _, params, rest = nnx.split(module, nnx.Param, ...)
-    state = rest.to_pure_dict()
+    state = nnx.to_pure_dict(rest)
     leaves, treedef = jax.tree.flatten(state)
     raw = [jax.random.key_data(v) if k else v for v, k in zip(leaves, is_key, strict=True)]
-    return {"params": params.to_pure_dict(), "state": jax.tree.unflatten(treedef, raw)}
+    return {"params": nnx.to_pure_dict(params), "state": jax.tree.unflatten(treedef, raw)}
 
   def merge(variables: dict) -> nnx.Module:
     params = jax.tree.unflatten(params_def, jax.tree.leaves(variables["params"]))
@@ -235,7 +239,7 @@ def from_nnx(factory: Callable[[nnx.Rngs], nnx.Module], name: str = "nnx") -> Mo
     module.eval()
     out, inter = nnx.capture(module, nnx.Intermediate, method_outputs=nnx.Intermediate)(x)
     named = {}
-    for path, value in flat_paths(inter.to_pure_dict()).items():
+    for path, value in flat_paths(nnx.to_pure_dict(inter)).items():
       key = path.removesuffix("/__call__").removesuffix("/0")
       named[key.removesuffix("/__call__")] = value
     named.pop("__call__", None)
