@@ -223,17 +223,24 @@ def lookup(name: Any, cls: type, factories: dict[str, Callable[..., Any]], alias
 
 
 def split_list(text: str, what: str = "list") -> list[str]:
-  """Splits a comma-separated list of scheme strings at the commas outside parentheses.
+  """Splits a comma-separated list of scheme strings at the commas outside parentheses, braces
+  (a rule set's JSON object) and double quotes.
 
   >>> split_list("zeros, normal(stddev=10), uniform(low=-1, high=1)")
   ['zeros', 'normal(stddev=10)', 'uniform(low=-1, high=1)']
+  >>> split_list('he_normal,{"*/kernel": "zeros", "*": "as_built"}')
+  ['he_normal', '{"*/kernel": "zeros", "*": "as_built"}']
 
   Raises:
-    ValueError: unbalanced parentheses or an empty entry.
+    ValueError: unbalanced parentheses or braces, or an empty entry.
   """
-  parts, depth, start = [], 0, 0
+  parts, depth, start, quoted = [], 0, 0, False
   for i, ch in enumerate(text):
-    depth += {"(": 1, ")": -1}.get(ch, 0)
+    if ch == '"':
+      quoted = not quoted
+    if quoted:
+      continue
+    depth += {"(": 1, ")": -1, "{": 1, "}": -1}.get(ch, 0)
     if depth < 0:
       break
     if ch == "," and depth == 0:
@@ -241,8 +248,8 @@ def split_list(text: str, what: str = "list") -> list[str]:
       start = i + 1
   parts.append(text[start:])
   parts = [p.strip() for p in parts]
-  if depth != 0:
-    raise ValueError(f"unbalanced parentheses in {what} {text!r}")
+  if depth != 0 or quoted:
+    raise ValueError(f"unbalanced parentheses, braces or quotes in {what} {text!r}")
   if not all(parts):
     raise ValueError(f"empty entry in {what} {text!r}; accepted: comma-separated names, e.g. "
                      "'zeros,he_normal'")

@@ -188,6 +188,7 @@ def _plain_loop(kind: str, rule_text: str, seed: int, lr: float, data: tr.Device
   return protocol.flat_paths(p)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_population_equals_each_member_trained_alone(kind: str) -> None:
   """3 rule sets x 4 seeds x 2 learning rates, 20 full-batch steps in one compiled program; each

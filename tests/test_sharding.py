@@ -65,7 +65,7 @@ def test_plan_buckets_chunks_and_refuses_what_cannot_fit(monkeypatch: pytest.Mon
 def test_member_bytes_counts_parameters_and_activations():
   cfg = models.ModelConfig(widths=(128, 64, 10))
   params = 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
-  per_example = 2 * (128 + 64) + 10  # preact and act per hidden layer, logits
+  per_example = 2 * (128 + 64 + 10)  # each dense layer's output and the nonlinearity's
   est = placement.member_bytes(cfg, tr.TrainConfig(batch_size=128), (784,), 60000)
   assert est.state == 4 * 2 * params  # parameters and momentum, kept between epochs
   assert est.total == 4 * (3 * params + 2 * 128 * per_example)  # + gradients and activations

@@ -68,7 +68,7 @@ def _sweep_config(args: argparse.Namespace) -> Any:
   if args.batch_size is not None:
     train["batch_size"] = (None if args.batch_size == "full"
                            else names.ints(args.batch_size, "--batch-size")[0])
-  return sweep.configure(args.data, args.model, train=train,
+  return sweep.configure(args.data, args.model, train=train, model_args=args.model_args,
                          **_given(args, _LISTS, (*_POPULATION, "width", "lrs", "momenta")))
 
 
@@ -100,7 +100,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
   sharding.initialize_distributed(args.coordinator, args.num_processes, args.process_id,
                                   auto=args.distributed)
   config = _sweep_config(args)
-  folder = folders.resolve(args.out, f"{folders.slug(config.data)}-{config.model.kind}"
+  folder = folders.resolve(args.out, f"{folders.slug(config.data)}-{sweep.model_slug(config.model)}"
                            if args.name is None else args.name)
   common = dict(data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite,
                 checkpoint_seconds=args.checkpoint_seconds, quiet=args.quiet,

@@ -70,8 +70,11 @@ def _population_flags(p: argparse.ArgumentParser) -> None:
           "vectors; the default), per_feature (per pixel), unit (pixels / 255), none (raw; "
           "gaussian's default)", {"choices": datasets.NORMALIZATIONS}),
       ("--data-seed", "seed of the toy datasets (default 0)", {"type": SEED}),
-      ("--model", "mlp (default), cnn, or resmlp (residual MLP: input projection, blocks of two "
-       "dense layers, readout)", {"default": "mlp", "choices": ("mlp", "cnn", "resmlp")}),
+      ("--model", "mlp (default), cnn, resmlp (residual MLP: input projection, blocks of two "
+       "dense layers, readout), or your own model as package.module:factory (an nnx module class "
+       "or function taking rngs, or a function returning a linen module)", {"default": "mlp"}),
+      ("--model-args", "your model factory's arguments as a JSON object, e.g. '{\"width\": 128}' "
+       "(the 'width' argument is what --width and --parametrization scale)", {}),
       ("--widths", "dense widths, the last = number of logits (1 = binary), e.g. 12,6,1; a resmlp "
        "with L blocks has (n,) * (1 + 2L) + (logits,), e.g. 64,64,64,64,64,10", {}),
       ("--branch-multiplier", "resmlp: the constant on every residual branch (default 1; "

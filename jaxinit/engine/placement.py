@@ -23,7 +23,7 @@ from jax.sharding import Mesh
 from jaxinit import data as datasets
 from jaxinit.engine import population as pop
 from jaxinit.engine import sharding
-from jaxinit.nets import models
+from jaxinit.nets import models, protocol
 
 __all__ = ["Plan", "plan", "check_data", "bucket", "padded_members", "MemoryEstimate", "member_bytes",
            "plan_population", "free_bytes", "host_available_bytes", "working_bytes",
@@ -116,17 +116,30 @@ class MemoryEstimate(NamedTuple):
     return self.state + self.work
 
 
-def member_bytes(model_cfg: models.ModelConfig, cfg: Any, input_shape: Sequence[int],
-                 n_train: int) -> MemoryEstimate:
+def activations_per_example(model_cfg: models.ModelConfig | protocol.Model,
+                            input_shape: Sequence[int]) -> int:
+  """The float entries a forward pass keeps per example, from shapes alone: twice the output of
+  every layer that owns a parameter (its output and the nonlinearity's after it), from
+  :meth:`jaxinit.nets.protocol.Model.capture`; a model that exposes no layer output counts its
+  outputs twice."""
+  model = protocol.of(model_cfg)
+  x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+  variables = jax.eval_shape(model.init, jax.random.key(0), x)
+  out, inter = jax.eval_shape(model.capture, variables, x)
+  layers = {p.rpartition("/")[0] for p in protocol.flat_paths(variables["params"])}
+  sizes = [math.prod(v.shape[1:]) for k, v in inter.items() if k in layers]
+  return 2 * (sum(sizes) if sizes else sum(math.prod(v.shape[1:]) for v in jax.tree.leaves(out)))
+
+
+def member_bytes(model_cfg: models.ModelConfig | protocol.Model, cfg: Any,
+                 input_shape: Sequence[int], n_train: int) -> MemoryEstimate:
   """An estimate of one member's memory during an epoch (:class:`MemoryEstimate`), from the shapes
   alone (nothing is compiled or allocated)."""
-  model = models.build(model_cfg)
+  model = protocol.of(model_cfg)
   x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
   variables = jax.eval_shape(model.init, jax.random.key(0), x)
   params = sum(math.prod(v.shape) for v in jax.tree.leaves(variables))
-  _, inter = jax.eval_shape(
-      lambda v: models.logits_and_intermediates(model, v, jnp.zeros(x.shape, x.dtype)), variables)
-  per_example = sum(math.prod(v.shape[1:]) for v in jax.tree.leaves(inter))
+  per_example = activations_per_example(model, input_shape)
   batch = n_train if cfg.batch_size is None else cfg.batch_size
   return MemoryEstimate(state=4 * 2 * params, work=4 * (params + 2 * batch * per_example))
 
@@ -135,7 +148,7 @@ def _gb(n: float) -> str:
   return f"{n / 1e9:.3g} GB"
 
 
-def plan_population(model_cfg: models.ModelConfig, cfg: Any, members: int,
+def plan_population(model_cfg: models.ModelConfig | protocol.Model, cfg: Any, members: int,
                     input_shape: Sequence[int], n_train: int, mesh: Any = "auto",
                     max_members_per_chunk: int | None = None) -> Plan:
   """Where and in which chunks a population trains, checked against the memory there is.

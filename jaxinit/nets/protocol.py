@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
+import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -51,7 +53,7 @@ from flax import nnx
 from jaxinit.nets import models, parametrizations
 
 __all__ = ["Model", "from_nnx", "from_linen", "from_functions", "of", "path_str", "flat_paths",
-           "Layout", "DROPOUT_STREAM", "parametrize", "roles"]
+           "Layout", "DROPOUT_STREAM", "parametrize", "roles", "Spec", "resolve"]
 
 DROPOUT_STREAM = 0xD0
 """A linen model's dropout key at step ``t``: ``fold_in(fold_in(key(seed), DROPOUT_STREAM), t)``."""
@@ -427,3 +429,128 @@ def of(model: Any, dtype: Any = None, name: str | None = None) -> Model:
   raise TypeError(f"a model must be a flax.nnx factory (rngs -> module), a flax.linen module, a "
                   f"jaxinit ModelConfig or a protocol.Model (from_functions(init, apply)); got "
                   f"{type(model).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """A user's model by name, as a sweep's ``config.json`` and the CLI (``--model
+  package.module:factory``) hold it: the ``module:attr`` convention of entry points.
+
+  ``factory(**args)`` is called as follows: a factory with an ``rngs`` parameter is an nnx module
+  (a class or a function), built per member as ``factory(**args, rngs=nnx.Rngs(key))``; any other
+  returns a ``flax.linen`` module or a :class:`Model`.
+
+  Attributes:
+    target: ``"package.module:attr"`` (``attr`` may be dotted: ``"mypkg.nets:Zoo.tiny"``).
+    args: the factory's keyword arguments, as a JSON object text (canonical: sorted keys).
+    parametrization: SP, or a width-scaled one (``"mup(base_width=64)"``), whose roles are
+      inferred from the model at ``args[width_arg]`` and twice that (:func:`parametrize`).
+    width_arg: the factory argument that is the width (for parametrizations and width sweeps).
+  """
+
+  target: str
+  args: str = "{}"
+  parametrization: str = parametrizations.DEFAULT
+  width_arg: str = "width"
+
+  def __post_init__(self) -> None:
+    module, sep, attr = self.target.partition(":")
+    if not sep or not module or not attr or not all(
+        part.isidentifier() for part in (*module.split("."), *attr.split("."))):
+      raise ValueError(f"--model {self.target!r}: accepted: mlp, cnn, resmlp, or a factory as "
+                       "package.module:attr (e.g. mypkg.nets:tiny_transformer)")
+    try:
+      args = json.loads(self.args) if isinstance(self.args, str) else dict(self.args)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"model arguments {self.args!r} are not a JSON object ({e.msg}); accepted: "
+                       'e.g. {"width": 128, "depth": 4}') from None
+    if not isinstance(args, dict):
+      raise ValueError(f"model arguments must be a JSON object; got {self.args!r}")
+    object.__setattr__(self, "args", json.dumps(args, sort_keys=True))
+    p = parametrizations.get(self.parametrization)
+    object.__setattr__(self, "parametrization", p.name)
+    if p.kind != parametrizations.DEFAULT and not isinstance(args.get(self.width_arg), int):
+      raise ValueError(f"parametrization {p.name} scales with the width: give the factory's "
+                       f"{self.width_arg!r} argument as an int (e.g. --model-args "
+                       f"'{{\"{self.width_arg}\": 128}}') or name it with width_arg")
+
+  @property
+  def kwargs(self) -> dict[str, Any]:
+    return json.loads(self.args)
+
+  @property
+  def width(self) -> int | None:
+    """The width argument's value, if given."""
+    return self.kwargs.get(self.width_arg)
+
+  def at_width(self, width: int) -> Spec:
+    """The same model with the width argument set to ``width`` (a width sweep's point)."""
+    return dataclasses.replace(self, args=json.dumps({**self.kwargs, self.width_arg: width}))
+
+  def build(self, x: Any, width: int | None = None) -> Model:
+    """The :class:`Model` (parametrized) for inputs like ``x`` (its shape); ``width`` overrides the
+    width argument.
+
+    Raises:
+      ValueError: the module cannot be imported, has no such attribute, or the factory fails or
+        returns something that is not a model; the message says which.
+    """
+    if width is not None:
+      return self.at_width(width).build(x)
+    return _spec_model(self, tuple(x.shape[1:]))
+
+
+@functools.lru_cache(maxsize=32)
+def _spec_model(spec: Spec, input_shape: tuple[int, ...]) -> Model:
+  """One :class:`Model` object per (spec, input shape), so compiled programs are shared."""
+  if spec.parametrization == parametrizations.DEFAULT:
+    return _built(spec, spec.args)
+  x = jax.ShapeDtypeStruct((2, *input_shape), jnp.float32)
+  return parametrize(lambda w: _built(spec, json.dumps({**spec.kwargs, spec.width_arg: w},
+                                                       sort_keys=True)),
+                     spec.width, spec.parametrization, x)
+
+
+def resolve(target: str) -> Any:
+  """The object ``"package.module:attr"`` names.
+
+  Raises:
+    ValueError: the module cannot be imported or has no such attribute.
+  """
+  module_name, _, attr = target.partition(":")
+  try:
+    obj = importlib.import_module(module_name)
+  except ImportError as e:
+    raise ValueError(f"--model {target}: cannot import {module_name} ({e}); is it on PYTHONPATH?"
+                     ) from None
+  for part in attr.split("."):
+    if not hasattr(obj, part):
+      raise ValueError(f"--model {target}: {module_name} has no attribute {attr!r}")
+    obj = getattr(obj, part)
+  if not callable(obj):
+    raise ValueError(f"--model {target}: {attr} is not callable; accepted: a factory (an nnx module "
+                     "class, a function returning a linen module or a protocol.Model)")
+  return obj
+
+
+@functools.lru_cache(maxsize=64)
+def _built(spec: Spec, args: str) -> Model:
+  """The model ``spec``'s factory builds with the arguments ``args`` (JSON text)."""
+  factory, kwargs = resolve(spec.target), json.loads(args)
+  name = f"{spec.target}({', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))})"
+  nnx_class = isinstance(factory, type) and issubclass(factory, nnx.Module)
+  try:
+    params = inspect.signature(factory.__init__ if nnx_class else factory).parameters
+  except (TypeError, ValueError):
+    params = {}
+  try:
+    if nnx_class or "rngs" in params:
+      model = from_nnx(lambda rngs: factory(**kwargs, rngs=rngs), name)
+    else:
+      model = factory(**kwargs)
+  except TypeError as e:
+    raise ValueError(f"--model {spec.target} with arguments {spec.args}: {e}") from None
+  if isinstance(model, Model | nn.Module):
+    return of(model, name=name)
+  raise ValueError(f"--model {spec.target} returned a {type(model).__name__}; accepted: a "
+                   "flax.linen module or a jaxinit protocol.Model (an nnx factory takes rngs)")

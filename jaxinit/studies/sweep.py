@@ -51,7 +51,7 @@ from jaxinit import results
 from jaxinit.engine import optimizers, placement, sharding, signals
 from jaxinit.engine import population as pop
 from jaxinit.engine import train as tr
-from jaxinit.nets import models, parametrizations
+from jaxinit.nets import models, parametrizations, protocol
 from jaxinit.results import folders
 
 __all__ = ["SweepConfig", "SweepResult", "default_config", "configure", "group_keys", "run",
@@ -70,7 +70,8 @@ class SweepConfig:
     data_seed: the generated sets' seed (ignored by the image sets).
     normalize: how inputs are scaled (:data:`jaxinit.data.NORMALIZATIONS`); None (the default)
       becomes the dataset's own (:func:`jaxinit.data.default_normalize`).
-    model: the architecture.
+    model: the architecture: a built-in model's config, or a user's model by name
+      (:class:`jaxinit.nets.protocol.Spec`, ``--model package.module:factory``).
     train: how every member is trained.
     schemes, seeds, lrs, momenta, scales: the population grid (:func:`jaxinit.engine.population.grid`).
 
@@ -84,7 +85,7 @@ class SweepConfig:
   data: str = "moons"
   data_seed: int = 0
   normalize: str | None = None
-  model: models.ModelConfig = dataclasses.field(default_factory=models.ModelConfig)
+  model: models.ModelConfig | protocol.Spec = dataclasses.field(default_factory=models.ModelConfig)
   train: tr.TrainConfig = dataclasses.field(
       default_factory=lambda: tr.TrainConfig(epochs=300, batch_size=None))
   schemes: tuple[str, ...] = ("zeros", "normal(stddev=10.0)", "he_normal")
@@ -98,21 +99,32 @@ class SweepConfig:
     object.__setattr__(self, "normalize", datasets.check_normalize(self.data, self.normalize))
     pop.check_axes(self.schemes, self.seeds, self.lrs, self.momenta, self.scales)
     pop.check_layers(self.model, self.schemes)
-    pop.check_activation(self.model, self.schemes)
+    if isinstance(self.model, models.ModelConfig):
+      pop.check_activation(self.model, self.schemes)
     optimizer = optimizers.get(self.train.optimizer)
     if len(set(self.momenta)) > 1 and not optimizer.uses_momentum:
       raise ValueError(f"momenta {self.momenta} for {optimizer.name}, which has no momentum: those "
                        "members would train identically; accepted: one momentum, or the momentum "
                        "or nesterov optimizer")
 
-  def check_readout(self) -> None:
+  def net(self, x: Any) -> tr.Model:
+    """What the engine trains for inputs like ``x``: the built-in config, or the user's model built
+    (:meth:`jaxinit.nets.protocol.Spec.build`)."""
+    return self.model if isinstance(self.model, models.ModelConfig) else self.model.build(x)
+
+  def check_readout(self, outputs: int | None = None) -> None:
     """Refuses a readout width other than the dataset's classes (1 for two): extra logits would
     train toward classes no label has, without a word. (Diagnostics at init accept any.)
+
+    Args:
+      outputs: the model's outputs per example (a user's model: found from its shapes); None: the
+        built-in model's last width.
 
     Raises:
       ValueError: the widths and what is accepted.
     """
-    classes, outputs = datasets.num_classes(self.data), self.model.num_outputs
+    classes = datasets.num_classes(self.data)
+    outputs = self.model.num_outputs if outputs is None else outputs
     if outputs != classes and not (outputs == 1 and classes == 2):
       raise ValueError(f"{self.data} has {classes} classes but the model has {outputs} outputs; "
                        f"accepted: a last width of {datasets.num_outputs(self.data)}"
@@ -134,7 +146,8 @@ class SweepConfig:
 def load_config(obj: dict[str, Any]) -> SweepConfig:
   """The inverse of :meth:`SweepConfig.to_json`."""
   tup = lambda v: tuple(v) if isinstance(v, list) else v
-  model = models.ModelConfig(**{k: tup(v) for k, v in obj["model"].items()})
+  model = (protocol.Spec(**obj["model"]) if "target" in obj["model"] else
+           models.ModelConfig(**{k: tup(v) for k, v in obj["model"].items()}))
   train = tr.TrainConfig(**obj["train"])
   rest = {k: tup(v) for k, v in obj.items() if k not in ("model", "train")}
   return SweepConfig(model=model, train=train, **rest)
@@ -180,12 +193,15 @@ MODEL_FIELDS = ("widths", "channels", "activation", "batch_norm", "branch_multip
 
 def configure(data: str = "moons", model: str = "mlp", *, width: Sequence[int] = (),
               parametrization: str | None = None, train: dict[str, Any] | None = None,
-              **settings: Any) -> SweepConfig:
+              model_args: str | None = None, **settings: Any) -> SweepConfig:
   """The study of ``data`` and ``model`` (:func:`default_config`) with the settings given in place
   of its defaults; a setting that is None keeps the default (as a flag left out does).
 
   Args:
-    data, model: the dataset and the model kind (``mlp``, ``cnn``, ``resmlp``).
+    data, model: the dataset and the model: a built-in kind (``mlp``, ``cnn``, ``resmlp``) or a
+      user's factory ``package.module:attr`` (:class:`jaxinit.nets.protocol.Spec`), trained as
+      the dataset's MLP would be.
+    model_args: the user factory's arguments, a JSON object text.
     width: hidden widths of a width sweep: the model is built at the first (every hidden layer).
     parametrization: ``sp``, ``ntk``, ``mup``, ``mean_field``; where the name gives no base width,
       the smallest of ``width`` (else the model's first width) is the base: the narrowest model
@@ -201,6 +217,8 @@ def configure(data: str = "moons", model: str = "mlp", *, width: Sequence[int] =
   """
   given = {k: v for k, v in settings.items() if v is not None and v is not False}
   shape = {k: given.pop(k) for k in MODEL_FIELDS if k in given}
+  if ":" in model or model_args is not None:
+    return _configure_own(data, model, model_args, shape, width, parametrization, train, given)
   base = default_config(data, model)
   net = base.model
   if shape:
@@ -218,6 +236,33 @@ def configure(data: str = "moons", model: str = "mlp", *, width: Sequence[int] =
   changes = {k: v for k, v in (train or {}).items() if v is not None}
   return dataclasses.replace(base, model=net, train=dataclasses.replace(base.train, **changes),
                              **given)
+
+
+def _configure_own(data: str, target: str, model_args: str | None, shape: dict[str, Any],
+                   width: Sequence[int], parametrization: str | None,
+                   train: dict[str, Any] | None, given: dict[str, Any]) -> SweepConfig:
+  """:func:`configure` for a user's model: the dataset's MLP study with the model replaced."""
+  if shape:
+    raise ValueError(f"--{sorted(shape)[0].replace('_', '-')} sets a built-in model; a user's model "
+                     f"({target}) takes its settings as --model-args (a JSON object)")
+  spec = protocol.Spec(target, model_args or "{}")
+  if width:
+    spec = spec.at_width(width[0])
+  if parametrization is not None:
+    base_width = min(width) if width else spec.width
+    spec = dataclasses.replace(spec, parametrization=parametrizations.with_base(
+        parametrization, base_width) if base_width is not None else parametrization)
+  base = default_config(data, "mlp")
+  changes = {k: v for k, v in (train or {}).items() if v is not None}
+  return dataclasses.replace(base, model=spec, train=dataclasses.replace(base.train, **changes),
+                             **given)
+
+
+def model_slug(model: models.ModelConfig | protocol.Spec) -> str:
+  """The model's part of a default run-folder name: the kind, or a user factory's name."""
+  if isinstance(model, protocol.Spec):
+    return folders.slug(model.target.rpartition(":")[2].rpartition(".")[2])
+  return model.kind
 
 
 def setting(config: SweepConfig) -> str:
@@ -313,13 +358,13 @@ def _progress(total: int, done: int, quiet: bool) -> Callable[[int, np.ndarray],
 
 
 @functools.lru_cache(maxsize=8)
-def _grid_program(model_cfg: models.ModelConfig) -> Any:
+def _grid_program(net: tr.Model) -> Any:
   """``jit(vmap(apply))`` of the members on a batch of points (the decision-boundary grid)."""
-  model = models.build(model_cfg)
-  return jax.jit(jax.vmap(lambda v, x: model.apply(v, x), in_axes=(0, None)))
+  model = protocol.of(net)
+  return jax.jit(jax.vmap(lambda v, x: model.apply(v, x)[0], in_axes=(0, None)))
 
 
-def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
+def _figures(folder: Path, config: SweepConfig, net: tr.Model, dataset: datasets.Dataset,
              members: Sequence[pop.Member], state: tr.TrainState, rows: list[dict]) -> list[Path]:
   """Writes the loss curves and, for 2-D inputs, one decision-boundary figure per scheme.
 
@@ -337,9 +382,9 @@ def _figures(folder: Path, config: SweepConfig, dataset: datasets.Dataset,
   gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150))
   grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
   variables = tr.variables(state)
-  logits = _grid_logits(config.model, variables, grid, len(members))
+  logits = _grid_logits(net, variables, grid, len(members))
   prob_M = (0.5 + 0.5 * np.tanh(logits[..., 0].astype(np.float64) / 2)  # the sigmoid, no overflow
-            if config.model.num_outputs == 1
+            if logits.shape[-1] == 1
             else _softmax(logits)[..., 1]).reshape(len(members), *gx.shape)
   diverged = np.asarray(state.diverged_epoch)[:len(members)]
   for scheme in dict.fromkeys(m.scheme for m in members):
@@ -356,15 +401,14 @@ FIGURE_BYTES = 2 ** 28
 """The memory one call of the decision-boundary forward pass may take (its activations)."""
 
 
-def _grid_logits(model_cfg: models.ModelConfig, variables: Any, grid: np.ndarray, m: int
-                 ) -> np.ndarray:
+def _grid_logits(net: tr.Model, variables: Any, grid: np.ndarray, m: int) -> np.ndarray:
   """The logits ``(m, P, outputs)`` of the first ``m`` members (host ``variables``, stacked) on
   the ``P`` grid points, a fixed number of members per call (one compiled program) so that no call
   holds more than :data:`FIGURE_BYTES` of activations, however large the population."""
-  per_member = grid.shape[0] * max(model_cfg.widths) * 4 * 4  # a few float32 activations a unit
+  per_member = grid.shape[0] * 4 * placement.activations_per_example(net, grid.shape[1:])
   count = jax.tree.leaves(variables)[0].shape[0]  # the padded population: its size bucket
   per = int(max(1, min(count, FIGURE_BYTES // per_member)))
-  program, out = _grid_program(model_cfg), []
+  program, out = _grid_program(net), []
   for start in range(0, m, per):
     index = np.arange(start, start + per)
     index[index >= m] = 0  # the last call filled up with member 0, dropped below
@@ -466,15 +510,20 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   if checkpoint_seconds < 0 or checkpoint_seconds != checkpoint_seconds:
     raise ValueError(f"checkpoint_seconds={checkpoint_seconds}; accepted: a number >= 0 "
                      "(0 = after every epoch)")
-  config.check_readout()
+  if isinstance(config.model, models.ModelConfig):
+    config.check_readout()
   home = folders.RunFolder(folder)
   _say(_announcement(config, home.path))
   placement.check_data(config.data)  # sizes first: nothing large is built before they fit
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
                           normalize=config.normalize)
   data = tr.device_data(dataset)
-  tr.check_data(data, config.train, config.model)
-  plan = placement.plan_population(config.model, config.train, config.size,
+  net = config.net(dataset.x_train)
+  if not isinstance(net, models.ModelConfig):
+    config.check_readout(tr.num_outputs(net, dataset.x_train))
+    pop.check_layers(net, config.schemes, dataset.feature_shape)
+  tr.check_data(data, config.train, net)
+  plan = placement.plan_population(net, config.train, config.size,
                                    dataset.feature_shape, len(dataset.y_train),
                                    max_members_per_chunk=max_members_per_chunk)
   members = config.members()
@@ -486,10 +535,10 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
                              empty_when_missing=(home.RECORDS, home.CHECKPOINT))
   record = _new_record(config, dataset, members, plan, data_dir)
   try:
-    start, state = _start(config, home, out, members, dataset, plan, resume, record)
+    start, state = _start(config, net, home, out, members, dataset, plan, resume, record)
     record["wall_s"]["setup"] = time.perf_counter() - t0
     out.write_run(record)
-    state = _train(config, out, members, data, state, start, plan, checkpoint_seconds, quiet,
+    state = _train(config, net, out, members, data, state, start, plan, checkpoint_seconds, quiet,
                    record, t0)
   except BaseException as e:
     if record["epochs_done"] == 0 and not resume and fresh and out == home:
@@ -505,7 +554,7 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   if figures:  # every process joins the gather (a collective across processes); process 0 draws
     host = jax.tree.map(sharding.to_host, state)
     if out == home:
-      record["figures"] = _drawn(out, config, dataset, members, host, rows, record)
+      record["figures"] = _drawn(out, config, net, dataset, members, host, rows, record)
   diverged = sharding.to_host(state.diverged_epoch)[:len(members)]
   record.update(status="finished", table=table, diverged=int(np.sum(diverged > 0)))
   record["wall_s"]["total"] = time.perf_counter() - t0
@@ -515,14 +564,14 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   return SweepResult(home.path, record, table, markdown, start if resume else None)
 
 
-def _drawn(out: folders.RunFolder, config: SweepConfig, dataset: datasets.Dataset,
+def _drawn(out: folders.RunFolder, config: SweepConfig, net: tr.Model, dataset: datasets.Dataset,
            members: Sequence[pop.Member], host: tr.TrainState, rows: list[dict[str, Any]],
            record: dict[str, Any]) -> list[str]:
   """The figures' file names; a figure that fails (memory, disk) leaves the records, the tables
   and a finished run: the failure goes into ``record["figures_error"]`` and is said on stderr,
   and ``--resume`` draws them again."""
   try:
-    return [p.name for p in _figures(out.path, config, dataset, members, host, rows)]
+    return [p.name for p in _figures(out.path, config, net, dataset, members, host, rows)]
   except (MemoryError, OSError, RuntimeError) as e:
     record["figures_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
     _say(f"figures not drawn ({record['figures_error']}); the records and tables are complete; "
@@ -534,8 +583,17 @@ def _announcement(config: SweepConfig, folder: Path) -> str:
   """The line a sweep starts with: its size, data, model and epochs, and where it writes."""
   m, grid = config.size, len(config.schemes) * len(config.seeds)
   return (f"sweep: {m} members ({len(config.schemes)} schemes x {len(config.seeds)} seeds"
-          f"{'' if m == grid else ' x hyperparameters'}), {config.data}, {config.model.kind} "
-          f"{_widths_text(config.model.widths)}, {config.train.epochs} epochs -> {folder}")
+          f"{'' if m == grid else ' x hyperparameters'}), {config.data}, {model_text(config.model)}, "
+          f"{config.train.epochs} epochs -> {folder}")
+
+
+def model_text(model: models.ModelConfig | protocol.Spec) -> str:
+  """The model in a log line: ``mlp 2-12-6-1`` (the built-in kind and widths), or a user's factory
+  and its arguments."""
+  if isinstance(model, protocol.Spec):
+    return f"{model.target} {model.args}" + (
+        "" if model.parametrization == "sp" else f" {model.parametrization}")
+  return f"{model.kind} {_widths_text(model.widths)}"
 
 
 def _writable(home: folders.RunFolder) -> folders.RunFolder:
@@ -557,7 +615,7 @@ def _new_record(config: SweepConfig, dataset: datasets.Dataset, members: Sequenc
           "checkpoint_epoch": 0, "wall_s": {}}
 
 
-def _start(config: SweepConfig, home: folders.RunFolder, out: folders.RunFolder,
+def _start(config: SweepConfig, net: tr.Model, home: folders.RunFolder, out: folders.RunFolder,
            members: Sequence[pop.Member], dataset: datasets.Dataset, plan: placement.Plan,
            resume: bool, record: dict[str, Any]) -> tuple[int, tr.TrainState]:
   """Writes the config and members, draws the initial state and, on ``resume``, restores the last
@@ -566,7 +624,7 @@ def _start(config: SweepConfig, home: folders.RunFolder, out: folders.RunFolder,
   results.write_json(out.config, config.to_json())
   results.write_json(out.members, pop.member_table(members))
   start = 0
-  state = tr.init_state(config.model, config.train, members, dataset.x_train, plan.count)
+  state = tr.init_state(net, config.train, members, dataset.x_train, plan.count)
   if resume:
     restored = _load_checkpoint(home, sharding.unpad(state, len(members)))
     if restored is not None:
@@ -602,7 +660,8 @@ def _write_tables(config: SweepConfig, out: folders.RunFolder, rows: list[dict[s
   return table, Path(paths["md"]).read_text()
 
 
-def _train(config: SweepConfig, folder: folders.RunFolder, members: Sequence[pop.Member],
+def _train(config: SweepConfig, net: tr.Model, folder: folders.RunFolder,
+           members: Sequence[pop.Member],
            data: tr.DeviceData, initial: tr.TrainState, start: int, plan: placement.Plan,
            checkpoint_seconds: float, quiet: bool, record: dict[str, Any], t0: float
            ) -> tr.TrainState:
@@ -614,8 +673,7 @@ def _train(config: SweepConfig, folder: folders.RunFolder, members: Sequence[pop
   try:
     with (signals.stop_requests("saving a checkpoint after the epoch in flight") as stop,
           results.RecordWriter(folder.records) as writer):
-      for epoch, state, metrics in tr.run(config.model, config.train, members, data, initial,
-                                          start, plan):
+      for epoch, state, metrics in tr.run(net, config.train, members, data, initial, start, plan):
         diverged = sharding.to_host(state.diverged_epoch)[:m]
         writer.write(results.epoch_records(members, epoch, metrics, diverged))
         record["epochs_done"] = epoch

@@ -135,8 +135,7 @@ def run(config: sweep.SweepConfig, widths: Sequence[int], folder: str | Path, *,
   folder = Path(folder)
   per_width = configs(config, widths)
   out: dict[int, sweep.SweepResult] = {}
-  for k, cfg in enumerate(per_width):
-    width = cfg.model.widths[0]
+  for k, (width, cfg) in enumerate(zip(sorted(int(w) for w in widths), per_width, strict=True)):
     sub = folder / folder_name(width)
     finished = sweep.read_finished(cfg, sub) if resume else None
     print(f"width sweep: width {width} ({k + 1} of {len(per_width)}), {cfg.model.parametrization}"
