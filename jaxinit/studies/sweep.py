@@ -217,6 +217,9 @@ def configure(data: str = "moons", model: str = "mlp", *, width: Sequence[int] =
   """
   given = {k: v for k, v in settings.items() if v is not None and v is not False}
   shape = {k: given.pop(k) for k in MODEL_FIELDS if k in given}
+  if ":" not in model and model not in models.KINDS:
+    raise ValueError(f"unknown model {model!r}; accepted: {', '.join(models.KINDS)}, or your own "
+                     "as package.module:factory (e.g. mypkg.nets:tiny_transformer)")
   if ":" in model or model_args is not None:
     return _configure_own(data, model, model_args, shape, width, parametrization, train, given)
   base = default_config(data, model)
@@ -307,7 +310,12 @@ def _load_checkpoint(folder: folders.RunFolder, template: tr.TrainState
     return None
   target = {"epoch": 0, "state": jax.device_get(template)}
   try:
-    restored = flax.serialization.from_bytes(target, path.read_bytes())
+    payload = flax.serialization.msgpack_restore(path.read_bytes())
+    state = payload.get("state", {})
+    if "batch_stats" in state:  # written before the state held every model collection
+      stats = state.pop("batch_stats")
+      state["model_state"] = {"batch_stats": stats} if stats else {}
+    restored = flax.serialization.from_state_dict(target, payload)
   except Exception as e:
     raise ValueError(f"checkpoint {path} cannot be read ({e}); rerun with --overwrite") from e
   return int(restored["epoch"]), restored["state"]
