@@ -358,3 +358,50 @@ class _DeepNnx(nnx.Module):
     for block in self.blocks:
       x = nnx.tanh(block(x))
     return self.head(x)
+
+
+COORD_MODULE = '''
+from flax import nnx
+
+
+class UserMlp(nnx.Module):
+  """Three relu layers of ``width`` units and a readout, named as a user would."""
+
+  def __init__(self, width: int, rngs: nnx.Rngs):
+    self.trunk = nnx.List([nnx.Linear(2 if i == 0 else width, width, rngs=rngs) for i in range(3)])
+    self.logits = nnx.Linear(width, 1, rngs=rngs)
+
+  def __call__(self, x):
+    for layer in self.trunk:
+      x = nnx.relu(layer(x))
+    return self.logits(x)
+'''
+
+
+def test_coordinate_check_of_a_user_nnx_mlp_reproduces_the_builtin_slopes(
+    tmp_path, monkeypatch) -> None:
+  """SP and muP (Adam, 3 steps) on widths 32..256: the user's nnx MLP (roles inferred) and the
+  built-in MLP (the parametrization table) give each layer's change slope within 0.15 of each
+  other at the last step (their seeds' draws differ: the spread over 4 seeds is ~0.05); SP's
+  hidden change grows (slope > 0.6) where muP's does not (|slope| < 0.25): the check can fail."""
+  from jaxinit.studies import coordcheck
+
+  (tmp_path / "coord_user.py").write_text(COORD_MODULE)
+  monkeypatch.syspath_prepend(str(tmp_path))
+  widths = (32, 64, 128, 256)
+  settings = dict(steps=3, seeds=(0, 1, 2, 3), lr=0.01)
+  built = coordcheck.configs(["sp", "mup"], widths, **settings)
+  slopes = {}
+  for name, config in built.items():
+    spec = protocol.Spec("coord_user:UserMlp", '{"width": 32}', config.model.parametrization)
+    mine = coordcheck.run(dataclasses.replace(config, model=spec), quiet=True)
+    theirs = coordcheck.run(config, quiet=True)
+    assert mine.layer_names == ("trunk/0", "trunk/1", "trunk/2", "logits")
+    a, b = mine.slopes("change")[0][-1], theirs.slopes("change")[0][-1]
+    np.testing.assert_allclose(a, b, atol=0.15, err_msg=name)
+    slopes[name] = a
+    frame = mine.to_frame()
+    assert len(frame) == 4 * 4 * 4 * 4 and set(frame["module"]) == set(mine.layer_names)
+    row = frame[(frame.width == 64) & (frame.seed == 2) & (frame.step == 3) & (frame.layer == 1)]
+    assert float(row["change"].iloc[0]) == mine.change_WSTL[1, 2, 3, 1]
+  assert slopes["sp"][1] > 0.6 and abs(slopes["mup(base_width=32)"][1]) < 0.25

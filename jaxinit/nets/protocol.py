@@ -102,6 +102,8 @@ class Model:
     capture: ``(variables, x) -> (outputs, {path: array})``, evaluation mode.
     layouts: ``x_shape -> {module path: Layout}``, each weight's :class:`Layout` where it differs
       from ``Layout(1, 1)`` (general dense layers, attention projections).
+    call_order: ``x_shape -> module paths`` in the order the forward pass first calls them (found
+      by tracing shapes); ``()`` when unknown (a pure pair).
     parametrization: the parametrization's canonical name (:func:`parametrize`); ``"sp"``.
     roles: each parameter's role by path (:func:`roles`), for a parametrization other than SP.
     width_multiplier: ``m = n / base_width``.
@@ -112,6 +114,7 @@ class Model:
   apply: Callable[..., tuple[Any, dict]]
   capture: Callable[[dict, jax.Array], tuple[Any, dict[str, jax.Array]]]
   layouts: Callable[[tuple[int, ...]], Mapping[str, Layout]] = lambda x_shape: {}
+  call_order: Callable[[tuple[int, ...]], tuple[str, ...]] = lambda x_shape: ()
   parametrization: str = parametrizations.DEFAULT
   roles: Mapping[str, str] = dataclasses.field(default_factory=dict)
   width_multiplier: float = 1.0
@@ -128,6 +131,18 @@ class Model:
     """The :class:`Layout` of the leaf at ``path`` (``"attn/query/kernel"``) for inputs of shape
     ``x_shape``."""
     return self.layouts(tuple(x_shape)).get(path.rpartition("/")[0], Layout())
+
+  def in_call_order(self, paths: Any, x_shape: tuple[int, ...]) -> list[str]:
+    """``paths`` (module paths, or parameter paths by their module) sorted by the order the
+    forward pass first calls their modules (:attr:`call_order`); paths it does not know come last,
+    sorted with numbers compared as numbers."""
+    order = {p: k for k, p in enumerate(self.call_order(tuple(x_shape)))}
+
+    def key(path: str) -> tuple:
+      module = path if path in order else path.rpartition("/")[0]
+      return (order.get(module, len(order)), [(0, int(t), "") if t.isdigit() else (1, 0, t)
+                                              for t in path.split("/")])
+    return sorted(paths, key=key)
 
   def param_shapes(self, x: Any) -> dict[str, tuple[int, ...]]:
     """Each parameter's shape by path, from shapes alone (nothing is computed)."""
@@ -247,7 +262,53 @@ def from_nnx(factory: Callable[[nnx.Rngs], nnx.Module], name: str = "nnx") -> Mo
     named.pop("__call__", None)
     return out, named
 
-  return Model(name, init, apply, capture, lambda x_shape: layouts)
+  @functools.lru_cache(maxsize=8)
+  def call_order(x_shape: tuple[int, ...]) -> tuple[str, ...]:
+    return _nnx_call_order(abstract, x_shape)
+
+  return Model(name, init, apply, capture, lambda x_shape: layouts, call_order)
+
+
+def _nnx_call_order(abstract: nnx.Module, x_shape: tuple[int, ...]) -> tuple[str, ...]:
+  """The module paths in the order ``module(x)`` first calls them: each submodule class's
+  ``__call__`` is wrapped to record its instance while the call is traced by shapes (the classes
+  are restored after)."""
+  paths = {id(m): "/".join(map(str, p)) for p, m in nnx.iter_graph(abstract)
+           if isinstance(m, nnx.Module) and p}
+  classes = {type(m) for p, m in nnx.iter_graph(abstract) if isinstance(m, nnx.Module) and p}
+  order: list[str] = []
+  originals = {cls: cls.__dict__.get("__call__") for cls in classes}
+
+  def wrap(cls: type) -> Callable[..., Any]:
+    inner = cls.__call__
+
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+      path = paths.get(id(self))
+      if path is not None and path not in order:
+        order.append(path)
+      return inner(self, *args, **kwargs)
+    return call
+
+  try:
+    for cls in classes:
+      cls.__call__ = wrap(cls)
+
+    def forward(graphdef: Any, state: Any, x: jax.Array) -> Any:
+      module = nnx.merge(graphdef, state)
+      paths.update({id(m): "/".join(map(str, p)) for p, m in nnx.iter_graph(module)
+                    if isinstance(m, nnx.Module) and p})
+      module.eval()
+      return module(x)
+
+    graphdef, state = nnx.split(abstract)
+    jax.eval_shape(lambda st: forward(graphdef, st, jnp.zeros(x_shape)), state)
+  finally:
+    for cls, original in originals.items():
+      if original is None:
+        del cls.__call__
+      else:
+        cls.__call__ = original
+  return tuple(order)
 
 
 # ------------------------------------------------------------------------------------------- linen
@@ -294,7 +355,23 @@ def from_linen(module: nn.Module, name: str | None = None) -> Model:
         named[key] = value
     return out, named
 
-  return Model(name or type(module).__name__, init, apply, capture, _linen_layouts(module))
+  @functools.lru_cache(maxsize=8)
+  def call_order(x_shape: tuple[int, ...]) -> tuple[str, ...]:
+    order: list[str] = []
+
+    def record(next_fun: Any, args: Any, kwargs: Any, context: Any) -> Any:
+      path = "/".join(context.module.path)
+      if context.method_name == "__call__" and path and path not in order:
+        order.append(path)
+      return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+      jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros(x_shape),
+                                         **_mode(flags, False)))
+    return tuple(order)
+
+  return Model(name or type(module).__name__, init, apply, capture, _linen_layouts(module),
+               call_order)
 
 
 def _linen_layouts(module: nn.Module) -> Callable[[tuple[int, ...]], dict[str, Layout]]:

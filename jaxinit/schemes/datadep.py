@@ -108,13 +108,12 @@ def lsuv(model: nn.Module, variables: dict, x: jax.Array, tol: float = 0.1, t_ma
 def lsuv_weights(model: protocol.Model, variables: dict, x: jax.Array) -> list[str]:
   """The weights LSUV rescales on any model: every parameter leaf of rank >= 2 whose module's output
   :meth:`jaxinit.nets.protocol.Model.capture` returns (dense and conv kernels, attention
-  projections; an embedding table's output is its rows, also rescaled), sorted by path with numbers
-  compared as numbers."""
+  projections; an embedding table's output is its rows, also rescaled), in the order the forward
+  pass calls their modules (:meth:`jaxinit.nets.protocol.Model.in_call_order`)."""
   _, inter = jax.eval_shape(model.capture, variables, x)
   weights = [p for p, v in protocol.flat_paths(variables["params"]).items()
              if v.ndim >= 2 and p.rpartition("/")[0] in inter]
-  return sorted(weights, key=lambda p: [(0, int(t), "") if t.isdigit() else (1, 0, t)
-                                         for t in p.split("/")])
+  return model.in_call_order(weights, x.shape)
 
 
 def lsuv_any(model: protocol.Model, variables: dict, x: jax.Array, tol: float = 0.1,
@@ -122,14 +121,16 @@ def lsuv_any(model: protocol.Model, variables: dict, x: jax.Array, tol: float = 
   """LSUV (Mishkin & Matas 2016) on any model: each selected weight rescaled until its module's
   output has unit variance on ``x``.
 
-  A user's model does not say in which order its layers run, so the layers are swept in path order
-  (:func:`lsuv_weights`) and the sweep repeats: in each sweep every weight whose module output
+  The layers are swept in the order the forward pass first calls them (:func:`lsuv_weights`; a
+  layer called twice, or a model whose order is unknown, is why the sweep repeats): in each sweep
+  every weight whose module output
   variance ``v`` is off by ``|v - 1| >= tol`` is divided by ``sqrt(v)``, measured after the weights
   before it in the sweep were rescaled. A layer is settled once every layer it depends on is, so
   for a positively homogeneous network (ReLU, linear) ``k`` sweeps settle the first ``k`` layers in
-  execution order whatever the path order; the loop stops when every layer is within ``tol`` or
-  after ``t_max + len(weights)`` sweeps. In execution order, one sweep is Algorithm 1. Outputs of
-  variance 0 or not finite are left alone. The model runs in evaluation mode.
+  execution order whatever the order swept; the loop stops when every layer is within ``tol`` or
+  after ``t_max + len(weights)`` sweeps. In execution order, the first sweep is Algorithm 1's
+  single pass. Outputs of variance 0 or not finite are left alone. The model runs in evaluation
+  mode.
 
   Args:
     model: the model in the pure form.

@@ -20,6 +20,13 @@ block, :class:`jaxinit.nets.models.ResMLP`) on that batch:
 :meth:`CoordCheck.slopes` fits :math:`\log(\mathrm{size}) = a + s \log(\mathrm{width})` by least
 squares for every layer and step, on the seed-mean and on each seed (the spread over seeds is the
 slope's noise). A slope near 0 is width-stable; near 1, growing like the width.
+
+**Any model.** With a user's model (:class:`jaxinit.nets.protocol.Spec`: a factory and its width
+argument) the layers measured are the modules that own a parameter (``body/0``, ``attn/query``,
+``head``), each module's output as :meth:`jaxinit.nets.protocol.Model.capture` returns it, the
+parametrization's roles inferred from two widths (:func:`jaxinit.nets.protocol.parametrize`).
+:meth:`CoordCheck.to_frame` gives the measurements as a pandas DataFrame, one row per width, seed,
+step and layer, as microsoft/mup's ``get_coord_data`` does.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from jaxinit import names
 from jaxinit import schemes as scheme_registry
 from jaxinit.engine import population as pop
 from jaxinit.engine import train as tr
-from jaxinit.nets import models
+from jaxinit.nets import models, protocol
 from jaxinit.nets import parametrizations as pz
 from jaxinit.results import folders, plots, tables
 
@@ -55,7 +62,8 @@ class CoordCheckConfig:
   """One coordinate check.
 
   Attributes:
-    model: the architecture; its hidden widths are replaced by each of ``widths``, and its
+    model: the architecture, a built-in config or a user's :class:`jaxinit.nets.protocol.Spec`;
+      its hidden widths (a spec's width argument) are replaced by each of ``widths``, and its
       parametrization (e.g. ``"mup(base_width=64)"``) is the one checked.
     widths: the hidden widths, increasing, at least two.
     data: the dataset (:func:`jaxinit.data.load`); the first ``batch`` training examples are the
@@ -68,7 +76,7 @@ class CoordCheckConfig:
     scheme: the initialization scheme (the SP draw the parametrization rescales).
   """
 
-  model: models.ModelConfig = dataclasses.field(
+  model: models.ModelConfig | protocol.Spec = dataclasses.field(
       default_factory=lambda: models.ModelConfig(widths=(64, 64, 64, 1)))
   widths: tuple[int, ...] = (64, 128, 256, 512, 1024)
   data: str = "moons"
@@ -89,7 +97,7 @@ class CoordCheckConfig:
       names.check_int(field, "coordcheck", getattr(self, field), minimum)
     pop.grid([self.scheme], self.seeds)  # an unknown scheme or a bad seed fails here, not later
     object.__setattr__(self, "scheme", scheme_registry.get(self.scheme).name)
-    if self.model.batch_norm:
+    if isinstance(self.model, models.ModelConfig) and self.model.batch_norm:
       raise ValueError("the coordinate check measures models without BatchNorm (its running "
                        "statistics after a few steps say little); accepted: batch_norm=False")
     for w in self.widths:  # a parametrization that cannot scale this model fails here, not later
@@ -103,6 +111,8 @@ class CoordCheck:
 
   Attributes:
     config: the check.
+    layer_names: the layers measured: ``preact_<l>`` of a built-in model, the module paths of a
+      user's.
     size_WSTL: RMS of each layer's preactivation, shape ``(widths, seeds, steps + 1, layers)``;
       step 0 is the initialization.
     change_WSTL: RMS of its change since step 0, the same shape (zero at step 0).
@@ -114,6 +124,22 @@ class CoordCheck:
   size_WSTL: np.ndarray
   change_WSTL: np.ndarray
   loss_WST: np.ndarray
+  layer_names: tuple[str, ...] = ()
+
+  def to_frame(self) -> Any:
+    """The measurements as a pandas DataFrame: columns ``width``, ``seed``, ``step``, ``layer``
+    (index), ``module`` (name), ``size``, ``change``, ``loss``; one row per width, seed, step and
+    layer (microsoft/mup's ``get_coord_data`` form)."""
+    import pandas as pd
+
+    W, S, T, L = self.size_WSTL.shape
+    w, s, t, l = np.meshgrid(np.arange(W), np.arange(S), np.arange(T), np.arange(L), indexing="ij")
+    names = list(self.layer_names) or [f"preact_{i}" for i in range(L)]
+    return pd.DataFrame({
+        "width": np.asarray(self.config.widths)[w.ravel()],
+        "seed": np.asarray(self.config.seeds)[s.ravel()], "step": t.ravel(), "layer": l.ravel(),
+        "module": np.asarray(names, dtype=object)[l.ravel()], "size": self.size_WSTL.ravel(),
+        "change": self.change_WSTL.ravel(), "loss": self.loss_WST[w, s, t].ravel()})
 
   @property
   def layers(self) -> int:
@@ -149,19 +175,33 @@ class CoordCheck:
 
   def to_json(self) -> dict[str, Any]:
     """The config and the measured arrays (nested lists), for ``coordcheck.json``."""
-    return {"config": dataclasses.asdict(self.config), "size_WSTL": self.size_WSTL.tolist(),
+    return {"config": dataclasses.asdict(self.config), "layer_names": list(self.layer_names),
+            "size_WSTL": self.size_WSTL.tolist(),
             "change_WSTL": self.change_WSTL.tolist(), "loss_WST": self.loss_WST.tolist()}
 
 
-@functools.lru_cache(maxsize=32)
-def _measure(model_cfg: models.ModelConfig, loss: str) -> Any:
-  """``jit(vmap(params, x, y -> (mean loss, (preact_0, ..., preact_{L-1}))))`` for stacked
-  members on one batch."""
-  model = models.build(model_cfg)
+def layer_names(model: models.ModelConfig | protocol.Model, x: Any) -> tuple[str, ...]:
+  """The layers a coordinate check measures: a built-in model's ``preact_<l>`` in layer order; a
+  user's model's modules that own a parameter and whose output :meth:`Model.capture` returns, in
+  the order the forward pass calls them."""
+  if isinstance(model, models.ModelConfig):
+    return tuple(f"preact_{i}" for i in range(model.depth))
+  variables = jax.eval_shape(model.init, jax.random.key(0), x)
+  _, inter = jax.eval_shape(model.capture, variables, x)
+  owners = {p.rpartition("/")[0] for p in protocol.flat_paths(variables["params"])}
+  return tuple(model.in_call_order([k for k in inter if k in owners], x.shape))
 
-  def one(params: Any, x: jax.Array, y: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-    logits, sown = models.logits_and_intermediates(model, {"params": params}, x)
-    z = tuple(sown[f"preact_{i}"].astype(jnp.float32) for i in range(model_cfg.depth))
+
+@functools.lru_cache(maxsize=32)
+def _measure(model_cfg: models.ModelConfig | protocol.Model, names: tuple[str, ...], loss: str
+             ) -> Any:
+  """``jit(vmap(variables, x, y -> (mean loss, (z_0, ..., z_{L-1}))))`` for stacked members on
+  one batch, ``z`` the captured values ``names``."""
+  model = protocol.of(model_cfg)
+
+  def one(variables: Any, x: jax.Array, y: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    logits, sown = model.capture(variables, x)
+    z = tuple(sown[name].astype(jnp.float32) for name in names)
     return jnp.mean(models.per_example_loss(logits, y, loss)[0]), z
 
   return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
@@ -226,18 +266,22 @@ def run(config: CoordCheckConfig, *, data_dir: str | None = None, quiet: bool = 
   batch = tr.DeviceData(x, y, x, y)  # full-batch steps on, and measured on, the same batch
   train_cfg = tr.TrainConfig(epochs=config.steps, batch_size=None, optimizer=config.optimizer)
   members = [pop.Member(config.scheme, s, lr=config.lr) for s in config.seeds]
-  m, depth = len(members), config.model.depth
+  nets = [_net(config.model.at_width(width), x) for width in config.widths]
+  names = layer_names(nets[0], x)
+  m, depth = len(members), len(names)
   shape = (len(config.widths), m, config.steps + 1, depth)
   size, change = np.zeros(shape), np.zeros(shape)
   loss = np.zeros(shape[:3])
-  for w, width in enumerate(config.widths):
-    model_cfg = config.model.at_width(width)
-    measure = _measure(model_cfg, train_cfg.loss)
+  for w, (width, model_cfg) in enumerate(zip(config.widths, nets, strict=True)):
+    if layer_names(model_cfg, x) != names:
+      raise ValueError(f"the model has other layers at width {width} than at {config.widths[0]}; "
+                       "accepted: a model whose width changes only the layers' sizes")
+    measure = _measure(model_cfg, names, train_cfg.loss)
     initial = tr.init_state(model_cfg, train_cfg, members, x)
 
     def record(t: int, state: tr.TrainState, z0: Any = None, w: int = w,
                measure: Any = measure) -> Any:
-      loss_M, z = measure(jax.tree.map(lambda a: a[:m], state.params), x, y)
+      loss_M, z = measure(jax.tree.map(lambda a: a[:m], tr.variables(state)), x, y)
       loss[w, :, t] = np.asarray(loss_M)
       z = [np.asarray(zi, np.float64) for zi in z]
       for i in range(depth):
@@ -252,7 +296,11 @@ def run(config: CoordCheckConfig, *, data_dir: str | None = None, quiet: bool = 
     if not quiet:
       print(f"coordcheck: width {width} done ({config.model.parametrization})", file=sys.stderr,
             flush=True)
-  return CoordCheck(config, size, change, loss)
+  return CoordCheck(config, size, change, loss, names)
+
+
+def _net(model: models.ModelConfig | protocol.Spec, x: Any) -> models.ModelConfig | protocol.Model:
+  return model.build(x) if isinstance(model, protocol.Spec) else model
 
 
 def slope_rows(checks: dict[str, CoordCheck]) -> list[dict[str, Any]]:
