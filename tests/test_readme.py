@@ -8,7 +8,9 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_readme_python_examples_run():
-  tour, population, theory = re.findall(r"```python\n(.*?)```", README, re.S)
+  blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+  own = [b for b in blocks if "protocol." in b]
+  tour, population, theory = [b for b in blocks if b not in own]
   namespace: dict = {}
   exec(compile(tour, "README.md", "exec"), namespace)
   assert namespace["init"].name == "he_normal"
@@ -16,6 +18,16 @@ def test_readme_python_examples_run():
   namespace = {}
   exec(compile(population, "README.md", "exec"), namespace)
   assert namespace["epoch"] == 3 and namespace["metrics_M4"].shape == (16, 4)
+  nnx_example, linen_example = own  # "Your own model": an nnx population and muP from shapes
+  namespace = {}
+  exec(compile(nnx_example, "README.md", "exec"), namespace)
+  assert namespace["epoch"] == 3 and namespace["metrics_M4"].shape == (24, 4)
+  assert len(namespace["members"]) == 24
+  namespace = {}
+  exec(compile(linen_example, "README.md", "exec"), namespace)
+  assert namespace["roles"] == {"hidden/bias": "bias", "hidden/kernel": "input",
+                                "readout/bias": "fixed", "readout/kernel": "output"}
+  assert namespace["mup"].width_multiplier == 4.0
   lines = theory.strip().splitlines()
   imports = [line for line in lines if line.startswith(("from ", "import "))]
   namespace = {}
@@ -60,6 +72,7 @@ def test_readme_sweep_examples_run_in_order_without_colliding():
 
   from jaxinit import cli
   from jaxinit.results import folders
+  from jaxinit.studies import sweep
 
   text = "\n".join(re.findall(r"```bash\n(.*?)```", README, re.S)).replace("\\\n", " ")
   seen: dict = {}
@@ -72,7 +85,7 @@ def test_readme_sweep_examples_run_in_order_without_colliding():
       continue
     args = cli.flags.parser().parse_args(words[1:])
     config = cli._sweep_config(args)
-    name = args.name or f"{folders.slug(config.data)}-{config.model.kind}"
+    name = args.name or f"{folders.slug(config.data)}-{sweep.model_slug(config.model)}"
     if args.resume:
       assert seen.get(name) == config, f"{line!r} resumes {name}, which no earlier example made alike"
     else:

@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import inspect
 import json
 import math
+import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -596,14 +596,12 @@ def resolve(target: str) -> Any:
   """
   module_name, _, attr = target.partition(":")
   try:
-    obj = importlib.import_module(module_name)
+    obj = pkgutil.resolve_name(target)  # the entry-point convention, as the standard library reads it
   except ImportError as e:
     raise ValueError(f"--model {target}: cannot import {module_name} ({e}); is it on PYTHONPATH?"
                      ) from None
-  for part in attr.split("."):
-    if not hasattr(obj, part):
-      raise ValueError(f"--model {target}: {module_name} has no attribute {attr!r}")
-    obj = getattr(obj, part)
+  except AttributeError:
+    raise ValueError(f"--model {target}: {module_name} has no attribute {attr!r}") from None
   if not callable(obj):
     raise ValueError(f"--model {target}: {attr} is not callable; accepted: a factory (an nnx module "
                      "class, a function returning a linen module or a protocol.Model)")
