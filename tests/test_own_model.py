@@ -221,7 +221,7 @@ def test_unmatched_leaves_and_unused_rules_are_named() -> None:
   with pytest.raises(ValueError, match=r"'decoder/\*' match no parameter"):
     pop.init_params(model, pop.grid(['{"decoder/*": "zeros", "*": "as_built"}'], [0]),
                     data.x_train.shape[1:])
-  with pytest.raises(ValueError, match="per layer of a built-in model|built-in models only"):
+  with pytest.raises(ValueError, match=r"per layer of a built-in model|built-in models only"):
     pop.init_params(model, pop.grid(["layers(he_normal, zeros)"], [0]), data.x_train.shape[1:])
   with pytest.raises(ValueError, match="block gates"):
     pop.init_params(model, pop.grid(["skipinit"], [0]), data.x_train.shape[1:])

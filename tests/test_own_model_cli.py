@@ -140,3 +140,37 @@ def test_a_checkpoint_of_the_earlier_layout_resumes(tmp_path: Path) -> None:
   for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(template), strict=True):
     np.testing.assert_array_equal(a, b)
   assert protocol.flat_paths(state.model_state)  # the statistics came back
+
+
+def test_diagnose_of_a_user_model_measures_each_layer_output(user_module: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+  """`jaxinit diagnose --model`: each layer's G = mean z^2 per member equals the layers applied by
+  hand (z = h W + b, h = relu(z)) to the variables the engine drew, in the forward order."""
+  from jaxinit.engine import population as pop
+  from jaxinit.studies import diagnose
+
+  args = ["diagnose", "--model", f"{user_module}:Tiny", "--model-args", '{"width": 16, "depth": 3}',
+          "--schemes", "he_normal,glorot_normal", "--seeds", "3", "--examples", "64",
+          "--out", str(tmp_path), "--no-figures"]
+  assert cli.main(args) == 0
+  out = capsys.readouterr().out
+  assert "| body/0 |" in out and "| out |" in out
+  record = json.loads((tmp_path / "diagnose-moons-Tiny" / diagnose.MARKER).read_text())
+  assert record["layers"] == ["body/0", "body/1", "body/2", "out"]
+  config = diagnose.DiagnoseConfig(model=protocol.Spec("my_models:Tiny",
+                                                       '{"width": 16, "depth": 3}'),
+                                   schemes=("he_normal", "glorot_normal"), seeds=(0, 1, 2))
+  x = np.asarray(datasets.load("moons").x_train[:64], np.float64)
+  net = config.model.build(x)
+  variables = pop.init_params(net, config.members(), (2,), host=True)["params"]
+  for k in range(6):
+    h, expected = x, []
+    for name in ("body/0", "body/1", "body/2", "out"):
+      layer = variables
+      for part in name.split("/"):
+        layer = layer[int(part) if part.isdigit() else part]  # nnx.List: int keys
+      z = h @ np.asarray(layer["kernel"][k], np.float64) + np.asarray(layer["bias"][k], np.float64)
+      expected.append(np.mean(z ** 2))
+      h = np.maximum(z, 0)
+    got = [r["kernel"] for r in record["records"] if r["member"] == k]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)

@@ -150,12 +150,13 @@ def _cmd_theory(args: argparse.Namespace) -> int:
 def _cmd_diagnose(args: argparse.Namespace) -> int:
   from jaxinit.studies import diagnose, sweep
 
-  base = sweep.configure(args.data, args.model, **_given(args, _LISTS, _POPULATION))
+  base = sweep.configure(args.data, args.model, model_args=args.model_args,
+                        **_given(args, _LISTS, _POPULATION))
   config = diagnose.DiagnoseConfig(
       data=base.data, data_seed=base.data_seed, normalize=base.normalize, model=base.model,
       schemes=base.schemes, seeds=base.seeds, scales=base.scales, examples=args.examples,
       bins=args.bins, ranges=args.ranges, batch_norm_mode=args.bn_mode)
-  name = (f"diagnose-{folders.slug(config.data)}-{config.model.kind}" if args.name is None
+  name = (f"diagnose-{folders.slug(config.data)}-{sweep.model_slug(config.model)}" if args.name is None
           else args.name)
   print(diagnose.run(config, folders.resolve(args.out, name), data_dir=args.data_dir,
                      overwrite=args.overwrite, figures=not args.no_figures).text())

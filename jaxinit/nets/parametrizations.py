@@ -290,8 +290,9 @@ def infer_roles(small: Mapping[str, tuple[int, ...]], large: Mapping[str, tuple[
   {'a/kernel': 'input', 'b/kernel': 'hidden', 'b/bias': 'bias', 'c/kernel': 'output'}
   """
   if list(small) != list(large):
-    raise ValueError(f"the model has other parameters at another width: {sorted(set(small) ^ set(large))}"
-                     "; accepted: a factory whose width changes only the parameters' sizes")
+    other = sorted(set(small) ^ set(large))
+    raise ValueError(f"the model has other parameters at another width: {other}; accepted: a "
+                     "factory whose width changes only the parameters' sizes")
   roles = {}
   for path, a in small.items():
     b = large[path]

@@ -144,6 +144,15 @@ class Model:
                                               for t in path.split("/")])
     return sorted(paths, key=key)
 
+  def layers(self, x: Any) -> tuple[str, ...]:
+    """The model's layers: the modules that own a parameter and whose output :attr:`capture`
+    returns, in the order the forward pass calls them (what the coordinate check, the
+    diagnostics and LSUV measure), for inputs like ``x``."""
+    variables = jax.eval_shape(self.init, jax.random.key(0), _spec(x))
+    _, inter = jax.eval_shape(self.capture, variables, _spec(x))
+    owners = {p.rpartition("/")[0] for p in flat_paths(variables["params"])}
+    return tuple(self.in_call_order([k for k in inter if k in owners], tuple(x.shape)))
+
   def param_shapes(self, x: Any) -> dict[str, tuple[int, ...]]:
     """Each parameter's shape by path, from shapes alone (nothing is computed)."""
     variables = jax.eval_shape(self.init, jax.random.key(0), _spec(x))

@@ -52,8 +52,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinit import activations, initializers, names, theory
-from jaxinit.nets import models
-from jaxinit.nets import protocol
+from jaxinit.nets import models, protocol
 from jaxinit.schemes import datadep, rules
 
 __all__ = ["Scheme", "get", "known", "FACTORIES", "ALIASES", "critical", "lsuv", "metainit", "layers",

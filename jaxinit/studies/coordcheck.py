@@ -133,12 +133,12 @@ class CoordCheck:
     import pandas as pd
 
     W, S, T, L = self.size_WSTL.shape
-    w, s, t, l = np.meshgrid(np.arange(W), np.arange(S), np.arange(T), np.arange(L), indexing="ij")
+    w, s, t, k = np.meshgrid(np.arange(W), np.arange(S), np.arange(T), np.arange(L), indexing="ij")
     names = list(self.layer_names) or [f"preact_{i}" for i in range(L)]
     return pd.DataFrame({
         "width": np.asarray(self.config.widths)[w.ravel()],
-        "seed": np.asarray(self.config.seeds)[s.ravel()], "step": t.ravel(), "layer": l.ravel(),
-        "module": np.asarray(names, dtype=object)[l.ravel()], "size": self.size_WSTL.ravel(),
+        "seed": np.asarray(self.config.seeds)[s.ravel()], "step": t.ravel(), "layer": k.ravel(),
+        "module": np.asarray(names, dtype=object)[k.ravel()], "size": self.size_WSTL.ravel(),
         "change": self.change_WSTL.ravel(), "loss": self.loss_WST[w, s, t].ravel()})
 
   @property
@@ -182,14 +182,11 @@ class CoordCheck:
 
 def layer_names(model: models.ModelConfig | protocol.Model, x: Any) -> tuple[str, ...]:
   """The layers a coordinate check measures: a built-in model's ``preact_<l>`` in layer order; a
-  user's model's modules that own a parameter and whose output :meth:`Model.capture` returns, in
-  the order the forward pass calls them."""
+  user's model's layers (:meth:`jaxinit.nets.protocol.Model.layers`: the modules that own a
+  parameter, in the order the forward pass calls them)."""
   if isinstance(model, models.ModelConfig):
     return tuple(f"preact_{i}" for i in range(model.depth))
-  variables = jax.eval_shape(model.init, jax.random.key(0), x)
-  _, inter = jax.eval_shape(model.capture, variables, x)
-  owners = {p.rpartition("/")[0] for p in protocol.flat_paths(variables["params"])}
-  return tuple(model.in_call_order([k for k in inter if k in owners], x.shape))
+  return model.layers(x)
 
 
 @functools.lru_cache(maxsize=32)

@@ -39,7 +39,7 @@ from jaxinit import data as datasets
 from jaxinit import names
 from jaxinit.engine import placement
 from jaxinit.engine import population as pop
-from jaxinit.nets import models
+from jaxinit.nets import models, protocol
 from jaxinit.results import folders, plots, provenance, stats, tables
 from jaxinit.schemes import predictions
 from jaxinit.studies import measure
@@ -94,7 +94,7 @@ class DiagnoseConfig:
   data: str = "moons"
   data_seed: int = 0
   normalize: str | None = None
-  model: models.ModelConfig = dataclasses.field(default_factory=models.ModelConfig)
+  model: models.ModelConfig | protocol.Spec = dataclasses.field(default_factory=models.ModelConfig)
   schemes: tuple[str, ...] = ("zeros", "normal(stddev=10.0)", "he_normal")
   seeds: tuple[int, ...] = tuple(range(32))
   scales: tuple[float, ...] = (1.0,)
@@ -106,9 +106,9 @@ class DiagnoseConfig:
   def __post_init__(self) -> None:
     object.__setattr__(self, "data", datasets.canonical(self.data))
     object.__setattr__(self, "normalize", datasets.check_normalize(self.data, self.normalize))
-    if not isinstance(self.model, models.ModelConfig):
-      raise ValueError("model must be a jaxinit.nets.models.ModelConfig; got "
-                       f"{type(self.model).__name__}")
+    if not isinstance(self.model, models.ModelConfig | protocol.Spec):
+      raise ValueError("model must be a jaxinit.nets.models.ModelConfig or a user's model "
+                       f"(jaxinit.nets.protocol.Spec); got {type(self.model).__name__}")
     for field in ("schemes", "seeds", "scales"):
       value = getattr(self, field)
       if isinstance(value, str | bytes) or not isinstance(value, Sequence):
@@ -122,12 +122,13 @@ class DiagnoseConfig:
       if getattr(self, field) not in accepted:
         raise ValueError(f"unknown {field}={getattr(self, field)!r}; accepted: "
                          f"{', '.join(accepted)}")
-    if len(self.model.widths) < 2:
+    if isinstance(self.model, models.ModelConfig) and len(self.model.widths) < 2:
       raise ValueError(f"diagnose measures hidden layers; the model {self.model.widths} has only its "
                        "readout; accepted: at least one hidden width, e.g. --widths 64,1")
     members = self.members()  # validates the population; canonical names and numbers below
     pop.check_layers(self.model, self.schemes)
-    pop.check_activation(self.model, self.schemes)
+    if isinstance(self.model, models.ModelConfig):
+      pop.check_activation(self.model, self.schemes)
     for field, attr in (("schemes", "scheme"), ("seeds", "seed"), ("scales", "scale")):
       object.__setattr__(self, field, tuple(dict.fromkeys(getattr(m, attr) for m in members)))
 
@@ -331,6 +332,8 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
   folder = Path(folder)
   if not overwrite:  # fail fast; without overwrite, prepare deletes nothing
     folders.prepare(folder, MARKER, what="diagnostics")
+  if isinstance(config.model, protocol.Spec):
+    return _run_any(config, folder, data_dir, overwrite, figures)
   members = config.members()
   stage = _stages(f"diagnose: {len(members)} members, {config.data}, {config.model.kind} "
                   f"{config.model.widths} -> {folder}")
@@ -370,3 +373,88 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
   return DiagnoseResult(folder=folder, config=config, examples=n, rows=rows, table=table,
                         figures=tuple(drawn), markdown=_markdown(table, by, seeds, n, config.data),
                         closing=closing)
+
+
+ANY_COLUMNS = (("kernel", "G(l) = mean z^2", ".4g"), ("std", "std z", ".4g"))
+"""The table's columns for a user's model (record field, header, format)."""
+
+
+def _run_any(config: DiagnoseConfig, folder: Path, data_dir: str | Path | None, overwrite: bool,
+             figures: bool) -> DiagnoseResult:
+  """:func:`run` for a user's model: each layer's output (the modules that own a parameter, in
+  call order: :meth:`jaxinit.nets.protocol.Model.layers`) at initialization, ``G(l) = mean z^2``
+  and ``std z`` per member, the ensemble fourth moment over each group's networks at the first
+  example, and the input-output Jacobian's singular values. The built-in models' histograms,
+  gradients, dead and saturated fractions and theory overlays need their layer structure and
+  activation, which a user's model does not declare."""
+  members = config.members()
+  stage = _stages(f"diagnose: {len(members)} members, {config.data}, {config.model.target} "
+                  f"{config.model.args} -> {folder}")
+  placement.check_data(config.data)
+  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
+                          normalize=config.normalize)
+  n = min(config.examples, len(dataset.y_train))
+  x = np.asarray(dataset.x_train[:n])
+  net = config.model.build(x)
+  pop.check_layers(net, config.schemes, dataset.feature_shape)
+  stage("data loaded; initializing the members")
+  variables_M = pop.init_params(net, members, dataset.feature_shape,
+                                pop.init_batch(dataset.x_train))
+  stage(f"initialized; measuring every layer's output on {n} examples")
+  names, out_MLQ = measure.layer_outputs(net, variables_M, x)
+  sv_MK = np.asarray(measure.jacobian_singular_values(net, variables_M, dataset.x_train[:1]))
+  rows = [{"member": k, "scheme": m.scheme, "seed": m.seed, "scale": m.scale, "layer": i + 1,
+           "module": name, "kernel": float(out_MLQ[k, i, 0]), "std": float(out_MLQ[k, i, 1])}
+          for k, m in enumerate(members) for i, name in enumerate(names)]
+  by = config.group_keys()
+  table = stats.group(rows, (*by, "layer"), [f for f, _, _ in ANY_COLUMNS], jointly=False)
+  groups = _groups(members, by)
+  found = {}
+  for idx in groups.values():
+    ratio = se = np.full(len(names), np.nan)
+    if len(idx) >= 2:
+      ens = measure.ensemble_moments(net, _take(variables_M, idx), np.asarray(dataset.x_train[0]))
+      ratio, se = ens.ratio_L, ens.ratio_se_L
+    found[tuple(getattr(members[idx[0]], k) for k in by)] = (ratio, se)
+  for row in table:
+    ratio, se = (v[row["layer"] - 1] for v in found[tuple(row[k] for k in by)])
+    row.update(module=names[row["layer"] - 1], ensemble_ratio=float(ratio),
+               ensemble_ratio_se=float(se))
+  stage("writing the records" + (" and figures" if figures else ""))
+  if overwrite:
+    folders.prepare(folder, MARKER, overwrite=True, what="diagnostics")
+  folder.mkdir(parents=True, exist_ok=True)
+  folders.write_json(folder / MARKER, {
+      "config": config.to_json(), "examples_used": n, "layers": list(names), "records": rows,
+      "jacobian_singular_values": sv_MK.tolist(), "environment": provenance.environment()})
+  folders.atomic_write(folder / "diagnostics.csv", tables.to_csv(rows))
+  drawn = []
+  if figures:
+    for label, idx in groups.items():
+      drawn.append(folder / f"kernel_{folders.slug(label)}.png")
+      kernel_SL = out_MLQ[idx, :, 0]
+      plots.depth_profile(None, kernel_SL, drawn[-1], "G(l) = mean z(l)^2", title=label,
+                          log=bool(np.all(kernel_SL > 0)))
+    eig = {label: sv_MK[idx] ** 2 for label, idx in groups.items()}
+    eig = {label: v for label, v in eig.items() if np.any(v > 0)}
+    if eig:
+      drawn.append(folder / "jacobian_spectrum.png")
+      plots.jacobian_spectrum(eig, drawn[-1], title="input-output Jacobian at one input")
+  seeds = len(config.seeds)
+  body = [[f"{row[k]:g}" if isinstance(row[k], float) else str(row[k]) for k in by]
+          + [str(row["layer"]), row["module"]]
+          + [format(row[f"{f}_mean"], fmt) for f, _, fmt in ANY_COLUMNS]
+          + ["-" if math.isnan(row["ensemble_ratio"]) else
+             f"{row['ensemble_ratio']:.3f} ± {row['ensemble_ratio_se']:.3f}"] for row in table]
+  caption = (f"Each cell is the mean over the {seeds} seed{'s' if seeds > 1 else ''} of its row, at "
+             f"initialization, on {n} {config.data} training examples, for each layer (a module "
+             "owning a parameter, in the order the forward pass calls it): G(l) = mean z(l)^2 over "
+             "its outputs and the examples; std z, their std. E z^4/E[z^2]^2 is the ensemble "
+             f"statistic over the {seeds} networks at the first example (± its standard error), 3 "
+             "for Gaussian outputs. - where a column does not apply.")
+  markdown = tables.markdown([*by, "layer", "module", *(h for _, h, _ in ANY_COLUMNS),
+                              "E z^4/E[z^2]^2"], body, caption, left=len(by) + 2).rstrip("\n")
+  closing = (f"means over {seeds} seeds at init, on {n} {config.data} examples; diagnostics.json, "
+             f"diagnostics.csv and {len(drawn)} figures in {folder}")
+  return DiagnoseResult(folder=folder, config=config, examples=n, rows=rows, table=table,
+                        figures=tuple(drawn), markdown=markdown, closing=closing)

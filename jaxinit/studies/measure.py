@@ -59,7 +59,7 @@ import numpy as np
 
 from jaxinit import activations
 from jaxinit.engine import population as pop
-from jaxinit.nets import models
+from jaxinit.nets import models, protocol
 
 __all__ = ["Diagnostics", "QUANTITIES", "STATS", "RECORD_FIELDS", "RANGES", "BATCH_NORM_MODES",
            "diagnose", "to_rows", "histograms", "jacobian_singular_values", "ensemble_moments",
@@ -444,11 +444,11 @@ def histograms(diag: Diagnostics, member: int, quantity: str) -> tuple[np.ndarra
 
 
 @functools.lru_cache(maxsize=32)
-def _jacobian_program(model_cfg: models.ModelConfig) -> Any:
-  model = models.build(model_cfg)
+def _jacobian_program(model_cfg: models.ModelConfig | protocol.Model) -> Any:
+  model = protocol.of(model_cfg)
 
   def one(variables: dict, x_one: jax.Array) -> jax.Array:
-    f = lambda v: model.apply(variables, v.reshape(1, *x_one.shape))[0]
+    f = lambda v: model.apply(variables, v.reshape(1, *x_one.shape))[0][0]
     jac = jax.jacrev(f)(x_one.reshape(-1))
     return jnp.linalg.svd(jac, compute_uv=False)
 
@@ -458,12 +458,12 @@ def _jacobian_program(model_cfg: models.ModelConfig) -> Any:
   return jax.jit(run)
 
 
-def jacobian_singular_values(model_cfg: models.ModelConfig, variables_M: dict, x_one: Any
-                             ) -> np.ndarray:
+def jacobian_singular_values(model_cfg: models.ModelConfig | protocol.Model, variables_M: dict,
+                             x_one: Any) -> np.ndarray:
   """Singular values of each member's input-output Jacobian ``d logits / d x`` at one input.
 
   Args:
-    model_cfg: the architecture (eval mode).
+    model_cfg: the architecture, or any model in the pure form (eval mode).
     variables_M: stacked variables, model axis first.
     x_one: one input, without a batch axis (e.g. ``(2,)`` or ``(28, 28, 1)``); flattened to ``D``.
 
@@ -474,7 +474,7 @@ def jacobian_singular_values(model_cfg: models.ModelConfig, variables_M: dict, x
     ValueError: a CNN input that is not one ``(H, W, C)`` image.
   """
   x_one = jnp.asarray(x_one, jnp.float32)
-  if model_cfg.kind == "cnn" and x_one.ndim != 3:
+  if isinstance(model_cfg, models.ModelConfig) and model_cfg.kind == "cnn" and x_one.ndim != 3:
     raise ValueError(f"a cnn input must be one image of shape (H, W, C); got shape {x_one.shape}")
   return np.asarray(_jacobian_program(model_cfg)(variables_M, x_one))
 
@@ -500,19 +500,28 @@ class EnsembleMoments(NamedTuple):
 
 
 @functools.lru_cache(maxsize=32)
-def _ensemble_program(model_cfg: models.ModelConfig) -> Any:
-  model = models.build(model_cfg)
+def _ensemble_program(model_cfg: models.ModelConfig | protocol.Model, names: tuple[str, ...]
+                      ) -> Any:
+  model = protocol.of(model_cfg)
 
   def one(variables: dict, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    sown = models.logits_and_intermediates(model, variables, x)[1]
-    z = [sown[f"preact_{i}"].astype(jnp.float32) ** 2 for i in range(model_cfg.depth)]
+    sown = model.capture(variables, x)[1]
+    z = [sown[name].astype(jnp.float32) ** 2 for name in names]
     return jnp.stack([jnp.mean(v) for v in z]), jnp.stack([jnp.mean(v * v) for v in z])
 
   return jax.jit(jax.vmap(one, in_axes=(0, None)))
 
 
-def ensemble_moments(model_cfg: models.ModelConfig, variables_M: dict, x_one: Any
-                     ) -> EnsembleMoments:
+def layer_names(model_cfg: models.ModelConfig | protocol.Model, x: Any) -> tuple[str, ...]:
+  """The layers measured at one input: a built-in model's ``preact_<l>``, any other model's
+  :meth:`jaxinit.nets.protocol.Model.layers` (module outputs, in call order)."""
+  if isinstance(model_cfg, models.ModelConfig):
+    return tuple(f"preact_{i}" for i in range(model_cfg.depth))
+  return model_cfg.layers(x)
+
+
+def ensemble_moments(model_cfg: models.ModelConfig | protocol.Model, variables_M: dict,
+                     x_one: Any) -> EnsembleMoments:
   r""":math:`E[z^4] / E[z^2]^2` of every layer's preactivations over the ``M`` networks of a
   population at one fixed input: the ensemble quantity of finite-width theory (PDLT ch. 4-5), in
   which :math:`E` is over the random initialization. The units of a layer are exchangeable, so the
@@ -534,8 +543,9 @@ def ensemble_moments(model_cfg: models.ModelConfig, variables_M: dict, x_one: An
   Raises:
     ValueError: fewer than 2 networks.
   """
-  a_ML, b_ML = (np.asarray(v, np.float64)
-                for v in _ensemble_program(model_cfg)(variables_M, jnp.asarray(x_one)[None]))
+  x = jnp.asarray(x_one)[None]
+  program = _ensemble_program(model_cfg, layer_names(model_cfg, x))
+  a_ML, b_ML = (np.asarray(v, np.float64) for v in program(variables_M, x))
   m = a_ML.shape[0]
   if m < 2:
     raise ValueError(f"ensemble_moments needs at least 2 networks; got {m}")
@@ -544,3 +554,26 @@ def ensemble_moments(model_cfg: models.ModelConfig, variables_M: dict, x_one: An
     g = b_ML / A ** 2 - 2 * B * a_ML / A ** 3
     ratio = np.where(A > 0, B / A ** 2, np.nan)
   return EnsembleMoments(A, ratio, np.where(A > 0, g.std(0, ddof=1), np.nan) / math.sqrt(m), m)
+
+
+@functools.lru_cache(maxsize=32)
+def _outputs_program(model: protocol.Model, names: tuple[str, ...]) -> Any:
+  def one(variables: dict, x: jax.Array) -> jax.Array:
+    sown = model.capture(variables, x)[1]
+    z = [sown[name].astype(jnp.float32) for name in names]
+    return jnp.stack([jnp.stack([jnp.mean(v * v), jnp.std(v)]) for v in z])
+
+  return jax.jit(jax.vmap(one, in_axes=(0, None)))
+
+
+def layer_outputs(model: protocol.Model, variables_M: dict, x: Any) -> tuple[tuple[str, ...],
+                                                                              np.ndarray]:
+  """Each member's layer outputs on the batch ``x`` (evaluation mode), for any model: the layers
+  (:meth:`jaxinit.nets.protocol.Model.layers`) and an array ``(M, L, 2)`` of ``G = mean z^2`` (over
+  examples and units: the kernel of signal propagation) and ``std z``."""
+  x = jnp.asarray(x, jnp.float32)
+  names = model.layers(x)
+  if not names:
+    raise ValueError(f"model {model.name!r} exposes no layer output (a module owning a parameter "
+                     "whose output its capture returns); nothing to diagnose")
+  return names, np.asarray(_outputs_program(model, names)(variables_M, x), np.float64)
