@@ -112,7 +112,7 @@ MODELS = {"nnx": lambda: protocol.from_nnx(lambda rngs: NnxNet(rngs=rngs), "nnx_
           "linen": lambda: protocol.from_linen(LinenNet(), "linen_net")}
 
 
-@pytest.mark.parametrize("kind", list(MODELS))
+@pytest.mark.parametrize("kind", ["nnx", pytest.param("linen", marks=pytest.mark.slow)])
 def test_every_leaf_is_its_rules_draw(kind: str) -> None:
   model, data = MODELS[kind](), _data()
   members = pop.grid(RULE_SETS, (0, 7))
@@ -378,6 +378,7 @@ class UserMlp(nnx.Module):
 '''
 
 
+@pytest.mark.slow
 def test_coordinate_check_of_a_user_nnx_mlp_reproduces_the_builtin_slopes(
     tmp_path, monkeypatch) -> None:
   """SP and muP (Adam, 3 steps) on widths 32..256: the user's nnx MLP (roles inferred) and the

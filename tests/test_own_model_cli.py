@@ -85,6 +85,7 @@ def test_sweep_of_an_nnx_factory_from_the_command_line(user_module: str, tmp_pat
   assert "my_models:Tiny" in capsys.readouterr().err  # the start line names the model
 
 
+@pytest.mark.slow
 def test_a_linen_factory_under_mup_sweeps_widths(user_module: str, tmp_path: Path) -> None:
   args = ["sweep", "--model", f"{user_module}:linen_tiny", "--model-args", '{"width": 8}',
           "--parametrization", "mup", "--width", "8,16", "--schemes", "he_normal", "--lr",
@@ -142,6 +143,7 @@ def test_a_checkpoint_of_the_earlier_layout_resumes(tmp_path: Path) -> None:
   assert protocol.flat_paths(state.model_state)  # the statistics came back
 
 
+@pytest.mark.slow
 def test_diagnose_of_a_user_model_measures_each_layer_output(user_module: str, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture) -> None:
   """`jaxinit diagnose --model`: each layer's G = mean z^2 per member equals the layers applied by

@@ -125,7 +125,8 @@ def _cmd_coordcheck(args: argparse.Namespace) -> int:
                                    "scheme"))
   checks = coordcheck.configs(names.split_list(args.parametrization, "--parametrization"),
                               settings.pop("width", None), layers=args.layers,
-                              activation=args.activation, **settings)
+                              activation=args.activation, model=args.model,
+                              model_args=args.model_args, **settings)
   folder = folders.resolve(args.out, args.name)
   paths = coordcheck.study(checks, folder, data_dir=args.data_dir, overwrite=args.overwrite)
   print(paths["md"].read_text(), end="")

@@ -205,8 +205,11 @@ def _add_coordcheck(sub: Any) -> None:
       p, ("--parametrization", "parametrization(s) to compare, comma-separated (default sp,mup; "
           "the base width defaults to the smallest --width)", {"default": "sp,mup"}),
       ("--width", f"hidden widths (default {','.join(map(str, d.widths))})", {}),
-      ("--layers", "hidden layers (default 3)", {"type": _number(int, 1), "default": 3}),
-      ("--activation", "hidden activation (default relu)", {"default": "relu"}),
+      ("--layers", "the MLP's hidden layers (default 3)", {"type": _number(int, 1), "default": 3}),
+      ("--activation", "the MLP's hidden activation (default relu)", {"default": "relu"}),
+      ("--model", "your own model instead of the MLP: package.module:factory, its 'width' argument "
+       "set to each --width", {}),
+      ("--model-args", "your model factory's other arguments as a JSON object", {}),
       ("--optimizer", f"optimizer (default {d.optimizer})", {}),
       ("--lr", f"learning rate at the base width (default {d.lr:g})",
        {"type": _number(float, 0, strict=True)}),

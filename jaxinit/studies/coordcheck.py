@@ -210,7 +210,8 @@ def _rms(z_MB: np.ndarray) -> np.ndarray:
 
 
 def configs(parametrizations: Sequence[str], widths: Sequence[int] | None = None, *, layers: int = 3,
-            activation: str = "relu", **settings: Any) -> dict[str, CoordCheckConfig]:
+            activation: str = "relu", model: str | None = None, model_args: str | None = None,
+            **settings: Any) -> dict[str, CoordCheckConfig]:
   """One coordinate check per parametrization of an MLP with ``layers`` hidden layers, keyed by the
   parametrization's canonical name; its base width, where the name gives none, is the smallest of
   ``widths`` (as a width sweep's: :func:`jaxinit.studies.sweep.configure`).
@@ -220,6 +221,9 @@ def configs(parametrizations: Sequence[str], widths: Sequence[int] | None = None
     widths: the hidden widths (default :class:`CoordCheckConfig`'s).
     layers, activation: the MLP's hidden layers; the readout has the dataset's width
       (:func:`jaxinit.data.num_outputs`).
+    model, model_args: a user's model instead of the MLP, ``package.module:factory`` and its
+      arguments as JSON (:class:`jaxinit.nets.protocol.Spec`; its ``width`` argument is set to
+      each width).
     **settings: other :class:`CoordCheckConfig` fields (``data``, ``optimizer``, ``lr``,
       ``steps``, ``batch``, ``seeds``, ``scheme``); None keeps the default.
 
@@ -232,9 +236,14 @@ def configs(parametrizations: Sequence[str], widths: Sequence[int] | None = None
   out = {}
   for name in parametrizations:
     parametrization = pz.with_base(name, min(widths))
-    model = models.ModelConfig(widths=(widths[0],) * layers + (readout,), activation=activation,
+    if model is not None:
+      net: models.ModelConfig | protocol.Spec = dataclasses.replace(
+          protocol.Spec(model, model_args or "{}").at_width(widths[0]),
+          parametrization=parametrization)
+    else:
+      net = models.ModelConfig(widths=(widths[0],) * layers + (readout,), activation=activation,
                                parametrization=parametrization)
-    out[parametrization] = CoordCheckConfig(model=model, widths=widths, **given)
+    out[parametrization] = CoordCheckConfig(model=net, widths=widths, **given)
   return out
 
 
@@ -302,13 +311,14 @@ def _net(model: models.ModelConfig | protocol.Spec, x: Any) -> models.ModelConfi
 
 def slope_rows(checks: dict[str, CoordCheck]) -> list[dict[str, Any]]:
   """One row per (check, measure, step, layer): ``check``, ``measure``, ``step``, ``layer``,
-  ``slope`` and ``spread`` (std over seeds of the per-seed slopes); the change at step 0 left out."""
+  ``module`` (the layer's name), ``slope`` and ``spread`` (std over seeds of the per-seed slopes); the change at step 0 left out."""
   rows = []
   for label, check in checks.items():
     for measure in MEASURES:
       slope, spread = check.slopes(measure)
       for t in range(0 if measure == "size" else 1, slope.shape[0]):
         rows += [{"check": label, "measure": measure, "step": t, "layer": layer,
+                  "module": check.layer_names[layer] if check.layer_names else f"preact_{layer}",
                   "slope": float(slope[t, layer]), "spread": float(spread[t, layer])}
                  for layer in range(check.layers)]
   return rows
@@ -347,7 +357,8 @@ def write(checks: dict[str, CoordCheck], folder: str | Path) -> dict[str, Path]:
                                       {label: c.to_json() for label, c in checks.items()})}
   paths["csv"] = folders.atomic_write(folder / "slopes.csv", tables.to_csv(rows))
   last = {label: c.size_WSTL.shape[2] - 1 for label, c in checks.items()}
-  body = [[r["check"], r["measure"], str(r["layer"]), f"{r['slope']:+.3f}", f"{r['spread']:.3f}"]
+  body = [[r["check"], r["measure"], str(r["layer"]) if r["module"].startswith("preact_") else
+           f"{r['layer']} ({r['module']})", f"{r['slope']:+.3f}", f"{r['spread']:.3f}"]
           for r in rows if r["step"] == last[r["check"]]]
   first = next(iter(checks.values())).config
   caption = (f"Log-log slope of each layer's RMS preactivation (size) and of its change since "
