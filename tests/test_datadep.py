@@ -47,6 +47,7 @@ def test_lsuv_gives_every_mlp_layer_unit_output_variance(moons_batch, activation
         jnp.max(ratio))
 
 
+@pytest.mark.slow
 def test_lsuv_on_the_cnn_with_and_without_batch_norm():
   """Two convolutions and two dense layers on 16 images of 12 x 12 (the size does not matter to
   LSUV; compiling for it does)."""

@@ -21,8 +21,8 @@ def test_readme_python_examples_run():
   nnx_example, linen_example = own  # "Your own model": an nnx population and muP from shapes
   namespace = {}
   exec(compile(nnx_example, "README.md", "exec"), namespace)
-  assert namespace["epoch"] == 3 and namespace["metrics_M4"].shape == (24, 4)
-  assert len(namespace["members"]) == 24
+  assert namespace["epoch"] == 3 and namespace["metrics_M4"].shape == (16, 4)
+  assert len(namespace["members"]) == 16
   namespace = {}
   exec(compile(linen_example, "README.md", "exec"), namespace)
   assert namespace["roles"] == {"hidden/bias": "bias", "hidden/kernel": "input",
