@@ -398,7 +398,7 @@ def train_population(cfg: Config, dataset: data.Dataset, activation: str, batch_
   metrics, variables_M = np.full((len(members), len(tr.METRICS)), np.nan), {}
   for _, state, last in tr.run(model_cfg, train_cfg, members, tr.device_data(sub)):
     metrics = np.asarray(last, np.float64)
-    variables_M = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
+    variables_M = jax.device_get(tr.variables(state))
   precise = metrics
   if batch_norm:
     variables_M = jax.tree.map(lambda a: a[:len(members)], variables_M)

@@ -155,7 +155,7 @@ def shared(config: models.ModelConfig, signature: Signature) -> Any:
     model = models.build(config, kernel_init=[slot(i, 0) for i in range(n)],
                          bias_init=[slot(i, 1) for i in range(n)])
     variables = model.init(jax.random.key(seed), x[:1])
-    return {**variables, "params": _scale_kernels(variables["params"], scale)}
+    return {**variables, "params": scale_weights(variables["params"], scale)}
 
   def shared_init(seeds: jax.Array, base: jax.Array, coef: jax.Array, scales: jax.Array,
                   x: jax.Array) -> dict:
@@ -178,25 +178,22 @@ def per_scheme(config: models.ModelConfig, scheme: str) -> Any:
     variables = model.init(key, x[:1])
     if s.refine is not None:
       variables = s.refine(model, variables, jax.random.fold_in(key, REFINE_STREAM), x)
-    return {**variables, "params": _scale_kernels(variables["params"], scale)}
+    return {**variables, "params": scale_weights(variables["params"], scale)}
 
-  # lax.map, not vmap: members are drawn one after another by the unbatched program, so a member's
-  # draw is the very computation it gets alone. (It also avoids an XLA CPU hang seen with jax
-  # 0.10.2: jit(vmap) of six or more QR decompositions, as in a deep orthogonal MLP, never returns.)
-  def scheme_init(seeds: jax.Array, scales: jax.Array, x: jax.Array) -> dict:
+  return _one_after_another(one)
+
+
+def _one_after_another(one: Any) -> Any:
+  """``jit(f(seeds (G,), scales (G,), x))`` drawing ``one(seed, scale, x)`` for each member.
+
+  ``lax.map``, not ``vmap``: members are drawn one after another by the unbatched program, so a
+  member's draw is the very computation it gets alone. (It also avoids an XLA CPU hang seen with
+  jax 0.10.2: ``jit(vmap)`` of six or more QR decompositions, as in a deep orthogonal MLP, never
+  returns.)"""
+  def init(seeds: jax.Array, scales: jax.Array, x: jax.Array) -> dict:
     return jax.lax.map(lambda a: one(*a, x), (seeds, scales))
 
-  return jax.jit(scheme_init)
-
-
-def _scale_kernels(params: dict, scale: jax.Array) -> dict:
-  """Every kernel times ``scale``, one rounding after the draw: the barrier keeps XLA from fusing
-  the product into the draw's own scaling, where it would round differently per program."""
-  params = jax.lax.optimization_barrier(params)
-
-  def leaf(path: tuple, x: jax.Array) -> jax.Array:
-    return x * scale.astype(x.dtype) if path[-1].key == "kernel" else x
-  return jax.tree_util.tree_map_with_path(leaf, params)
+  return jax.jit(init)
 
 
 @functools.lru_cache(maxsize=64)
@@ -221,15 +218,13 @@ def general(model: protocol.Model, scheme: str, input_shape: tuple[int, ...]) ->
       variables = s.refine_any(model, variables, jax.random.fold_in(key, REFINE_STREAM), x)
     return {**variables, "params": scale_weights(variables["params"], scale)}
 
-  def general_init(seeds: jax.Array, scales: jax.Array, x: jax.Array) -> dict:
-    return jax.lax.map(lambda a: one(*a, x), (seeds, scales))
-
-  return jax.jit(general_init)
+  return _one_after_another(one)
 
 
 def scale_weights(params: dict, scale: jax.Array) -> dict:
-  """Every weight (a leaf of rank >= 2: kernels, conv filters, embedding tables) times ``scale``,
-  after a barrier as in :func:`_scale_kernels`; vectors and scalars (biases, normalization
-  parameters, gates) are not scaled."""
+  """Every weight (a leaf of rank >= 2: kernels, conv filters, embedding tables; in the built-in
+  models exactly the kernels) times ``scale``; vectors and scalars (biases, normalization
+  parameters, gates) are not scaled. One rounding after the draw: the barrier keeps XLA from fusing
+  the product into the draw's own scaling, where it would round differently per program."""
   params = jax.lax.optimization_barrier(params)
   return jax.tree.map(lambda x: x * scale.astype(x.dtype) if x.ndim >= 2 else x, params)

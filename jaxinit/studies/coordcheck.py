@@ -311,7 +311,8 @@ def _net(model: models.ModelConfig | protocol.Spec, x: Any) -> models.ModelConfi
 
 def slope_rows(checks: dict[str, CoordCheck]) -> list[dict[str, Any]]:
   """One row per (check, measure, step, layer): ``check``, ``measure``, ``step``, ``layer``,
-  ``module`` (the layer's name), ``slope`` and ``spread`` (std over seeds of the per-seed slopes); the change at step 0 left out."""
+  ``module`` (the layer's name), ``slope`` and ``spread`` (std over seeds of the per-seed slopes);
+  the change at step 0 left out."""
   rows = []
   for label, check in checks.items():
     for measure in MEASURES:

@@ -42,7 +42,7 @@ from jaxinit.engine import population as pop
 from jaxinit.nets import models, protocol
 from jaxinit.results import folders, plots, provenance, stats, tables
 from jaxinit.schemes import predictions
-from jaxinit.studies import measure
+from jaxinit.studies import measure, sweep
 
 __all__ = ["MARKER", "DiagnoseConfig", "DiagnoseResult", "run"]
 
@@ -282,12 +282,18 @@ def _figures(folder: Path, config: DiagnoseConfig, members: Sequence[pop.Member]
     figures.append(folder / f"kernel_{slug}.png")
     plots.depth_profile(theory, kernel_SL, figures[-1], "G(l) = mean z(l)^2", title=label,
                         log=bool(np.all(kernel_SL > 0)))
+  return figures + _spectrum(folder, groups, sv_MK)
+
+
+def _spectrum(folder: Path, groups: dict[str, list[int]], sv_MK: np.ndarray) -> list[Path]:
+  """The Jacobian spectrum figure (squared singular values per group), unless all are zero."""
   eig = {label: sv_MK[idx] ** 2 for label, idx in groups.items()}
   eig = {label: v for label, v in eig.items() if np.any(v > 0)}
-  if eig:
-    figures.append(folder / "jacobian_spectrum.png")
-    plots.jacobian_spectrum(eig, figures[-1], title="input-output Jacobian at one input")
-  return figures
+  if not eig:
+    return []
+  path = folder / "jacobian_spectrum.png"
+  plots.jacobian_spectrum(eig, path, title="input-output Jacobian at one input")
+  return [path]
 
 
 def _stages(start: str) -> Callable[[str], None]:
@@ -297,6 +303,18 @@ def _stages(start: str) -> Callable[[str], None]:
   print(start, file=sys.stderr, flush=True)
   return lambda text: print(f"  {time.perf_counter() - t0:6.1f} s  {text}", file=sys.stderr,
                             flush=True)
+
+
+def _loaded(config: DiagnoseConfig, folder: Path, data_dir: str | Path | None
+            ) -> tuple[tuple[pop.Member, ...], Callable[[str], None], datasets.Dataset, int]:
+  """The members, the stage printer (after saying what runs), the dataset and the examples used."""
+  members = config.members()
+  stage = _stages(f"diagnose: {len(members)} members, {config.data}, "
+                  f"{sweep.model_text(config.model)} -> {folder}")
+  placement.check_data(config.data)
+  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
+                          normalize=config.normalize)
+  return members, stage, dataset, min(config.examples, len(dataset.y_train))
 
 
 def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | None = None,
@@ -334,13 +352,7 @@ def run(config: DiagnoseConfig, folder: str | Path, *, data_dir: str | Path | No
     folders.prepare(folder, MARKER, what="diagnostics")
   if isinstance(config.model, protocol.Spec):
     return _run_any(config, folder, data_dir, overwrite, figures)
-  members = config.members()
-  stage = _stages(f"diagnose: {len(members)} members, {config.data}, {config.model.kind} "
-                  f"{config.model.widths} -> {folder}")
-  placement.check_data(config.data)
-  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
-                          normalize=config.normalize)
-  n = min(config.examples, len(dataset.y_train))
+  members, stage, dataset, n = _loaded(config, folder, data_dir)
   stage("data loaded; initializing the members")
   variables_M = pop.init_params(config.model, members, dataset.feature_shape,
                                 pop.init_batch(dataset.x_train))
@@ -387,13 +399,7 @@ def _run_any(config: DiagnoseConfig, folder: Path, data_dir: str | Path | None, 
   example, and the input-output Jacobian's singular values. The built-in models' histograms,
   gradients, dead and saturated fractions and theory overlays need their layer structure and
   activation, which a user's model does not declare."""
-  members = config.members()
-  stage = _stages(f"diagnose: {len(members)} members, {config.data}, {config.model.target} "
-                  f"{config.model.args} -> {folder}")
-  placement.check_data(config.data)
-  dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
-                          normalize=config.normalize)
-  n = min(config.examples, len(dataset.y_train))
+  members, stage, dataset, n = _loaded(config, folder, data_dir)
   x = np.asarray(dataset.x_train[:n])
   net = config.model.build(x)
   pop.check_layers(net, config.schemes, dataset.feature_shape)
@@ -435,11 +441,7 @@ def _run_any(config: DiagnoseConfig, folder: Path, data_dir: str | Path | None, 
       kernel_SL = out_MLQ[idx, :, 0]
       plots.depth_profile(None, kernel_SL, drawn[-1], "G(l) = mean z(l)^2", title=label,
                           log=bool(np.all(kernel_SL > 0)))
-    eig = {label: sv_MK[idx] ** 2 for label, idx in groups.items()}
-    eig = {label: v for label, v in eig.items() if np.any(v > 0)}
-    if eig:
-      drawn.append(folder / "jacobian_spectrum.png")
-      plots.jacobian_spectrum(eig, drawn[-1], title="input-output Jacobian at one input")
+    drawn += _spectrum(folder, groups, sv_MK)
   seeds = len(config.seeds)
   body = [[f"{row[k]:g}" if isinstance(row[k], float) else str(row[k]) for k in by]
           + [str(row["layer"]), row["module"]]
