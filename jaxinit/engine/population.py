@@ -169,7 +169,7 @@ def hyperparameters(members: Sequence[Member]) -> dict[str, np.ndarray]:
           for f in ("lr", "momentum", "scale")}
 
 
-def init_params(config: models.ModelConfig, members: Sequence[Member],
+def init_params(config: models.ModelConfig | protocol.Model, members: Sequence[Member],
                 input_shape: Sequence[int], x_batch: Any = None, *, host: bool = False) -> dict:
   """Initial variables of every member, stacked with the model axis first.
 
@@ -185,7 +185,11 @@ def init_params(config: models.ModelConfig, members: Sequence[Member],
   bit.
 
   Args:
-    config: the architecture.
+    config: the architecture, or any model in the pure form (:mod:`jaxinit.nets.protocol`; pass
+      one ``Model`` object for every call, so that its compiled programs are reused): its members
+      are drawn by their schemes' rules (:func:`jaxinit.schemes.programs.general`), then each
+      parameter times its parametrization's init factor; a rule set on a built-in model is drawn
+      the same way.
     members: the population, ``M`` members.
     input_shape: one example's shape, e.g. ``(2,)`` or ``(28, 28, 1)``.
     x_batch: inputs ``(B, *input_shape)`` for the data-dependent schemes (``lsuv``), the same batch
