@@ -127,11 +127,6 @@ class Model:
     return parametrizations.leaf_scales(self.parametrization, self.roles, self.width_multiplier,
                                         adaptive)
 
-  def layout(self, path: str, x_shape: tuple[int, ...]) -> Layout:
-    """The :class:`Layout` of the leaf at ``path`` (``"attn/query/kernel"``) for inputs of shape
-    ``x_shape``."""
-    return self.layouts(tuple(x_shape)).get(path.rpartition("/")[0], Layout())
-
   def in_call_order(self, paths: Any, x_shape: tuple[int, ...]) -> list[str]:
     """``paths`` (module paths, or parameter paths by their module) sorted by the order the
     forward pass first calls their modules (:attr:`call_order`); paths it does not know come last,
