@@ -406,3 +406,14 @@ def test_coordinate_check_of_a_user_nnx_mlp_reproduces_the_builtin_slopes(
     row = frame[(frame.width == 64) & (frame.seed == 2) & (frame.step == 3) & (frame.layer == 1)]
     assert float(row["change"].iloc[0]) == mine.change_WSTL[1, 2, 3, 1]
   assert slopes["sp"][1] > 0.6 and abs(slopes["mup(base_width=32)"][1]) < 0.25
+
+
+def test_theory_predicts_nothing_for_a_rule_set_on_a_builtin_mlp() -> None:
+  """A rule set's layers are not read by the theory overlays: diagnose shows '-' (it raised)."""
+  from jaxinit.schemes import predictions
+
+  cfg = models.ModelConfig(widths=(16, 16, 1))
+  rule_set = '{"*/kernel": "he_normal", "*/bias": "zeros"}'
+  assert predictions.layer_variances(rule_set, cfg, (2,)) is None
+  assert predictions.fourth_moment_prediction(rule_set, cfg, (2,), np.ones(2)) is None
+  assert predictions.layer_variances("he_normal", cfg, (2,)) is not None

@@ -39,14 +39,15 @@ def layer_variances(scheme: str, config: models.ModelConfig, input_shape: Sequen
                     scale: float = 1.0) -> tuple[np.ndarray, np.ndarray] | None:
   """``(C_W (L,), C_b (L,))`` a scheme sets in each layer of an MLP, or None where theory has no
   prediction: a data-dependent scheme, weights or biases with a nonzero mean (a constant) or the
-  identity, a CNN, or BatchNorm (which sets its own scale).
+  identity, a CNN, BatchNorm (which sets its own scale), or a rule set (its layers are not read
+  here).
 
   >>> cfg = models.ModelConfig(widths=(100, 50, 10))
   >>> layer_variances("glorot_normal", cfg, (784,))[0].round(4)
   array([1.7738, 1.3333, 1.6667])
   """
   s = scheme_registry.get(scheme)
-  if s.refine is not None or config.kind != "mlp" or config.batch_norm:
+  if s.refine is not None or s.rules is not None or config.kind != "mlp" or config.batch_norm:
     return None
   shapes = programs.layer_shapes(config, tuple(input_shape))
   kernels, biases = s.layer_inits(config.depth)
