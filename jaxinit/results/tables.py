@@ -179,9 +179,21 @@ def markdown(header: Sequence[str], body: Sequence[Sequence[str]], caption_text:
   return "\n".join([*lines, "", caption_text]) + "\n"
 
 
+_TEX_WORDS = {"|": r"\textbar{}", "\\": r"\textbackslash{}", "~": r"\textasciitilde{}",
+              "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+              '"': r"\textquotedbl{}"}
+"""Characters LaTeX's text mode would typeset as something else (a rule set's ``|`` and ``"``)."""
+
+
 def _latex_escape(text: str) -> str:
-  """``text`` with ``_ % & # $ { }`` escaped and ``±`` as ``$\\pm$``."""
-  return "".join("\\" + ch if ch in "_%&#${}" else ch for ch in text).replace("±", r"$\pm$")
+  """``text`` with ``_ % & # $ { }`` escaped, the characters of :data:`_TEX_WORDS` as their
+  text-mode commands and ``±`` as ``$\\pm$``.
+
+  >>> print(_latex_escape('{"re:a_(b|c)": "x"} ± 1'))
+  \\{\\textquotedbl{}re:a\\_(b\\textbar{}c)\\textquotedbl{}: \\textquotedbl{}x\\textquotedbl{}\\} $\\pm$ 1
+  """
+  return "".join(_TEX_WORDS.get(ch) or ("\\" + ch if ch in "_%&#${}" else ch)
+                 for ch in text).replace("±", r"$\pm$")
 
 
 def to_latex(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None = None,
@@ -192,7 +204,8 @@ def to_latex(table: Sequence[dict[str, Any]], metrics: Sequence[str] | None = No
 
   Cells read ``0.973 $\\pm$ 0.012`` and headers ``test\\_acc (\\%) mean $\\pm$ 95\\% CI``; the
   arguments and conventions are those of :func:`to_markdown` (a NaN mean prints ``--``), and
-  ``_ % & # $ { }`` in labels are escaped. Needs ``\\usepackage{booktabs}``.
+  ``_ % & # $ { }`` in labels are escaped, ``| " \\ ~ ^ < >`` written as their text-mode
+  commands. Needs ``\\usepackage{booktabs}``.
 
   Returns:
     ``\\begin{tabular}...\\end{tabular}``, then one line ``% \\caption{...}`` holding the
