@@ -189,8 +189,8 @@ def _latex_escape(text: str) -> str:
   """``text`` with ``_ % & # $ { }`` escaped, the characters of :data:`_TEX_WORDS` as their
   text-mode commands and ``±`` as ``$\\pm$``.
 
-  >>> print(_latex_escape('{"re:a_(b|c)": "x"} ± 1'))
-  \\{\\textquotedbl{}re:a\\_(b\\textbar{}c)\\textquotedbl{}: \\textquotedbl{}x\\textquotedbl{}\\} $\\pm$ 1
+  >>> print(_latex_escape('{"a_(b|c)"} ± 1'))
+  \\{\\textquotedbl{}a\\_(b\\textbar{}c)\\textquotedbl{}\\} $\\pm$ 1
   """
   return "".join(_TEX_WORDS.get(ch) or ("\\" + ch if ch in "_%&#${}" else ch)
                  for ch in text).replace("±", r"$\pm$")
