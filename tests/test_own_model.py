@@ -294,6 +294,7 @@ def test_inferred_roles_on_a_transformer_are_the_mup_rules() -> None:
   assert roles == hand
 
 
+@pytest.mark.slow
 def test_mup_through_inferred_roles_trains_as_the_builtin_mup() -> None:
   """The built-in MLP as a user's model, under muP with roles inferred from two widths, trains as
   ``ModelConfig(parametrization=mup)`` does from the same initial variables (Adam: every factor is
