@@ -239,13 +239,9 @@ def test_rule_sets_round_trip_and_refuse_bad_text() -> None:
       rules.parse(bad)
 
 
-def _mlp_at(width: int, depth: int = 3) -> protocol.Model:
-  return protocol.from_linen(models.build(models.ModelConfig(widths=(width,) * (depth - 1) + (10,))))
-
-
 def test_inferred_roles_on_the_builtin_mlp_are_the_parametrization_table() -> None:
   x = jnp.zeros((2, 12))
-  roles = protocol.roles(_mlp_at, 32, x)
+  roles = protocol.roles(_mlp_at_width, 32, x)
   assert roles == {"layer_0/bias": "bias", "layer_0/kernel": "input", "layer_1/bias": "bias",
                    "layer_1/kernel": "hidden", "layer_2/bias": "fixed", "layer_2/kernel": "output"}
   for name in ("mup(base_width=8)", "ntk(base_width=8)", "mean_field(base_width=8)"):

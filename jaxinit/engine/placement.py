@@ -119,16 +119,12 @@ class MemoryEstimate(NamedTuple):
 def activations_per_example(model_cfg: models.ModelConfig | protocol.Model,
                             input_shape: Sequence[int]) -> int:
   """The float entries a forward pass keeps per example, from shapes alone: twice the output of
-  every layer that owns a parameter (its output and the nonlinearity's after it), from
-  :meth:`jaxinit.nets.protocol.Model.capture`; a model that exposes no layer output counts its
-  outputs twice."""
+  every layer (:meth:`jaxinit.nets.protocol.Model.layer_shapes`: its output and the nonlinearity's
+  after it); a model that exposes no layer output counts its outputs twice."""
   model = protocol.of(model_cfg)
   x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
-  variables = jax.eval_shape(model.init, jax.random.key(0), x)
-  out, inter = jax.eval_shape(model.capture, variables, x)
-  layers = {p.rpartition("/")[0] for p in protocol.flat_paths(variables["params"])}
-  sizes = [math.prod(v.shape[1:]) for k, v in inter.items() if k in layers]
-  return 2 * (sum(sizes) if sizes else sum(math.prod(v.shape[1:]) for v in jax.tree.leaves(out)))
+  sizes = [math.prod(shape[1:]) for shape in model.layer_shapes(x).values()]
+  return 2 * (sum(sizes) if sizes else math.prod(model.output_shape(x)[1:]))
 
 
 def member_bytes(model_cfg: models.ModelConfig | protocol.Model, cfg: Any,

@@ -131,14 +131,16 @@ def check_layers(config: models.ModelConfig | protocol.Model, schemes: Sequence[
   Raises:
     ValueError: the first scheme that does not fit, saying why.
   """
+  paths = None  # the model's parameter paths, found once (from shapes) for the first rule set
   for s in schemes:
     scheme = scheme_registry.get(s)
     if isinstance(config, models.ModelConfig) and scheme.rules is None:
       scheme.check_kind(config.kind)
       scheme.layer_inits(config.depth)
     elif input_shape is not None:
-      paths = list(protocol.of(_drawn_model(config)).param_shapes(
-          np.zeros((1, *input_shape), np.float32)))
+      if paths is None:
+        paths = list(protocol.of(_drawn_model(config)).param_shapes(
+            np.zeros((1, *input_shape), np.float32)))
       rules.assign(scheme.rule_set(), paths)
     else:
       scheme.rule_set()

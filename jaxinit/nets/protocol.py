@@ -139,14 +139,18 @@ class Model:
                                               for t in path.split("/")])
     return sorted(paths, key=key)
 
-  def layers(self, x: Any) -> tuple[str, ...]:
-    """The model's layers: the modules that own a parameter and whose output :attr:`capture`
-    returns, in the order the forward pass calls them (what the coordinate check, the
-    diagnostics and LSUV measure), for inputs like ``x``."""
+  def layer_shapes(self, x: Any) -> dict[str, tuple[int, ...]]:
+    """The shape of each layer's output for inputs like ``x``, from shapes alone: a layer is a
+    module that owns a parameter and whose output :attr:`capture` returns."""
     variables = jax.eval_shape(self.init, jax.random.key(0), _spec(x))
     _, inter = jax.eval_shape(self.capture, variables, _spec(x))
     owners = {p.rpartition("/")[0] for p in flat_paths(variables["params"])}
-    return tuple(self.in_call_order([k for k in inter if k in owners], tuple(x.shape)))
+    return {k: tuple(v.shape) for k, v in inter.items() if k in owners}
+
+  def layers(self, x: Any) -> tuple[str, ...]:
+    """The model's layers (:meth:`layer_shapes`) in the order the forward pass calls them: what
+    the coordinate check, the diagnostics and LSUV measure."""
+    return tuple(self.in_call_order(list(self.layer_shapes(x)), tuple(x.shape)))
 
   def param_shapes(self, x: Any) -> dict[str, tuple[int, ...]]:
     """Each parameter's shape by path, from shapes alone (nothing is computed)."""
@@ -568,16 +572,14 @@ class Spec:
     """The same model with the width argument set to ``width`` (a width sweep's point)."""
     return dataclasses.replace(self, args=json.dumps({**self.kwargs, self.width_arg: width}))
 
-  def build(self, x: Any, width: int | None = None) -> Model:
-    """The :class:`Model` (parametrized) for inputs like ``x`` (its shape); ``width`` overrides the
-    width argument.
+  def build(self, x: Any) -> Model:
+    """The :class:`Model` (parametrized) for inputs like ``x`` (its shape); one object per spec
+    and input shape.
 
     Raises:
       ValueError: the module cannot be imported, has no such attribute, or the factory fails or
         returns something that is not a model; the message says which.
     """
-    if width is not None:
-      return self.at_width(width).build(x)
     return _spec_model(self, tuple(x.shape[1:]))
 
 

@@ -106,13 +106,13 @@ def lsuv(model: nn.Module, variables: dict, x: jax.Array, tol: float = 0.1, t_ma
 
 
 def lsuv_weights(model: protocol.Model, variables: dict, x: jax.Array) -> list[str]:
-  """The weights LSUV rescales on any model: every parameter leaf of rank >= 2 whose module's output
-  :meth:`jaxinit.nets.protocol.Model.capture` returns (dense and conv kernels, attention
+  """The weights LSUV rescales on any model: every parameter leaf of rank >= 2 of the model's layers
+  (:meth:`jaxinit.nets.protocol.Model.layers`: dense and conv kernels, attention
   projections; an embedding table's output is its rows, also rescaled), in the order the forward
   pass calls their modules (:meth:`jaxinit.nets.protocol.Model.in_call_order`)."""
-  _, inter = jax.eval_shape(model.capture, variables, x)
+  layers = set(model.layers(x))
   weights = [p for p, v in protocol.flat_paths(variables["params"]).items()
-             if v.ndim >= 2 and p.rpartition("/")[0] in inter]
+             if v.ndim >= 2 and p.rpartition("/")[0] in layers]
   return model.in_call_order(weights, x.shape)
 
 
@@ -123,14 +123,13 @@ def lsuv_any(model: protocol.Model, variables: dict, x: jax.Array, tol: float = 
 
   The layers are swept in the order the forward pass first calls them (:func:`lsuv_weights`; a
   layer called twice, or a model whose order is unknown, is why the sweep repeats): in each sweep
-  every weight whose module output
-  variance ``v`` is off by ``|v - 1| >= tol`` is divided by ``sqrt(v)``, measured after the weights
-  before it in the sweep were rescaled. A layer is settled once every layer it depends on is, so
-  for a positively homogeneous network (ReLU, linear) ``k`` sweeps settle the first ``k`` layers in
-  execution order whatever the order swept; the loop stops when every layer is within ``tol`` or
-  after ``t_max + len(weights)`` sweeps. In execution order, the first sweep is Algorithm 1's
-  single pass. Outputs of variance 0 or not finite are left alone. The model runs in evaluation
-  mode.
+  every weight whose module output variance ``v`` is off by ``|v - 1| >= tol`` is divided by
+  ``sqrt(v)``, measured after the weights before it in the sweep were rescaled. A layer is settled
+  once every layer it depends on is, so for a positively homogeneous network (ReLU, linear) ``k``
+  sweeps settle the first ``k`` layers in execution order whatever the order swept; the loop stops
+  when every layer is within ``tol`` or after ``t_max + len(weights)`` sweeps. In execution order,
+  the first sweep is Algorithm 1's single pass. Outputs of variance 0 or not finite are left
+  alone. The model runs in evaluation mode.
 
   Args:
     model: the model in the pure form.

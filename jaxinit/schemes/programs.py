@@ -15,8 +15,9 @@
   rules' redraw, the refinement on any model (LSUV); every weight (a parameter of rank >= 2) times
   the member's scale.
 
-Both are ``jit(lax.map(one member))`` over seeds ``(G,)`` and scales ``(G,)`` (every kernel is
-multiplied by its member's scale), with the batch ``x`` a data-dependent refinement sees.
+All are ``jit(lax.map(one member))`` over seeds ``(G,)`` and scales ``(G,)`` (every weight is
+multiplied by its member's scale: :func:`scale_weights`), with the batch ``x`` a data-dependent
+refinement sees.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ from jaxinit.engine import train as tr
 from jaxinit.nets import models, protocol
 from jaxinit.nets import parametrizations as pz
 from jaxinit.results import folders, plots, tables
+from jaxinit.studies.measure import layer_names
 
 __all__ = ["CoordCheckConfig", "CoordCheck", "MARKER", "configs", "study", "run", "write",
            "slope_rows", "MEASURES"]
@@ -126,6 +127,11 @@ class CoordCheck:
   loss_WST: np.ndarray
   layer_names: tuple[str, ...] = ()
 
+  @property
+  def modules(self) -> tuple[str, ...]:
+    """Each layer's name: :attr:`layer_names`, or ``preact_<l>`` where none were recorded."""
+    return self.layer_names or tuple(f"preact_{i}" for i in range(self.layers))
+
   def to_frame(self) -> Any:
     """The measurements as a pandas DataFrame: columns ``width``, ``seed``, ``step``, ``layer``
     (index), ``module`` (name), ``size``, ``change``, ``loss``; one row per width, seed, step and
@@ -134,11 +140,10 @@ class CoordCheck:
 
     W, S, T, L = self.size_WSTL.shape
     w, s, t, k = np.meshgrid(np.arange(W), np.arange(S), np.arange(T), np.arange(L), indexing="ij")
-    names = list(self.layer_names) or [f"preact_{i}" for i in range(L)]
     return pd.DataFrame({
         "width": np.asarray(self.config.widths)[w.ravel()],
         "seed": np.asarray(self.config.seeds)[s.ravel()], "step": t.ravel(), "layer": k.ravel(),
-        "module": np.asarray(names, dtype=object)[k.ravel()], "size": self.size_WSTL.ravel(),
+        "module": np.asarray(self.modules, dtype=object)[k.ravel()], "size": self.size_WSTL.ravel(),
         "change": self.change_WSTL.ravel(), "loss": self.loss_WST[w, s, t].ravel()})
 
   @property
@@ -178,15 +183,6 @@ class CoordCheck:
     return {"config": dataclasses.asdict(self.config), "layer_names": list(self.layer_names),
             "size_WSTL": self.size_WSTL.tolist(),
             "change_WSTL": self.change_WSTL.tolist(), "loss_WST": self.loss_WST.tolist()}
-
-
-def layer_names(model: models.ModelConfig | protocol.Model, x: Any) -> tuple[str, ...]:
-  """The layers a coordinate check measures: a built-in model's ``preact_<l>`` in layer order; a
-  user's model's layers (:meth:`jaxinit.nets.protocol.Model.layers`: the modules that own a
-  parameter, in the order the forward pass calls them)."""
-  if isinstance(model, models.ModelConfig):
-    return tuple(f"preact_{i}" for i in range(model.depth))
-  return model.layers(x)
 
 
 @functools.lru_cache(maxsize=32)
@@ -319,7 +315,7 @@ def slope_rows(checks: dict[str, CoordCheck]) -> list[dict[str, Any]]:
       slope, spread = check.slopes(measure)
       for t in range(0 if measure == "size" else 1, slope.shape[0]):
         rows += [{"check": label, "measure": measure, "step": t, "layer": layer,
-                  "module": check.layer_names[layer] if check.layer_names else f"preact_{layer}",
+                  "module": check.modules[layer],
                   "slope": float(slope[t, layer]), "spread": float(spread[t, layer])}
                  for layer in range(check.layers)]
   return rows

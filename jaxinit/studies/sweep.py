@@ -596,8 +596,8 @@ def _announcement(config: SweepConfig, folder: Path) -> str:
 
 
 def model_text(model: models.ModelConfig | protocol.Spec) -> str:
-  """The model in a log line: ``mlp 2-12-6-1`` (the built-in kind and widths), or a user's factory
-  and its arguments."""
+  """The model in a log line: ``mlp (12, 6, 1)`` (the built-in kind and widths), or a user's
+  factory, its arguments and a parametrization other than SP."""
   if isinstance(model, protocol.Spec):
     return f"{model.target} {model.args}" + (
         "" if model.parametrization == "sp" else f" {model.parametrization}")
