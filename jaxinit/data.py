@@ -8,11 +8,14 @@ vector data and one scalar for the image sets; ``per_feature`` does it per featu
 images); ``unit`` maps pixels to [0, 1] (``x / 255``); ``none`` keeps the raw values (pixels
 0..255). The toy sets (``moons``, ``circles``) follow ``sklearn.datasets`` and depend only on the
 seed; ``gaussian(dim, n, n_test, classes)`` is i.i.d. N(0, 1) inputs with uniformly random labels
-(signal propagation without data; not standardised unless asked). MNIST and Fashion-MNIST are
-read from the four standard IDX files in a folder (``data_dir`` or ``$JAXINIT_DATA_DIR``), or,
-without a folder, through the optional ``tensorflow-datasets`` (``pip install "jaxinit[tfds]"``); the
-files are checked against the published sets' label counts (:func:`identify`), so MNIST files are not
-trained on as Fashion-MNIST. Missing, unreadable, corrupt or mismatched data raises :class:`DataError`.
+(signal propagation without data; not standardised unless asked); ``modular(p, op, train_fraction)``
+(modular arithmetic, the grokking task) and ``recall(pairs, keys, values, n, n_test)`` (associative
+recall) are token tasks, their inputs token ids as float32. MNIST and Fashion-MNIST are read from
+the four standard IDX files in a folder (``data_dir`` or ``$JAXINIT_DATA_DIR``), or, without a
+folder, through the optional ``tensorflow-datasets`` (``pip install "jaxinit[tfds]"``); the files
+are checked against the published sets' label counts (:func:`identify`), so MNIST files are not
+trained on as Fashion-MNIST. Missing, unreadable, corrupt or mismatched data raises
+:class:`DataError`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import numpy as np
 from jaxinit import names
 
 __all__ = ["nbytes", "family", "num_classes", "num_outputs", "FAMILIES", "Dataset", "DataError",
-           "moons", "circles", "gaussian", "mnist", "fashion_mnist",
+           "moons", "circles", "gaussian", "mnist", "fashion_mnist", "modular", "recall",
+           "vocabulary", "TOKEN_SETS", "MODULAR_OPS",
            "read_idx", "identify", "load", "canonical", "known", "ENV_VAR", "IDX_FILES", "LOADERS",
            "ALIASES", "NORMALIZATIONS", "default_normalize", "check_normalize", "Fingerprint",
            "FINGERPRINTS", "PIXEL_MEAN_TOLERANCE"]
@@ -279,6 +283,139 @@ def _gaussian_name(dim: int = 784, n: int = 1024, n_test: int = 256, classes: in
   checked = {k: names.check_int(k, "gaussian", v, 2 if k == "classes" else 1)
              for k, v in (("dim", dim), ("n", n), ("n_test", n_test), ("classes", classes))}
   return names.format_call("gaussian", kwargs=checked)
+
+
+# ----------------------------------------------------------------------------- token tasks
+
+MODULAR_OPS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
+    "add": lambda a, b, p: (a + b) % p,
+    "sub": lambda a, b, p: (a - b) % p,
+    "mul": lambda a, b, p: (a * b) % p,
+}
+"""The binary operations of :func:`modular`."""
+
+
+def _tokens(x: np.ndarray) -> np.ndarray:
+  """Token ids as the engine's float32 inputs (exact below ``2^24``)."""
+  return x.astype(np.float32)
+
+
+def _split(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, n_train: int
+           ) -> tuple[np.ndarray, ...]:
+  order = rng.permutation(len(y))
+  tr, te = order[:n_train], order[n_train:]
+  return x[tr], y[tr], x[te], y[te]
+
+
+def _modular_name(p: int = 97, op: str = "add", train_fraction: float = 0.5) -> str:
+  """``modular(p=..., op=..., train_fraction=...)``, the parameters checked."""
+  p = names.check_int("p", "modular", p, 2)
+  if op not in MODULAR_OPS:
+    raise ValueError(f"modular: op={op!r}; accepted: {', '.join(MODULAR_OPS)}")
+  f = names.check_number("train_fraction", "modular", train_fraction, 0.0, strict=True)
+  if not f < 1 or not 1 <= int(f * p * p) < p * p:
+    raise ValueError(f"modular: train_fraction={train_fraction} leaves no train or no test "
+                     f"equations of the {p * p}; accepted: 1/p^2 <= train_fraction < 1")
+  return names.format_call("modular", kwargs={"p": p, "op": op, "train_fraction": float(f)})
+
+
+def modular(p: int = 97, op: str = "add", train_fraction: float = 0.5, seed: int = 0,
+            normalize: str = "none") -> Dataset:
+  r"""Modular arithmetic, the grokking task (Power, Burda, Edwards, Babuschkin & Misra 2022,
+  "Grokking: Generalization Beyond Overfitting on Small Algorithmic Datasets"): every equation
+  ``a o b = c (mod p)`` for ``a, b`` in ``0..p-1``, as the tokens ``(a, b, p)`` (``p`` is the ``=``
+  token; vocabulary ``p + 1``) with label ``c``; a seeded ``train_fraction`` of the ``p^2``
+  equations trains, the rest test.
+
+  Args:
+    p: the modulus, >= 2 (classes: ``p``). op: one of :data:`MODULAR_OPS`.
+    train_fraction: the train share of the ``p^2`` equations, in ``(0, 1)``.
+    seed: the split's seed. normalize: ``none`` only (token ids).
+
+  >>> ds = modular(p=5, train_fraction=0.6)
+  >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes, vocabulary(ds.name)
+  ((15, 3), (10, 3), 5, 6)
+  >>> bool(((ds.x_train[:, 0] + ds.x_train[:, 1]) % 5 == ds.y_train).all())
+  True
+  """
+  name = _modular_name(p, op, train_fraction)
+  _, _, kw = names.parse(name)
+  seed = names.check_int("seed", "modular", seed, 0)
+  _token_normalize("modular", normalize)
+  a, b = (g.ravel() for g in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
+  x = np.stack([a, b, np.full_like(a, p)], 1)
+  y = MODULAR_OPS[kw["op"]](a, b, p).astype(np.int32)
+  x_tr, y_tr, x_te, y_te = _split(np.random.default_rng(seed), x, y, int(kw["train_fraction"] * p * p))
+  return Dataset(name, _tokens(x_tr), y_tr, _tokens(x_te), y_te, p, np.zeros((), np.float32),
+                 np.ones((), np.float32), f"generated: {name[:-1]}, seed={seed}); token ids")
+
+
+def _recall_name(pairs: int = 8, keys: int = 16, values: int = 16, n: int = 8192,
+                 n_test: int = 1024) -> str:
+  """``recall(pairs=..., keys=..., values=..., n=..., n_test=...)``, the parameters checked."""
+  checked = {k: names.check_int(k, "recall", v, lo) for k, v, lo in (
+      ("pairs", pairs, 1), ("keys", keys, 1), ("values", values, 2), ("n", n, 1),
+      ("n_test", n_test, 1))}
+  if checked["pairs"] > checked["keys"]:
+    raise ValueError(f"recall: pairs={pairs} > keys={keys}; accepted: pairs <= keys (each key once "
+                     "per sequence)")
+  return names.format_call("recall", kwargs=checked)
+
+
+def recall(pairs: int = 8, keys: int = 16, values: int = 16, n: int = 8192, n_test: int = 1024,
+           seed: int = 0, normalize: str = "none") -> Dataset:
+  r"""Associative recall, a task only attention solves in one step (Ba et al. 2016, "Using Fast
+  Weights to Attend to the Recent Past"; the induction-head probe of Olsson et al. 2022): a sequence
+  ``k_1 v_1 ... k_K v_K q`` of ``K = pairs`` distinct keys (token ids ``0..keys-1``), each followed
+  by a value (``keys .. keys+values-1``, uniform), then a query ``q``, one of the keys; the label is
+  the value that followed ``q`` (``0..values-1``). Vocabulary ``keys + values``; length ``2K + 1``.
+
+  Args:
+    pairs, keys, values: as above. n, n_test: sequences per split (independent streams of ``seed``).
+    seed: the draw's seed. normalize: ``none`` only (token ids).
+
+  >>> ds = recall(pairs=2, keys=4, values=3, n=6, n_test=2)
+  >>> ds.x_train.shape, ds.num_classes, vocabulary(ds.name)
+  ((6, 5), 3, 7)
+  >>> x, y = ds.x_train.astype(int), ds.y_train
+  >>> bool(all(x[i, 2 * list(x[i, :-1:2]).index(x[i, -1]) + 1] - 4 == y[i] for i in range(6)))
+  True
+  """
+  name = _recall_name(pairs, keys, values, n, n_test)
+  seed = names.check_int("seed", "recall", seed, 0)
+  _token_normalize("recall", normalize)
+  splits = []
+  for stream, count in zip(np.random.SeedSequence(seed).spawn(2), (n, n_test), strict=True):
+    rng = np.random.default_rng(stream)
+    k = np.argsort(rng.random((count, keys)), axis=1)[:, :pairs]  # distinct keys per sequence
+    v = rng.integers(0, values, (count, pairs))
+    which = rng.integers(0, pairs, count)
+    rows = np.arange(count)
+    x = np.concatenate([np.stack([k, keys + v], 2).reshape(count, 2 * pairs),
+                        k[rows, which][:, None]], 1)
+    splits += [_tokens(x), v[rows, which].astype(np.int32)]
+  x_tr, y_tr, x_te, y_te = splits
+  return Dataset(name, x_tr, y_tr, x_te, y_te, values, np.zeros((), np.float32),
+                 np.ones((), np.float32), f"generated: {name[:-1]}, seed={seed}); token ids")
+
+
+def _token_normalize(owner: str, normalize: str) -> None:
+  if normalize != "none":
+    raise ValueError(f"{owner}: normalize={normalize!r}; its inputs are token ids, accepted: none")
+
+
+def vocabulary(name: str) -> int:
+  """How many token ids a token task's inputs use (its model's embedding size).
+
+  >>> vocabulary("modular(p=97)"), vocabulary("recall")
+  (98, 32)
+  """
+  base, _, kwargs = names.parse(canonical(name))
+  if base == "modular":
+    return kwargs["p"] + 1
+  if base == "recall":
+    return kwargs["keys"] + kwargs["values"]
+  raise ValueError(f"{name} is not a token task; accepted: {', '.join(TOKEN_SETS)}")
 
 
 # ----------------------------------------------------------------------------- IDX files
@@ -528,18 +665,23 @@ def fashion_mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str
 
 LOADERS: dict[str, Callable[..., Dataset]] = {
     "moons": moons, "circles": circles, "gaussian": gaussian, "mnist": mnist,
-    "fashion_mnist": fashion_mnist}
+    "fashion_mnist": fashion_mnist, "modular": modular, "recall": recall}
 """Name -> loader. ``gaussian`` takes its sizes in its name (``gaussian(dim=100, n=512)``); the
 others take none."""
 ALIASES: dict[str, str] = {"fashion-mnist": "fashion_mnist"}
 IMAGE_SETS = ("mnist", "fashion_mnist")
 """The image sets; their names may carry ``n_train``/``n_test`` (the first examples of a split)."""
-_SEEDED = ("moons", "circles", "gaussian")
+TOKEN_SETS = ("modular", "recall")
+"""The token tasks: inputs are token ids (as float32), the label the next token."""
+_NAMED = {"gaussian": _gaussian_name, "modular": _modular_name, "recall": _recall_name}
+"""The generated sets that take their sizes in their name, and how each name is written out."""
+_SEEDED = ("moons", "circles", "gaussian", *TOKEN_SETS)
 _FAMILIES = {"moons": "toy", "circles": "toy", "gaussian": "vectors", "mnist": "images",
-             "fashion_mnist": "images"}
-FAMILIES = ("toy", "vectors", "images")
+             "fashion_mnist": "images", "modular": "tokens", "recall": "tokens"}
+FAMILIES = ("toy", "vectors", "images", "tokens")
 """What a dataset's inputs are: ``toy`` two-class points in the plane (moons, circles), ``vectors``
-(``gaussian``, any dimension and number of classes), ``images`` (28 x 28 x 1: the MNISTs)."""
+(``gaussian``, any dimension and number of classes), ``images`` (28 x 28 x 1: the MNISTs),
+``tokens`` (sequences of token ids: ``modular``, ``recall``)."""
 
 
 def family(name: str) -> str:
@@ -560,6 +702,8 @@ def num_classes(name: str) -> int:
   base, _, kwargs = names.parse(canonical(name))
   if base == "gaussian":
     return kwargs["classes"]
+  if base in TOKEN_SETS:
+    return kwargs["p"] if base == "modular" else kwargs["values"]
   return len(FINGERPRINTS[base].train_counts) if base in IMAGE_SETS else 2  # the toy sets: two
 
 
@@ -603,7 +747,7 @@ def canonical(name: str) -> str:
                      f"(aliases: {', '.join(ALIASES)})")
   if base in IMAGE_SETS:
     return names.build(name, {base: functools.partial(_image_name, base)}, {}, "dataset")
-  if base != "gaussian":
+  if base not in _NAMED:
     if args or kwargs:
       raise ValueError(f"dataset {name!r}: {base} takes no parameters in its name; accepted: "
                        f"{base!r}")
@@ -611,12 +755,13 @@ def canonical(name: str) -> str:
   if "seed" in kwargs or "normalize" in kwargs:
     raise ValueError(f"dataset {name!r}: the seed and normalization are not part of the name; "
                      "accepted: --data-seed / --normalize (data_seed=, normalize=)")
-  return names.build(name, {"gaussian": _gaussian_name}, {}, "dataset")
+  return names.build(name, {base: _NAMED[base]}, {}, "dataset")
 
 
 def default_normalize(name: str) -> str:
-  """The normalization a dataset has by default: ``none`` for ``gaussian``, else ``standard``."""
-  return "none" if canonical(name).startswith("gaussian") else "standard"
+  """The normalization a dataset has by default: ``none`` for ``gaussian`` and the token tasks,
+  else ``standard``."""
+  return "none" if names.parse(canonical(name))[0] in ("gaussian", *TOKEN_SETS) else "standard"
 
 
 def check_normalize(name: str, normalize: str | None) -> str:
@@ -628,7 +773,10 @@ def check_normalize(name: str, normalize: str | None) -> str:
   if normalize is None:
     return default_normalize(name)
   _check_normalize(normalize)
-  if normalize == "unit" and names.parse(canonical(name))[0] not in IMAGE_SETS:
+  base = names.parse(canonical(name))[0]
+  if base in TOKEN_SETS:
+    _token_normalize(base, normalize)
+  if normalize == "unit" and base not in IMAGE_SETS:
     raise ValueError(f"normalize='unit' divides pixels by 255 and {name} has no pixels; accepted: "
                      "standard, per_feature, none")
   return normalize
@@ -644,6 +792,10 @@ def nbytes(name: str) -> int:
   base, _, kwargs = names.parse(canonical(name))
   if base == "gaussian":
     examples, features = kwargs["n"] + kwargs["n_test"], kwargs["dim"]
+  elif base == "modular":
+    examples, features = kwargs["p"] ** 2, 3
+  elif base == "recall":
+    examples, features = kwargs["n"] + kwargs["n_test"], 2 * kwargs["pairs"] + 1
   elif base in IMAGE_SETS:  # the published split sizes unless the name takes fewer
     full = FINGERPRINTS[base]
     examples = (kwargs.get("n_train", sum(full.train_counts))

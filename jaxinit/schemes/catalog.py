@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 from collections.abc import Callable
 
@@ -53,7 +54,7 @@ import jax.numpy as jnp
 
 from jaxinit import activations, initializers, names, theory
 from jaxinit.nets import models, protocol
-from jaxinit.schemes import datadep, rules
+from jaxinit.schemes import datadep, rules, transformers
 
 __all__ = ["Scheme", "get", "known", "FACTORIES", "ALIASES", "critical", "lsuv", "metainit", "layers",
            "skipinit", "fixup"]
@@ -344,9 +345,24 @@ def fixup(base: str = "he_normal") -> Scheme:
                 not_any_model="it needs the residual MLP's blocks and gates")
 
 
-FACTORIES: dict[str, Callable[..., Scheme]] = {"critical": critical, "lsuv": lsuv,
-                                               "metainit": metainit, "layers": layers,
-                                               "skipinit": skipinit, "fixup": fixup}
+def _named_rules(factory: Callable[..., rules.RuleSet]) -> Callable[..., Scheme]:
+  """A rule-set factory (:mod:`jaxinit.schemes.transformers`) as a scheme factory whose name is
+  the call with every argument by keyword (``gpt2(depth=4)``)."""
+  signature = inspect.signature(factory)
+
+  @functools.wraps(factory)
+  def scheme(*args: object, **kwargs: object) -> Scheme:
+    bound = signature.bind(*args, **kwargs)
+    return Scheme(names.format_call(factory.__name__, kwargs=bound.arguments), None, None,
+                  rules=factory(*args, **kwargs))
+
+  return scheme
+
+
+FACTORIES: dict[str, Callable[..., Scheme]] = {
+    "critical": critical, "lsuv": lsuv, "metainit": metainit, "layers": layers,
+    "skipinit": skipinit, "fixup": fixup,
+    **{name: _named_rules(f) for name, f in transformers.FACTORIES.items()}}
 ALIASES: dict[str, str] = {"rezero": "skipinit"}
 """Whole-network scheme aliases -> canonical names (ReZero is SkipInit for an MLP)."""
 

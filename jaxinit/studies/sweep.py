@@ -222,6 +222,11 @@ def configure(data: str = "moons", model: str = "mlp", *, width: Sequence[int] =
                      "as package.module:factory (e.g. mypkg.nets:tiny_transformer)")
   if ":" in model or model_args is not None:
     return _configure_own(data, model, model_args, shape, width, parametrization, train, given)
+  if datasets.family(data) == "tokens":
+    raise ValueError(f"the {datasets.canonical(data)} inputs are token ids: use a sequence model, e.g. "
+                     "--model jaxinit.nets.transformer:Decoder --model-args '{\"vocab\": "
+                     f"{datasets.vocabulary(data)}, \"outputs\": {datasets.num_classes(data)}}}', "
+                     f"not {model!r}")
   base = default_config(data, model)
   net = base.model
   if shape:
