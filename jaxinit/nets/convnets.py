@@ -5,17 +5,18 @@ does (``--model jaxinit.nets.convnets:DeepCNN --model-args '{"depth": 32}'``).
 
 :class:`DeepCNN` is the network of Xiao et al. (2018), "Dynamical Isometry and a Mean Field Theory
 of CNNs" (ICML), §5: a 3 x 3 convolution to ``width`` channels, ``downsample`` stride-2 3 x 3
-convolutions (MNIST: 28 -> 14 -> 7), then ``depth`` 3 x 3 convolutions of ``width -> width`` channels
-(``SAME`` padding), global average pooling and a dense readout. Every convolution is square in its
-channels after the first, so a delta-orthogonal kernel (:func:`jaxinit.initializers.delta_orthogonal`)
-is an isometry of the centre tap. Kernels: ``layer_<i>/kernel`` ``(3, 3, c_in, c_out)``, then
-``readout/kernel``.
+convolutions (MNIST: 28 -> 14 -> 7), then ``depth`` 3 x 3 convolutions of ``width -> width``
+channels (``SAME`` or circular padding), global average pooling and a dense readout. Every
+convolution is square in its channels after the first, so a delta-orthogonal kernel
+(:func:`jaxinit.initializers.delta_orthogonal`) is an isometry of the centre tap. Kernels:
+``layer_<i>/kernel`` ``(3, 3, c_in, c_out)``, then ``readout/kernel``.
 
 :class:`ResNet` is a small ResNet (He et al. 2016, "Deep Residual Learning", CIFAR variant):
 a stem convolution, three stages of ``blocks`` basic blocks at ``width``, ``2 width`` and
 ``4 width`` channels (the first block of stages 2 and 3 strides by 2 and projects its shortcut with a
 1 x 1 convolution), optional BatchNorm after each convolution, global average pooling and a dense
-readout. A block is ``x <- relu(s(x) + m * F(x))`` with ``F = conv-[BN]-relu-conv-[BN]``, ``s`` the
+readout. Paths: ``stem/conv``, ``stage_<s>_block_<b>/{conv_0,conv_1,shortcut}/{conv,bn}``,
+``readout``. A block is ``x <- relu(s(x) + m * F(x))`` with ``F = conv-[BN]-relu-conv-[BN]``, ``s`` the
 identity or the projection and ``m`` the ``branch_multiplier``.
 """
 
@@ -42,8 +43,9 @@ class DeepCNN(nn.Module):
   Attributes:
     width: channels of every convolution; depth: the ``width -> width`` convolutions after the
     downsampling; downsample: stride-2 convolutions before them; activation: the nonlinearity
-    (:mod:`jaxinit.activations`); outputs: the readout's size; use_bias: biases on every layer;
-    dtype: the computation dtype.
+    (:mod:`jaxinit.activations`); outputs: the readout's size; padding: Flax's ``Conv`` padding
+    (``"SAME"`` zeros; ``"CIRCULAR"`` wraps around, so every pixel sees a full receptive field,
+    as in Xiao et al.'s theory); use_bias: biases on every layer; dtype: the computation dtype.
   """
 
   width: int = 64
@@ -51,6 +53,7 @@ class DeepCNN(nn.Module):
   downsample: int = 2
   activation: str = "tanh"
   outputs: int = 10
+  padding: str = "SAME"
   use_bias: bool = True
   dtype: Any = None
 
@@ -61,8 +64,8 @@ class DeepCNN(nn.Module):
     h = x
     for i in range(1 + self.downsample + self.depth):
       stride = 2 if 1 <= i <= self.downsample else 1
-      h = act(nn.Conv(self.width, (3, 3), strides=stride, use_bias=self.use_bias, dtype=self.dtype,
-                      name=f"layer_{i}")(h))
+      h = act(nn.Conv(self.width, (3, 3), strides=stride, padding=self.padding,
+                      use_bias=self.use_bias, dtype=self.dtype, name=f"layer_{i}")(h))
     return nn.Dense(self.outputs, use_bias=self.use_bias, dtype=self.dtype,
                     name="readout")(h.mean(axis=(1, 2)))
 

@@ -34,6 +34,8 @@ STYLE: dict[str, object] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "savefig.bbox": "tight",
+    "pdf.fonttype": 42,  # TrueType, not Type 3: what journals' PDF checks accept
+    "ps.fonttype": 42,
 }
 """rcParams every figure is drawn and saved under (applied locally, never globally)."""
 

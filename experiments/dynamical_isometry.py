@@ -1,0 +1,333 @@
+"""Dynamical isometry: the input-output Jacobian's spectrum at criticality, and what it does to training.
+
+Sources: Pennington, Schoenholz & Ganguli 2017, "Resurrecting the sigmoid in deep learning through
+dynamical isometry" (eqs. 13-17): at criticality (chi = 1) the eigenvalues of J J^T have mean 1 and
+variance L (mu2/mu1^2 - 1 - s1), so orthogonal tanh networks near K* = 0 stay isometric at any depth
+while Gaussian ones and every ReLU network spread linearly in depth. Xiao et al. 2018, "Dynamical
+Isometry and a Mean Field Theory of CNNs": the delta-orthogonal kernel carries this to convolutions,
+and vanilla tanh CNNs so initialized train at depths where Gaussian ones slow down.
+
+Setup. (1) MLPs of width 256 at depths 2 .. 128: tanh on its critical line at the fixed point
+K* = 1/64 (C_W = 1 / <tanh'^2>_{K*}, C_b = K* - C_W <tanh^2>_{K*}) and ReLU (C_W = 2, C_b = 0), each with
+Gaussian and orthogonal weights; 16 networks per cell, the Jacobian at one input with |x|^2/n = K*
+(:func:`jaxinit.theory.isometry.random_jacobian_singular_values`); the eigenvalues' mean and variance
+against :func:`jaxinit.theory.isometry.jacobian_spectrum_moments`. (2) Vanilla tanh CNNs
+(:class:`jaxinit.nets.convnets.DeepCNN`, 16 channels, 8 x 8 inputs, circular padding as in Xiao et
+al.'s theory, no downsampling) at
+the same (C_W, C_b), Gaussian against delta-orthogonal kernels, 4 networks per depth: the Jacobian of
+the last layer's activations at one input. (3) Training: DeepCNN (16 channels, two stride-2
+convolutions, then ``depth`` convolutions) on an MNIST subset, SGD with momentum, both inits, 3 seeds
+per depth: the training accuracy per epoch.
+
+Writes ``spectrum.{md,tex,csv}`` (per network, weights and depth: the eigenvalues' mean and variance,
+mean ± 95% CI over networks, with the theory), ``training.{md,tex,csv}``, ``spectra.{png,pdf}``,
+``spectrum_moments.{png,pdf}``, ``training.{png,pdf}`` and ``summary.json``.
+
+    JAXINIT_DATA_DIR=/path/to/datasets python -m experiments.dynamical_isometry
+    JAXINIT_DATA_DIR=/path/to/datasets python -m experiments.dynamical_isometry --tiny
+
+Interrupted? Rerun: finished stages are read back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import matplotlib as mpl
+import numpy as np
+import scipy.stats
+from matplotlib.figure import Figure
+
+from jaxinit import theory
+from jaxinit.engine import population
+from jaxinit.engine import train as tr
+from jaxinit.nets import protocol
+from jaxinit.results import plots, stats
+from jaxinit.studies import gallery, sweep
+from jaxinit.theory import isometry
+
+NAME = "dynamical_isometry"
+CNN = "jaxinit.nets.convnets:DeepCNN"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """The study.
+
+  Attributes:
+    K_star: tanh's fixed point on its critical line.
+    width, depths, networks: the MLPs' width, depths and networks per cell.
+    cnn_channels, cnn_size, cnn_depths, cnn_networks: the spectrum CNNs (channels, input side,
+      convolutions, networks per cell).
+    data, train_channels, train_depths, seeds, epochs, batch_size, lrs, momentum: the training
+      (every learning rate in one program).
+  """
+
+  K_star: float = 1 / 64
+  width: int = 256
+  depths: tuple[int, ...] = (2, 8, 32, 128)
+  networks: int = 16
+  cnn_channels: int = 16
+  cnn_size: int = 8
+  cnn_depths: tuple[int, ...] = (2, 8, 32)
+  cnn_networks: int = 4
+  data: str = "mnist(n_train=4096, n_test=1024)"
+  train_channels: int = 16
+  train_depths: tuple[int, ...] = (4, 16, 64)
+  seeds: int = 3
+  epochs: int = 5
+  batch_size: int = 128
+  lrs: tuple[float, ...] = (0.01, 0.05)
+  momentum: float = 0.9
+
+
+TINY = Config(width=32, depths=(2, 8), networks=4, cnn_channels=4, cnn_size=4, cnn_depths=(2, 4),
+              cnn_networks=2, data="mnist(n_train=512, n_test=256)", train_channels=4,
+              train_depths=(2, 8), seeds=2, epochs=2, batch_size=128, lrs=(0.05,))
+
+SPECTRUM_METRICS = ("eig_mean", "eig_var", "theory_mean", "theory_var")
+TRAIN_METRICS = ("train_acc", "test_acc", "train_loss")
+NETWORKS = (("tanh", "gaussian"), ("tanh", "orthogonal"), ("relu", "gaussian"),
+            ("relu", "orthogonal"))
+
+
+def critical(activation: str, K_star: float) -> tuple[float, float]:
+  """``(C_W, C_b)`` on the critical line (chi_perp = 1) whose fixed point is ``K_star``; ReLU's is
+  ``(2, 0)`` at every ``K*``."""
+  if activation == "relu":
+    return 2.0, 0.0
+  C_W = 1.0 / float(theory.derivative_moment(activation, K_star))
+  return C_W, K_star - C_W * float(theory.second_moment(activation, K_star))
+
+
+def mlp_spectra(cfg: Config) -> dict[str, np.ndarray]:
+  """The eigenvalues of J J^T, ``(networks, width)`` per (activation, weights, depth)."""
+  out = {}
+  for act, weights in NETWORKS:
+    C_W, C_b = critical(act, cfg.K_star)
+    x = jnp.full((cfg.width,), math.sqrt(max(cfg.K_star - C_b, 0.0) / C_W), jnp.float32)
+    for depth in cfg.depths:
+      keys = jax.random.split(jax.random.key(depth), cfg.networks)
+      sv = jax.vmap(lambda k, a=act, w=weights, d=depth, cw=C_W, cb=C_b, xx=x: (
+          isometry.random_jacobian_singular_values(k, a, (cfg.width,) * d, cw, cb, xx, w)))(keys)
+      out[f"mlp/{act}/{weights}/{depth}"] = np.asarray(sv, np.float64) ** 2
+  return out
+
+
+def cnn_rules(C_W: float, C_b: float, weights: str) -> str:
+  """The rule set of a DeepCNN at ``(C_W, C_b)``: Gaussian or delta-orthogonal kernels."""
+  kernel = (f"delta_orthogonal(gain={math.sqrt(C_W)!r})" if weights == "delta_orthogonal" else
+            f"variance_scaling(scale={C_W!r}, mode=fan_in, distribution=normal)")
+  return json.dumps({"layer_*/kernel": kernel, "layer_*/bias": f"normal(stddev={math.sqrt(C_b)!r})",
+                     "readout/kernel": "glorot_normal", "readout/bias": "zeros"})
+
+
+def cnn_spectra(cfg: Config) -> dict[str, np.ndarray]:
+  """The eigenvalues of J J^T of vanilla tanh CNNs (the last layer's activations against the input),
+  ``(networks, size^2 channels)`` per (weights, depth)."""
+  C_W, C_b = critical("tanh", cfg.K_star)
+  c, s = cfg.cnn_channels, cfg.cnn_size
+  x = jax.random.normal(jax.random.key(1), (1, s, s, c)) * math.sqrt((cfg.K_star - C_b) / C_W)
+  out = {}
+  for depth in cfg.cnn_depths:
+    spec = protocol.Spec(CNN, json.dumps({"width": c, "depth": depth - 1, "downsample": 0,
+                                          "padding": "CIRCULAR"}))
+    model = spec.build(x)
+    last = f"layer_{depth - 1}"
+    for weights in ("gaussian", "delta_orthogonal"):
+      members = [population.Member(cnn_rules(C_W, C_b, weights), seed)
+                 for seed in range(cfg.cnn_networks)]
+      variables = population.init_params(model, members, x.shape[1:], host=True)
+
+      jac = jax.vmap(lambda v, m=model, k=last: jax.jacfwd(
+          lambda xx: jnp.tanh(m.capture(v, xx)[1][k]).ravel())(x).reshape(s * s * c, -1))(variables)
+      out[f"cnn/tanh/{weights}/{depth}"] = np.asarray(
+          jnp.linalg.svd(jac, compute_uv=False), np.float64) ** 2
+  return out
+
+
+def cells(rows: list[dict[str, Any]], by: tuple[str, ...]) -> dict[tuple, list[dict[str, Any]]]:
+  """The rows grouped by the values of ``by``, in first-seen order."""
+  out: dict[tuple, list[dict[str, Any]]] = {}
+  for r in rows:
+    out.setdefault(tuple(r[k] for k in by), []).append(r)
+  return out
+
+
+def ci95(values: list[float]) -> float:
+  """The half-width of the Student-t 95% CI of the mean (0 for one value)."""
+  v = np.asarray(values, np.float64)
+  if v.size < 2:
+    return 0.0
+  return float(scipy.stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+
+
+def spectrum_rows(spectra: dict[str, np.ndarray], cfg: Config) -> list[dict[str, Any]]:
+  """One row per network: its eigenvalues' mean and variance, with the theory's."""
+  rows = []
+  for key, eig in spectra.items():
+    net, act, weights, depth = key.split("/")
+    C_W, _ = critical(act, cfg.K_star)
+    ensemble = "orthogonal" if weights != "gaussian" else "gaussian"
+    mean, var = isometry.jacobian_spectrum_moments(act, C_W, cfg.K_star, int(depth), ensemble)
+    for i, e in enumerate(eig):
+      rows.append({"network": net, "activation": act, "weights": weights, "depth": int(depth),
+                   "seed": i, "member": f"{key}/{i}", "epoch": 0,
+                   "diverged": not np.isfinite(e).all(), "eig_mean": float(e.mean()),
+                   "eig_var": float(e.var()),
+                   "theory_mean": float(mean), "theory_var": float(var)})
+  return rows
+
+
+def training_config(cfg: Config, depth: int, weights: str) -> sweep.SweepConfig:
+  """The sweep of one depth and init: DeepCNN on the MNIST subset."""
+  C_W, C_b = critical("tanh", cfg.K_star)
+  spec = protocol.Spec(CNN, json.dumps({"width": cfg.train_channels, "depth": depth,
+                                        "downsample": 2}))
+  return sweep.SweepConfig(
+      data=cfg.data, model=spec,
+      train=tr.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="momentum",
+                           eval_every=1),
+      schemes=(cnn_rules(C_W, C_b, weights),), seeds=tuple(range(cfg.seeds)), lrs=cfg.lrs,
+      momenta=(cfg.momentum,))
+
+
+def spectra_figure(spectra: dict[str, np.ndarray], cfg: Config) -> Figure:
+  """The eigenvalue distributions at the deepest MLP and CNN, one panel per network family."""
+  panels = [("mlp", "tanh", max(cfg.depths)), ("mlp", "relu", max(cfg.depths)),
+            ("cnn", "tanh", max(cfg.cnn_depths))]
+  with mpl.rc_context(plots.STYLE):
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    for ax, (net, act, depth) in zip(fig.subplots(1, 3), panels, strict=True):
+      for i, (key, eig) in enumerate((k, v) for k, v in spectra.items()
+                                     if k.startswith(f"{net}/{act}/") and k.endswith(f"/{depth}")):
+        e = np.log10(np.maximum(eig.ravel(), 1e-30))
+        ax.hist(e, bins=60, weights=np.full(e.size, 1 / e.size), histtype="step", lw=1.6,
+                color=f"C{i}", label=key.split("/")[2])
+      ax.set_xlabel(r"$\log_{10}$ eigenvalue of $J J^\top$")
+      ax.set_ylabel("fraction per bin")
+      ax.set_title(f"{net.upper()}, {act}, depth {depth}")
+      ax.legend(fontsize=8)
+  return fig
+
+
+def moments_figure(rows: list[dict[str, Any]]) -> Figure:
+  """The eigenvalues' variance against depth, measured (mean ± 95% CI over networks) and theory."""
+  groups = cells(rows, ("network", "activation", "weights", "depth"))
+  with mpl.rc_context(plots.STYLE):
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    labels = sorted({k[:3] for k in groups})
+    for i, label in enumerate(labels):
+      depths = sorted(k[3] for k in groups if k[:3] == label)
+      group = [groups[(*label, d)] for d in depths]
+      mean = np.array([np.mean([r["eig_var"] for r in c]) for c in group])
+      half = np.array([ci95([r["eig_var"] for r in c]) for c in group])
+      ax.errorbar(depths, mean, yerr=half, fmt="o", ms=4, color=f"C{i}", capsize=2,
+                  label="/".join(label))
+      ax.plot(depths, [c[0]["theory_var"] for c in group], "-", color=f"C{i}", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("depth L")
+    ax.set_ylabel(r"variance of the eigenvalues of $J J^\top$")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+  return fig
+
+
+def training_figure(rows: list[dict[str, Any]], cfg: Config) -> Figure:
+  """Training accuracy per epoch, one panel per depth (mean ± std over seeds)."""
+  with mpl.rc_context(plots.STYLE):
+    fig = Figure(figsize=(4 * len(cfg.train_depths), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(cfg.train_depths), squeeze=False)[0]
+    for ax, depth in zip(axes, cfg.train_depths, strict=True):
+      for i, weights in enumerate(("gaussian", "delta_orthogonal")):
+        for j, lr in enumerate(cfg.lrs):
+          cell = [r for r in rows if r["depth"] == depth and r["weights"] == weights
+                  and r["lr"] == lr]
+          epochs = sorted({r["epoch"] for r in cell})
+          acc = 100 * np.array([[r["train_acc"] for r in cell if r["epoch"] == e] for e in epochs])
+          m = acc.mean(1)
+          sd = acc.std(1, ddof=1) if acc.shape[1] > 1 else np.zeros(len(epochs))
+          ax.plot(epochs, m, "o-" if j else "s--", color=f"C{i}", ms=4, label=f"{weights}, lr {lr:g}")
+          ax.fill_between(epochs, m - sd, m + sd, color=f"C{i}", alpha=0.15, lw=0)
+      ax.set_title(f"depth {depth}")
+      ax.set_xlabel("epoch")
+      ax.set_ylabel("training accuracy (%)")
+      ax.legend(fontsize=8)
+  return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+  out = gallery.Output.from_argv(__doc__, NAME, Config(), TINY, argv)
+  if out.finished():
+    return 0
+  cfg = out.config
+  spectra = {**out.cached("mlp_spectra", cfg, lambda: mlp_spectra(cfg)),
+             **out.cached("cnn_spectra", cfg, lambda: cnn_spectra(cfg))}
+  rows = spectrum_rows(spectra, cfg)
+  tanh_cw, tanh_cb = critical("tanh", cfg.K_star)
+  setting = (f"Critical tanh: K* = {cfg.K_star:g}, C_W = {tanh_cw:.5f}, C_b = {tanh_cb:.3g}; ReLU: "
+             f"C_W = 2, C_b = 0. MLPs of width {cfg.width}, {cfg.networks} networks per cell; vanilla "
+             f"tanh CNNs of {cfg.cnn_channels} channels on {cfg.cnn_size} x {cfg.cnn_size} inputs, "
+             f"{cfg.cnn_networks} networks per cell. theory: Pennington et al. 2017 eqs. 13-17 "
+             "(infinite width).")
+  out.table(stats.summarize(rows, by := ("network", "activation", "weights", "depth"),
+                            SPECTRUM_METRICS), "spectrum", by=by, metrics=SPECTRUM_METRICS,
+            setting=setting, digits=4)
+  out.figure(spectra_figure(spectra, cfg), "spectra",
+             "The distribution of the eigenvalues of J J^T (log10; fraction of all eigenvalues "
+             "of the cell's networks per bin) at the deepest MLP (tanh, ReLU) and CNN. " + setting)
+  out.figure(moments_figure(rows), "spectrum_moments",
+             "The variance of the eigenvalues of J J^T against depth: points the mean over networks "
+             "with its 95% CI (Student t), lines the infinite-width theory. " + setting)
+  train_rows: list[dict[str, Any]] = []
+  for depth in cfg.train_depths:
+    for weights in ("gaussian", "delta_orthogonal"):
+      result = out.sweep(f"train-{weights}-depth{depth}", training_config(cfg, depth, weights),
+                         quiet=True, figures=False)
+      for r in result_records(result):
+        train_rows.append({"weights": weights, "depth": depth, **r})
+  train_setting = (f"{cfg.data}; DeepCNN (tanh, {cfg.train_channels} channels, two stride-2 "
+                   f"convolutions then `depth` more) at the critical (C_W, C_b) above; SGD with "
+                   f"momentum {cfg.momentum}, lr {' and '.join(map(str, cfg.lrs))}, batch "
+                   f"{cfg.batch_size}, {cfg.epochs} "
+                   f"epochs; {cfg.seeds} seeds per cell.")
+  last = [r for r in train_rows if r["epoch"] == cfg.epochs]
+  out.table(stats.summarize(last, ("depth", "lr", "weights"), TRAIN_METRICS), "training",
+            by=("depth", "lr", "weights"), metrics=TRAIN_METRICS, setting=train_setting)
+  out.figure(training_figure(train_rows, cfg), "training",
+             "Training accuracy per epoch of vanilla tanh CNNs, Gaussian against delta-orthogonal "
+             "kernels (lines the mean over seeds, bands ± one std). " + train_setting)
+  headline = {"/".join(map(str, k)): {
+      "eig_var_mean": float(np.mean([r["eig_var"] for r in v])),
+      "eig_var_ci95": ci95([r["eig_var"] for r in v]),
+      "theory_var": v[0]["theory_var"], "n": len(v)}
+      for k, v in cells(rows, ("network", "activation", "weights", "depth")).items()}
+  trained = cells(last, ("depth", "lr", "weights"))
+  out.summary({"spectrum": headline, "final_train_acc": {
+      f"depth{k[0]}/lr{k[1]:g}/{k[2]}": {"mean": float(np.mean([r["train_acc"] for r in v])),
+                              "std": float(np.std([r["train_acc"] for r in v], ddof=1))
+                              if len(v) > 1 else 0.0, "n": len(v)}
+      for k, v in trained.items()}})
+  print((out.folder / "spectrum.md").read_text(), end="")
+  print((out.folder / "training.md").read_text(), end="")
+  return 0
+
+
+def result_records(result: sweep.SweepResult) -> list[dict[str, Any]]:
+  """Every member's record at every evaluated epoch (train/test accuracy and loss)."""
+  from jaxinit import results
+
+  return [{"seed": r["seed"], "lr": r["lr"], "member": f"{result.folder.name}/{r['member']}",
+           "epoch": r["epoch"], "train_acc": r["train_acc"],
+           "test_acc": r["test_acc"], "train_loss": r["train_loss"], "diverged": r["diverged"]}
+          for r in results.read_records(result.folder / "records.jsonl")]
+
+
+if __name__ == "__main__":
+  raise SystemExit(gallery.guarded(main))
