@@ -1,4 +1,5 @@
-r"""Transformers in the model zoo: a decoder-only language model and a patch encoder (ViT-style).
+r"""Transformers in the model zoo: a decoder-only language model and a patch encoder (ViT-style), and
+an MLP over token embeddings (:class:`TokenMLP`) for the same token tasks.
 
 Both are ordinary ``flax.linen`` modules that go through :mod:`jaxinit.nets.protocol` as a user's
 model does (``--model jaxinit.nets.transformer:Decoder --model-args '{"vocab": 98, ...}'``), built
@@ -42,7 +43,7 @@ import jax.numpy as jnp
 
 from jaxinit import activations
 
-__all__ = ["Decoder", "PatchEncoder", "Block", "Attention", "NORMS", "ATTENTION_SCALES",
+__all__ = ["Decoder", "PatchEncoder", "TokenMLP", "Block", "Attention", "NORMS", "ATTENTION_SCALES",
            "attention_scale"]
 
 NORMS = ("pre", "post", "none")
@@ -248,3 +249,35 @@ class PatchEncoder(_Trunk):
                                name="embed")(patches))
     h = self.blocks(h, causal=False).mean(axis=1)
     return nn.Dense(self.outputs, use_bias=self.use_bias, dtype=self.dtype, name="readout")(h)
+
+
+class TokenMLP(nn.Module):
+  """An MLP over token embeddings, the grokking studies' other model (Liu et al. 2022, "Towards
+  Understanding Grokking", and "Omnigrok"): token ids ``(B, T)`` -> ``embed`` each ``(B, T, d)`` ->
+  concatenate ``(B, T d)`` -> ``depth`` hidden ``Dense(width)`` + activation (``hidden_<i>``) ->
+  ``Dense(outputs)`` (``readout``).
+
+  Attributes:
+    vocab: the number of token ids; embed: the embedding width ``d``; width, depth: the hidden
+    layers; activation: theirs (:mod:`jaxinit.activations`); outputs: the readout's size;
+    dtype: the computation dtype.
+  """
+
+  vocab: int = 16
+  embed: int = 32
+  width: int = 128
+  depth: int = 1
+  activation: str = "relu"
+  outputs: int = 16
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if x.ndim != 2:
+      raise ValueError(f"TokenMLP input must be token ids of shape (B, T); got shape {x.shape}")
+    h = nn.Embed(self.vocab, self.embed, dtype=self.dtype, name="embed")(x.astype(jnp.int32))
+    h = h.reshape(x.shape[0], -1)
+    act = activations.get(self.activation)
+    for i in range(self.depth):
+      h = act(nn.Dense(self.width, dtype=self.dtype, name=f"hidden_{i}")(h))
+    return nn.Dense(self.outputs, dtype=self.dtype, name="readout")(h)
