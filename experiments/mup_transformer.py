@@ -47,7 +47,7 @@ from jaxinit import data, results
 from jaxinit.engine import population as pop
 from jaxinit.engine import train as tr
 from jaxinit.nets import protocol
-from jaxinit.results import plots, tables
+from jaxinit.results import plots, stats, tables
 from jaxinit.studies import gallery, sweep
 
 NAME = "mup_transformer"
@@ -110,18 +110,6 @@ def sweep_config(cfg: Config, arm: tuple[str, str, str], width: int) -> sweep.Sw
                            eval_every=cfg.epochs),
       schemes=(arm[2],), seeds=tuple(range(cfg.seeds)),
       lrs=tuple(2.0 ** k for k in range(first, last + 1)))
-
-
-def per_seed_best(records: list[dict[str, Any]]) -> dict[int, float]:
-  """Each seed's best learning rate (lowest final training loss; diverged members excluded)."""
-  last = max(r["epoch"] for r in records)
-  best: dict[int, tuple[float, float]] = {}
-  for r in records:
-    if r["epoch"] != last or r["diverged"] or not math.isfinite(r["train_loss"]):
-      continue
-    if r["seed"] not in best or r["train_loss"] < best[r["seed"]][0]:
-      best[r["seed"]] = (r["train_loss"], r["lr"])
-  return {s: lr for s, (_, lr) in best.items()}
 
 
 def optimal_rows(best: dict[tuple[str, int], dict[int, float]], cfg: Config) -> list[dict[str, Any]]:
@@ -235,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
       result = out.sweep(f"{label}-width{width}", sweep_config(cfg, arm, width), quiet=True,
                          figures=False)
       rows += [{"parametrization": label, "width": width, **r} for r in result.table]
-      best[(label, width)] = per_seed_best(results.read_records(result.folder / "records.jsonl"))
+      records = results.read_records(result.folder / "records.jsonl")
+      best[(label, width)] = stats.per_seed_argmin(records, ())[()]
   setting = (f"{cfg.data}; pre-LN decoder, depth {cfg.depth}, {cfg.heads} heads; Adam, "
              f"{cfg.epochs} epochs of batch {cfg.batch_size}; muP's base width {cfg.widths[0]}; "
              f"{cfg.seeds} seeds per cell.")

@@ -307,13 +307,19 @@ def _split(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, n_train: int
   return x[tr], y[tr], x[te], y[te]
 
 
+def _train_count(fraction: float, p: int) -> int:
+  """``floor(fraction * p^2)``, robust to the float rounding of ``k / p^2`` (``3 / 97**2 * 97**2``
+  is ``2.9999999999999996``)."""
+  return math.floor(fraction * p * p + 1e-9)
+
+
 def _modular_name(p: int = 97, op: str = "add", train_fraction: float = 0.5) -> str:
   """``modular(p=..., op=..., train_fraction=...)``, the parameters checked."""
   p = names.check_int("p", "modular", p, 2)
   if op not in MODULAR_OPS:
     raise ValueError(f"modular: op={op!r}; accepted: {', '.join(MODULAR_OPS)}")
   f = names.check_number("train_fraction", "modular", train_fraction, 0.0, strict=True)
-  if not f < 1 or not 1 <= int(f * p * p) < p * p:
+  if not f < 1 or not 1 <= _train_count(f, p) < p * p:
     raise ValueError(f"modular: train_fraction={train_fraction} leaves no train or no test "
                      f"equations of the {p * p}; accepted: 1/p^2 <= train_fraction < 1")
   return names.format_call("modular", kwargs={"p": p, "op": op, "train_fraction": float(f)})
@@ -345,7 +351,8 @@ def modular(p: int = 97, op: str = "add", train_fraction: float = 0.5, seed: int
   a, b = (g.ravel() for g in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
   x = np.stack([a, b, np.full_like(a, p)], 1)
   y = MODULAR_OPS[kw["op"]](a, b, p).astype(np.int32)
-  x_tr, y_tr, x_te, y_te = _split(np.random.default_rng(seed), x, y, int(kw["train_fraction"] * p * p))
+  x_tr, y_tr, x_te, y_te = _split(np.random.default_rng(seed), x, y,
+                                  _train_count(kw["train_fraction"], p))
   return Dataset(name, _tokens(x_tr), y_tr, _tokens(x_te), y_te, p, np.zeros((), np.float32),
                  np.ones((), np.float32), f"generated: {name[:-1]}, seed={seed}); token ids")
 

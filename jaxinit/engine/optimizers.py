@@ -23,7 +23,8 @@ A member's momentum is ignored by the optimizers without one.
 A learning-rate schedule (:func:`schedule`) multiplies every member's learning rate by the same
 function of the step: ``constant``, ``cosine(alpha=0.0)`` (cosine decay from 1 to ``alpha`` over
 the run) or ``warmup_cosine(warmup=0.05, alpha=0.0)`` (linear warmup from 0 over that fraction of
-the run's steps, then cosine decay to ``alpha``), optax's schedules at peak 1.
+the run's steps, then cosine decay to ``alpha``) or ``warmup_constant(warmup=0.05)`` (the same
+warmup, then constant), optax's schedules at peak 1.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ class Schedule(_Named):
   """A learning-rate multiplier as a function of the step, named like an optimizer.
 
   Attributes:
-    kind: ``"constant"``, ``"cosine"`` or ``"warmup_cosine"``.
+    kind: ``"constant"``, ``"cosine"``, ``"warmup_cosine"`` or ``"warmup_constant"`` (linear from 0
+      over the first ``warmup`` fraction of the steps, then 1: Xiong et al. 2020's warmup).
     params: its constants as ``(name, value)`` pairs.
   """
 
@@ -168,6 +170,8 @@ class Schedule(_Named):
       warmup = max(1, round(p["warmup"] * total_steps))
       return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, max(total_steps, warmup + 1),
                                                 end_value=p["alpha"])
+    if self.kind == "warmup_constant":
+      return optax.linear_schedule(0.0, 1.0, max(1, round(p["warmup"] * total_steps)))
     return lambda step: 1.0
 
 
@@ -177,6 +181,8 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "warmup_cosine": lambda warmup=0.05, alpha=0.0: Schedule(
         "warmup_cosine", (_unit("warmup_cosine", "warmup", warmup, closed=True),
                           _unit("warmup_cosine", "alpha", alpha, closed=True))),
+    "warmup_constant": lambda warmup=0.05: Schedule(
+        "warmup_constant", (_unit("warmup_constant", "warmup", warmup, closed=True),)),
 }
 
 

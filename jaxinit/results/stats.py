@@ -16,7 +16,7 @@ import numpy as np
 
 from jaxinit.results.records import METRICS
 
-__all__ = ["SPREADS", "t_quantile", "t_two_sided_p", "summarize", "group"]
+__all__ = ["SPREADS", "t_quantile", "t_two_sided_p", "summarize", "group", "per_seed_argmin"]
 
 SPREADS = ("ci95", "std", "std_ci95")
 """The spreads a table can show after the mean: :func:`summarize`'s columns ``<m>_ci95`` and
@@ -209,3 +209,33 @@ def group(rows: Iterable[dict[str, Any]], by: Sequence[str], metrics: Sequence[s
         out[f"{m}_n"] = n
     table.append(out)
   return table
+
+
+def per_seed_argmin(records: Iterable[dict[str, Any]], by: Sequence[str], along: str = "lr",
+                    metric: str = "train_loss") -> dict[tuple, dict[Any, Any]]:
+  """Each seed's best grid point: per group of ``by`` and per ``seed``, the value of ``along`` whose
+  record has the lowest finite ``metric`` at the last epoch present (diverged members left out).
+
+  The spread of these per-seed optima over seeds is the uncertainty of a grid's argmin: a best
+  learning rate reported beside it (e.g. "2^-8, per seed -9, -8, -8, -7") says whether an adjacent
+  grid point is as good.
+
+  Returns:
+    ``{group key: {seed: best value of along}}``, groups in order of first appearance; a seed whose
+    every point diverged is absent from its group.
+
+  >>> rows = [{"w": 8, "seed": s, "lr": lr, "epoch": 1, "diverged": False, "train_loss": loss}
+  ...         for s, lr, loss in ((0, 0.1, 2.0), (0, 0.2, 1.0), (1, 0.1, 0.5), (1, 0.2, 0.9))]
+  >>> per_seed_argmin(rows, ("w",))
+  {(8,): {0: 0.2, 1: 0.1}}
+  """
+  rows = list(records)
+  last = max((r["epoch"] for r in rows), default=0)
+  best: dict[tuple, dict[Any, tuple[float, Any]]] = {}
+  for r in rows:
+    group = best.setdefault(tuple(r[k] for k in by), {})
+    if r["epoch"] != last or r.get("diverged") or not finite(r[metric]):
+      continue
+    if r["seed"] not in group or r[metric] < group[r["seed"]][0]:
+      group[r["seed"]] = (r[metric], r[along])
+  return {k: {s: v for s, (_, v) in sorted(g.items())} for k, g in best.items()}
