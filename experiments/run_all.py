@@ -24,7 +24,8 @@ from jaxinit.studies import gallery
 EXPERIMENTS = ("moons_initialization", "mnist_schemes", "constant_init_symmetry",
                "deep_activation_statistics", "finite_width_corrections",
                "trainability_phase_diagram", "batchnorm_vs_initialization", "deep_plain_networks",
-               "mup_transfer", "coord_check", "depth_transfer")
+               "mup_transfer", "coord_check", "depth_transfer", "grokking_init_scale",
+               "dynamical_isometry", "mup_transformer", "transformer_depth")
 """The experiments, in the order they start."""
 RESULTS = Path(__file__).resolve().parent / "results"
 
