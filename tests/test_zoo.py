@@ -495,3 +495,33 @@ def test_decoder_sweep_members_equal_each_member_trained_alone(tmp_path) -> None
     assert moved.max() > 1e-3, k
   # Each member ran its own scheme: mup_init (members 2, 3) starts its readout at zero, gpt2 does not.
   assert not initial["readout/kernel"][2:].any() and initial["readout/kernel"][:2].all(axis=(1, 2)).all()
+
+
+@pytest.mark.slow  # compiles an init program with SVDs: the fast suite has no room
+def test_mimetic_products_are_the_papers_targets() -> None:
+  """Trockman & Kolter 2023: per head, W_q^h and W_k^h are U_k S_k^(1/2) and V_k S_k^(1/2) of one
+  SVD (so W_q^T W_q = W_k^T W_k = diag(S_k), exactly up to float32), their product positive on the
+  diagonal (beta1 I); over all heads W_v W_o = alpha2 Z - beta2 I: its diagonal's mean is -beta2
+  within 4 SE of the N(0, alpha2^2 / d) entries and its off-diagonal std alpha2 / sqrt(d) within 5%;
+  the MLP keeps the base draw; the name round-trips."""
+  scheme = schemes.get("mimetic(beta2=0.5)")
+  assert schemes.get(scheme.name).name == scheme.name
+  d, heads = 64, 4
+  model = protocol.of(transformer.Decoder(vocab=20, width=d, depth=1, heads=heads))
+  variables = pop.init_params(model, [pop.Member(scheme.name, s) for s in range(2)], (6,),
+                              host=True)
+  flat = protocol.flat_paths(variables["params"])
+  for m in range(2):
+    q, k = flat["block_0/attn/query/kernel"][m], flat["block_0/attn/key/kernel"][m]
+    for h in range(heads):
+      gq, gk = q[:, h].T @ q[:, h], k[:, h].T @ k[:, h]
+      np.testing.assert_allclose(gq, np.diag(np.diag(gq)), atol=2e-5)
+      np.testing.assert_allclose(gq, gk, atol=2e-5)
+      assert np.trace(q[:, h] @ k[:, h].T) > 0
+    v, o = flat["block_0/attn/value/kernel"][m], flat["block_0/attn/out/kernel"][m]
+    vo = v.reshape(d, d) @ o.reshape(d, d)
+    off = vo[~np.eye(d, dtype=bool)]
+    assert np.diag(vo).mean() == pytest.approx(-0.5, abs=4 * 0.4 / d)
+    assert off.std() == pytest.approx(0.4 / np.sqrt(d), rel=0.05)
+  fc = flat["block_0/mlp/fc/kernel"]
+  assert fc.std() == pytest.approx(1 / np.sqrt(d), rel=0.05)  # lecun_normal, fan_in d

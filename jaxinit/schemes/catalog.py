@@ -345,6 +345,24 @@ def fixup(base: str = "he_normal") -> Scheme:
                 not_any_model="it needs the residual MLP's blocks and gates")
 
 
+def mimetic(alpha1: float = 0.7, beta1: float = 0.7, alpha2: float = 0.4, beta2: float = 0.4,
+            base: str = "lecun_normal") -> Scheme:
+  """Mimetic attention init (Trockman & Kolter 2023): the ``base`` draw on every kernel (biases
+  zero, the rest as built), then every attention layer's query-key and value-output products set
+  as :func:`jaxinit.schemes.transformers.mimetic_redraw` says. On any model with the zoo's
+  attention paths; a model without them is a clear error when it is drawn."""
+  values = {k: names.check_number(k, "mimetic", v, 0.0) for k, v in
+            (("alpha1", alpha1), ("beta1", beta1), ("alpha2", alpha2), ("beta2", beta2))}
+  start = _base(base, "mimetic")
+
+  def refine_any(model: protocol.Model, variables: dict, key: jax.Array, x: jax.Array) -> dict:
+    del model, x
+    return {**variables, "params": transformers.mimetic_redraw(variables["params"], key, **values)}
+
+  return Scheme(names.format_call("mimetic", kwargs={**values, "base": start.name}), None, None,
+                rules=start.rule_set(), refine_any=refine_any)
+
+
 def _named_rules(factory: Callable[..., rules.RuleSet]) -> Callable[..., Scheme]:
   """A rule-set factory (:mod:`jaxinit.schemes.transformers`) as a scheme factory whose name is
   the call with every argument by keyword (``gpt2(depth=4)``)."""
@@ -361,7 +379,7 @@ def _named_rules(factory: Callable[..., rules.RuleSet]) -> Callable[..., Scheme]
 
 FACTORIES: dict[str, Callable[..., Scheme]] = {
     "critical": critical, "lsuv": lsuv, "metainit": metainit, "layers": layers,
-    "skipinit": skipinit, "fixup": fixup,
+    "skipinit": skipinit, "fixup": fixup, "mimetic": mimetic,
     **{name: _named_rules(f) for name, f in transformers.FACTORIES.items()}}
 ALIASES: dict[str, str] = {"rezero": "skipinit"}
 """Whole-network scheme aliases -> canonical names (ReZero is SkipInit for an MLP)."""

@@ -20,6 +20,9 @@ architecture as well says which model argument goes with it.
 ``small_init(width)``  every weight and embedding N(0, 2 / (5d))
 ``mup_init``           LeCun normal (1/fan_in), ``query`` and ``readout`` zero: muP's base init
                        (with ``mup(base_width=...)`` and ``attention="1/d_head"``)
+``mimetic(...)``       a base draw, then ``W_q W_k^T ~ 0.7 Z + 0.7 I`` per head and
+                       ``W_v W_o ~ 0.4 Z - 0.4 I`` (:func:`mimetic_redraw`; the catalog's
+                       ``mimetic(alpha1, beta1, alpha2, beta2, base)``)
 =====================  =========================================================================
 """
 
@@ -28,11 +31,15 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import jax
+import jax.numpy as jnp
+
 from jaxinit import names
+from jaxinit.nets import protocol
 from jaxinit.schemes import rules
 
 __all__ = ["gpt2", "t_fixup", "deepnorm", "deepnorm_alpha", "deepnorm_beta", "small_init",
-           "mup_init", "FACTORIES", "COMMON"]
+           "mup_init", "mimetic_redraw", "FACTORIES", "COMMON"]
 
 COMMON = (("*/bias", "zeros"), ("*/scale", rules.AS_BUILT))
 """The rules every transformer scheme starts with: biases zero, LayerNorm scales as built."""
@@ -141,3 +148,50 @@ def mup_init() -> rules.RuleSet:
 
 FACTORIES = {f.__name__: f for f in (gpt2, t_fixup, deepnorm, small_init, mup_init)}
 """The transformer schemes by name."""
+
+
+def _factor_pair(key: jax.Array, d: int, k: int, alpha: float, beta: float
+                 ) -> tuple[jax.Array, jax.Array]:
+  """``(A, B)``, both ``(d, k)``, with ``A B^T`` the best rank-``k`` approximation of
+  ``alpha Z + beta I``, ``Z ~ N(0, 1/d)``: the SVD ``U S V^T`` split as ``A = U_k S_k^(1/2)``,
+  ``B = V_k S_k^(1/2)``."""
+  z = jax.random.normal(key, (d, d)) / math.sqrt(d)
+  u, s, vt = jnp.linalg.svd(alpha * z + beta * jnp.eye(d))
+  root = jnp.sqrt(s[:k])
+  return u[:, :k] * root, vt[:k].T * root
+
+
+def mimetic_redraw(params: dict, key: jax.Array, alpha1: float = 0.7, beta1: float = 0.7,
+                   alpha2: float = 0.4, beta2: float = 0.4) -> dict:
+  r"""Mimetic initialization of every attention layer (Trockman & Kolter 2023, "Mimetic
+  Initialization of Self-Attention Layers", ICML, §3): the products pretrained attention shows,
+
+  .. math:: W_q^h {W_k^h}^\top \approx \alpha_1 Z_1 + \beta_1 I, \qquad
+            W_v W_o \approx \alpha_2 Z_2 - \beta_2 I, \qquad Z_i \sim N(0, 1/d),
+
+  the query-key product per head from the SVD of its own ``d x d`` target (rank ``d_head``), the
+  value-output product over all heads at once (rank ``d``). Leaves at
+  ``.../attn/{query,key,value,out}/kernel`` (:class:`jaxinit.nets.transformer.Attention`'s
+  layout) are replaced; every other leaf is kept. The defaults are the paper's ViT values.
+
+  Raises:
+    ValueError: no attention layer at those paths.
+  """
+  flat = dict(protocol.flat_paths(params))
+  blocks = sorted(p.removesuffix("/query/kernel") for p in flat if p.endswith("attn/query/kernel"))
+  if not blocks:
+    raise ValueError("mimetic: no attention layer (no '.../attn/query/kernel' leaf); accepted: a "
+                     "model with jaxinit.nets.transformer.Attention's parameter paths")
+  for i, attn in enumerate(blocks):
+    d, heads, k = flat[f"{attn}/query/kernel"].shape
+    kq, kv = jax.random.split(jax.random.fold_in(key, i))
+    pairs = [_factor_pair(hk, d, k, alpha1, beta1) for hk in jax.random.split(kq, heads)]
+    dtype = flat[f"{attn}/query/kernel"].dtype
+    flat[f"{attn}/query/kernel"] = jnp.stack([a for a, _ in pairs], 1).astype(dtype)
+    flat[f"{attn}/key/kernel"] = jnp.stack([b for _, b in pairs], 1).astype(dtype)
+    v, o = _factor_pair(kv, d, d, alpha2, -beta2)
+    flat[f"{attn}/value/kernel"] = v.reshape(d, heads, k).astype(dtype)
+    flat[f"{attn}/out/kernel"] = o.T.reshape(heads, k, d).astype(dtype)
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+  return jax.tree_util.tree_unflatten(
+      treedef, [flat[protocol.path_str(path)] for path, _ in leaves])
