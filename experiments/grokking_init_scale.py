@@ -42,7 +42,7 @@ from matplotlib.figure import Figure
 from jaxinit import data, results
 from jaxinit.engine import train as tr
 from jaxinit.nets import protocol
-from jaxinit.results import plots, stats, tables
+from jaxinit.results import plots, stats
 from jaxinit.studies import gallery, sweep
 
 NAME = "grokking_init_scale"
@@ -227,11 +227,8 @@ def main(argv: list[str] | None = None) -> int:
              "delay is the median of (test step - train step) over the seeds that reached 99% test "
              "accuracy. Steps are resolved to the evaluation interval. init norm: the L2 norm of all "
              "initial weights, the mean over seeds. " + setting)
-  (out.folder / "steps.md").write_text(tables.markdown(
-      ["alpha", "init norm", "steps to 99% train", "steps to 99% test", "median delay"], body,
-      caption, left=0))
-  (out.folder / "steps.csv").write_text(tables.to_csv(table))
-  out.tables["steps"] = caption
+  out.text_table("steps", ["alpha", "init norm", "steps to 99% train", "steps to 99% test",
+                           "median delay"], body, caption, table, left=0)
   out.table(stats.summarize(rows, ("scale",), ("train_acc", "test_acc")), "accuracy", by=("scale",),
             metrics=("train_acc", "test_acc"), setting=setting)
   out.figure(curves_figure(records, cfg, spe), "curves",

@@ -47,7 +47,7 @@ from jaxinit import data, results
 from jaxinit.engine import population as pop
 from jaxinit.engine import train as tr
 from jaxinit.nets import protocol
-from jaxinit.results import plots, stats, tables
+from jaxinit.results import plots, stats
 from jaxinit.studies import gallery, sweep
 
 NAME = "mup_transformer"
@@ -237,11 +237,8 @@ def main(argv: list[str] | None = None) -> int:
              "(0: it transfers). " + setting)
   body = [[r["parametrization"], str(r["width"]), f"{r['log2_lr_mean']:+.2f} ± {r['log2_lr_std']:.2f}",
            r["per_seed"], f"{r['shift_mean']:+.2f} ± {r['shift_se']:.2f}"] for r in optimal]
-  (out.folder / "optimal_lr.md").write_text(tables.markdown(
-      ["parametrization", "d_model", "log2 best lr", "per seed", "shift (± SE)"], body, caption,
-      left=2))
-  (out.folder / "optimal_lr.csv").write_text(tables.to_csv(optimal))
-  out.tables["optimal_lr"] = caption
+  out.text_table("optimal_lr", ["parametrization", "d_model", "log2 best lr", "per seed",
+                                "shift (± SE)"], body, caption, optimal, left=2)
   changes = out.cached("logits", cfg, lambda: {
       label: np.stack([logit_change(cfg, arm, w) for w in cfg.widths])
       for label, arm in LOGIT_ARMS.items()})
@@ -256,13 +253,10 @@ def main(argv: list[str] | None = None) -> int:
                    f"the mean over {cfg.logit_seeds} networks per width, and its log-log slope "
                    "against width (± the std of the per-network slopes); 0 is Theta(1), 0.5 "
                    "grows like sqrt(d). " + setting)
-  (out.folder / "logits.md").write_text(tables.markdown(
-      ["arm", "slope", *(f"d={w}" for w in cfg.widths)],
-      [[r["arm"], f"{r['slope']:+.2f} ± {r['spread']:.2f}",
-        *(f"{r[f'rms_width{w}']:.3g}" for w in cfg.widths)] for r in logit_rows],
-      logit_caption, left=1))
-  (out.folder / "logits.csv").write_text(tables.to_csv(logit_rows))
-  out.tables["logits"] = logit_caption
+  out.text_table("logits", ["arm", "slope", *(f"d={w}" for w in cfg.widths)],
+                 [[r["arm"], f"{r['slope']:+.2f} ± {r['spread']:.2f}",
+                   *(f"{r[f'rms_width{w}']:.3g}" for w in cfg.widths)] for r in logit_rows],
+                 logit_caption, logit_rows)
   out.figure(transfer_figure(rows, optimal, cfg), "lr_transfer",
              "Final training loss against the Adam learning rate, one curve per width (bars the "
              "95% CI over seeds; stars each width's best mean), under SP and muP; right: the "

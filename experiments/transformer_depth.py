@@ -41,7 +41,7 @@ from matplotlib.figure import Figure
 from jaxinit import data, results
 from jaxinit.engine import train as tr
 from jaxinit.nets import protocol
-from jaxinit.results import plots, stats, tables
+from jaxinit.results import plots, stats
 from jaxinit.schemes import transformers
 from jaxinit.studies import gallery, sweep
 
@@ -176,11 +176,8 @@ def main(argv: list[str] | None = None) -> int:
            f"{r['train_loss_mean']:.3f} ± {r['train_loss_ci95']:.3f}",
            f"{100 * r['test_acc_mean']:.1f}", r["per_seed_log2_lr"], "yes" if r["trains"] else "no"]
           for r in best]
-  (out.folder / "best.md").write_text(tables.markdown(
-      ["arm", "depth", "warmup", "log2 best lr", "train loss", "test acc (%)", "per seed",
-       "trains"], body, caption, left=1))
-  (out.folder / "best.csv").write_text(tables.to_csv(best))
-  out.tables["best"] = caption
+  out.text_table("best", ["arm", "depth", "warmup", "log2 best lr", "train loss", "test acc (%)",
+                          "per seed", "trains"], body, caption, best)
   out.figure(depth_figure(best, cfg, chance), "depth",
              "The best final training loss over the learning-rate grid against depth, per arm "
              "(bars the 95% CI over seeds at that learning rate; dotted: chance, dashed: the "

@@ -231,6 +231,21 @@ class Output:
     self.tables[stem] = tables.caption(rows, "std_ci95", setting=setting)
     return paths["md"].read_text()
 
+  def text_table(self, stem: str, header: Sequence[str], body: Sequence[Sequence[str]], caption: str,
+                 rows: Sequence[dict[str, Any]], left: int = 1) -> str:
+    """Writes a table the script formats itself: ``<stem>.md`` (``header``, ``body``, ``caption``;
+    the first ``left`` columns left-aligned) and ``<stem>.csv`` (``rows``, every number unrounded),
+    and records the caption.
+
+    Returns:
+      The Markdown.
+    """
+    text = tables.markdown(header, body, caption, left=left)
+    (self.folder / f"{stem}.md").write_text(text)
+    (self.folder / f"{stem}.csv").write_text(tables.to_csv(rows))
+    self.tables[stem] = caption
+    return text
+
   def summary(self, headline: dict[str, Any]) -> Path:
     """Writes ``summary.json``: the experiment, its config, ``headline`` (the numbers a paper
     cites), the figures and tables with their captions, the wall time and the environment.
