@@ -36,6 +36,14 @@ and one sets each layer apart:
   is the one Flax gives its path, so ``layers(he_normal, he_normal, zeros)`` draws the first two
   kernels exactly as ``he_normal`` does for the same seed.
 
+and, for transformers (on any model with :mod:`jaxinit.nets.transformer`'s parameter paths):
+
+* ``gpt2(depth)``, ``t_fixup(depth, width)``, ``deepnorm(depth)``, ``small_init(width)``,
+  ``mup_init``: rule sets by parameter path (:mod:`jaxinit.schemes.transformers`);
+* ``mimetic(alpha1=0.7, beta1=0.7, alpha2=0.4, beta2=0.4, base=lecun_normal)`` (Trockman & Kolter
+  2023): the ``base`` rules, then every attention layer's query-key and value-output products
+  redrawn (:func:`jaxinit.schemes.transformers.mimetic_redraw`).
+
 Names round-trip: ``get(get(n).name).name == get(n).name``; the data-dependent names always print
 every hyperparameter, so a record says exactly what ran.
 """
