@@ -15,11 +15,12 @@ against :func:`jaxinit.theory.isometry.jacobian_spectrum_moments`. (2) Vanilla t
 (:class:`jaxinit.nets.convnets.DeepCNN`, 16 channels, 8 x 8 inputs, circular padding as in Xiao et
 al.'s theory, no downsampling) at
 the same (C_W, C_b), Gaussian against delta-orthogonal kernels, 4 networks per depth: the Jacobian of
-the last layer's activations at one input. (3) Training on 4,096 MNIST images: critical tanh MLPs of
-width 256 at depths 8 .. 128 (Gaussian against orthogonal kernels) and DeepCNNs (16 channels, two
-stride-2 convolutions, then ``depth`` convolutions; Gaussian against delta-orthogonal) at depths 4
-and 16, as deep as a CNN trains on this CPU in minutes; SGD with momentum 0.9 at two learning rates,
-3 seeds per cell: the training accuracy per epoch.
+the last layer's activations at one input. (3) Training: critical tanh MLPs of width 256 at depths 8 ..
+128 (Gaussian against orthogonal kernels) on 4,096 MNIST images at two learning rates, and DeepCNNs
+(16 channels, two stride-2 convolutions, then ``depth`` convolutions; Gaussian against
+delta-orthogonal) at depths 4 and 16 on 1,024 images at one, as deep and as long as a CNN trains on
+this CPU in minutes; SGD with momentum 0.9, 5 epochs, 3 seeds per cell: the training accuracy per
+epoch.
 
 Writes ``spectrum.{md,tex,csv}`` (per network, weights and depth: the eigenvalues' mean and variance,
 mean ± 95% CI over networks, with the theory), ``training.{md,tex,csv}``, ``spectra.{png,pdf}``,
@@ -66,9 +67,10 @@ class Config:
     width, depths, networks: the MLPs' width, depths and networks per cell.
     cnn_channels, cnn_size, cnn_depths, cnn_networks: the spectrum CNNs (channels, input side,
       convolutions, networks per cell).
-    data, train_width, train_depths, train_channels, train_cnn_depths, seeds, epochs, batch_size,
-      lrs, momentum: the training of tanh MLPs (width, depths) and DeepCNNs (channels, depths); every
-      learning rate and seed of a (network, depth, init) in one program.
+    data, train_width, train_depths, seeds, epochs, batch_size, lrs, momentum: the training of
+      tanh MLPs; every learning rate and seed of a (depth, init) in one program.
+    cnn_data, train_channels, train_cnn_depths, cnn_lrs: the DeepCNNs' (smaller: a CNN trains
+      member by member on this CPU).
   """
 
   K_star: float = 1 / 64
@@ -82,8 +84,10 @@ class Config:
   data: str = "mnist(n_train=4096, n_test=1024)"
   train_width: int = 256
   train_depths: tuple[int, ...] = (8, 32, 128)
+  cnn_data: str = "mnist(n_train=1024, n_test=512)"
   train_channels: int = 16
   train_cnn_depths: tuple[int, ...] = (4, 16)
+  cnn_lrs: tuple[float, ...] = (0.01,)
   seeds: int = 3
   epochs: int = 5
   batch_size: int = 128
@@ -93,8 +97,8 @@ class Config:
 
 TINY = Config(width=32, depths=(2, 8), networks=4, cnn_channels=4, cnn_size=4, cnn_depths=(2, 4),
               cnn_networks=2, data="mnist(n_train=512, n_test=256)", train_width=32,
-              train_depths=(2, 8), train_channels=4, train_cnn_depths=(2,), seeds=2, epochs=2,
-              batch_size=128, lrs=(0.05,))
+              train_depths=(2, 8), cnn_data="mnist(n_train=512, n_test=256)", train_channels=4,
+              train_cnn_depths=(2,), cnn_lrs=(0.05,), seeds=2, epochs=2, batch_size=128, lrs=(0.05,))
 
 SPECTRUM_METRICS = ("eig_mean", "eig_var", "theory_mean", "theory_var")
 TRAIN_METRICS = ("train_acc", "test_acc", "train_loss")
@@ -207,10 +211,11 @@ def training_config(cfg: Config, network: str, depth: int, weights: str) -> swee
                                            "downsample": 2}))
     scheme = cnn_rules(C_W, C_b, weights)
   return sweep.SweepConfig(
-      data=cfg.data, model=model,
+      data=cfg.data if network == "mlp" else cfg.cnn_data, model=model,
       train=tr.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="momentum",
                            eval_every=1),
-      schemes=(scheme,), seeds=tuple(range(cfg.seeds)), lrs=cfg.lrs, momenta=(cfg.momentum,))
+      schemes=(scheme,), seeds=tuple(range(cfg.seeds)),
+      lrs=cfg.lrs if network == "mlp" else cfg.cnn_lrs, momenta=(cfg.momentum,))
 
 
 TRAINED = (("mlp", ("gaussian", "orthogonal")), ("cnn", ("gaussian", "delta_orthogonal")))
@@ -269,7 +274,7 @@ def training_figure(rows: list[dict[str, Any]], cfg: Config) -> Figure:
     for ax, (net, depth) in zip(axes, panels, strict=True):
       inits = dict(TRAINED)[net]
       for i, weights in enumerate(inits):
-        for j, lr in enumerate(cfg.lrs):
+        for j, lr in enumerate(cfg.lrs if net == "mlp" else cfg.cnn_lrs):
           cell = [r for r in rows if r["network"] == net and r["depth"] == depth
                   and r["weights"] == weights and r["lr"] == lr]
           epochs = sorted({r["epoch"] for r in cell})
@@ -290,8 +295,11 @@ def main(argv: list[str] | None = None) -> int:
   if out.finished():
     return 0
   cfg = out.config
-  spectra = {**out.cached("mlp_spectra", cfg, lambda: mlp_spectra(cfg)),
-             **out.cached("cnn_spectra", cfg, lambda: cnn_spectra(cfg))}
+  mlp_key = {k: getattr(cfg, k) for k in ("K_star", "width", "depths", "networks")}
+  cnn_key = {k: getattr(cfg, k) for k in ("K_star", "cnn_channels", "cnn_size", "cnn_depths",
+                                          "cnn_networks")}
+  spectra = {**out.cached("mlp_spectra", mlp_key, lambda: mlp_spectra(cfg)),
+             **out.cached("cnn_spectra", cnn_key, lambda: cnn_spectra(cfg))}
   rows = spectrum_rows(spectra, cfg)
   tanh_cw, tanh_cb = critical("tanh", cfg.K_star)
   setting = (f"Critical tanh: K* = {cfg.K_star:g}, C_W = {tanh_cw:.5f}, C_b = {tanh_cb:.3g}; ReLU: "
@@ -319,10 +327,11 @@ def main(argv: list[str] | None = None) -> int:
                            max_members_per_chunk=1 if net == "cnn" else None)
         train_rows += [{"network": net, "weights": weights, "depth": depth, **r}
                        for r in result_records(result)]
-  train_setting = (f"{cfg.data}; tanh MLPs of width {cfg.train_width} and DeepCNNs (tanh, "
-                   f"{cfg.train_channels} channels, two stride-2 convolutions then `depth` more) at "
-                   f"the critical (C_W, C_b) above; SGD with momentum {cfg.momentum}, lr "
-                   f"{' and '.join(map(str, cfg.lrs))}, batch {cfg.batch_size}, {cfg.epochs} epochs; "
+  train_setting = (f"tanh MLPs of width {cfg.train_width} on {cfg.data}, lr "
+                   f"{' and '.join(map(str, cfg.lrs))}; DeepCNNs (tanh, {cfg.train_channels} "
+                   f"channels, two stride-2 convolutions then `depth` more) on {cfg.cnn_data}, lr "
+                   f"{' and '.join(map(str, cfg.cnn_lrs))}; at the critical (C_W, C_b) above; SGD "
+                   f"with momentum {cfg.momentum}, batch {cfg.batch_size}, {cfg.epochs} epochs; "
                    f"{cfg.seeds} seeds per cell.")
   last = [r for r in train_rows if r["epoch"] == cfg.epochs]
   by = ("network", "depth", "lr", "weights")

@@ -70,7 +70,8 @@ def test_training_table_equals_the_records(run):
   script, out = run
   cfg = script.TINY
   table = read_csv(out / "training.csv")
-  assert len(table) == (len(cfg.train_depths) * 2 + len(cfg.train_cnn_depths) * 2) * len(cfg.lrs)
+  assert len(table) == 2 * (len(cfg.train_depths) * len(cfg.lrs)
+                            + len(cfg.train_cnn_depths) * len(cfg.cnn_lrs))
   for row in table:
     stage = out / "stages" / f"train-{row['network']}-{row['weights']}-depth{row['depth']}"
     final = [r for r in results.read_records(stage / "records.jsonl")
