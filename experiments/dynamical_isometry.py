@@ -242,7 +242,9 @@ def spectra_figure(spectra: dict[str, np.ndarray], cfg: Config) -> Figure:
 
 
 def moments_figure(rows: list[dict[str, Any]]) -> Figure:
-  """The eigenvalues' variance against depth, measured (mean ± 95% CI over networks) and theory."""
+  """The eigenvalues' variance against depth: the mean over networks (points) with the networks'
+  interquartile range (bars: positive, so they fit a log axis; a heavy-tailed cell's CI of the
+  mean would reach below zero), and the theory (lines)."""
   groups = cells(rows, ("network", "activation", "weights", "depth"))
   with mpl.rc_context(plots.STYLE):
     fig = Figure(figsize=(6, 4.2), layout="constrained")
@@ -250,14 +252,17 @@ def moments_figure(rows: list[dict[str, Any]]) -> Figure:
     labels = sorted({k[:3] for k in groups})
     for i, label in enumerate(labels):
       depths = sorted(k[3] for k in groups if k[:3] == label)
-      group = [groups[(*label, d)] for d in depths]
-      mean = np.array([np.mean([r["eig_var"] for r in c]) for c in group])
-      half = np.array([ci95([r["eig_var"] for r in c]) for c in group])
-      ax.errorbar(depths, mean, yerr=half, fmt="o", ms=4, color=f"C{i}", capsize=2,
-                  label="/".join(label))
-      ax.plot(depths, [c[0]["theory_var"] for c in group], "-", color=f"C{i}", lw=1)
+      group = [np.array([r["eig_var"] for r in groups[(*label, d)]]) for d in depths]
+      mean = np.array([g.mean() for g in group])
+      q25, q75 = (np.array([np.percentile(g, q) for g in group]) for q in (25, 75))
+      shift = 2 ** (0.06 * (i - len(labels) / 2))  # side by side at each depth
+      ax.errorbar(np.array(depths) * shift, mean, yerr=[np.maximum(mean - q25, 0),
+                                                        np.maximum(q75 - mean, 0)],
+                  fmt="o", ms=4, color=f"C{i}", capsize=2, label="/".join(label))
+      ax.plot(depths, [groups[(*label, d)][0]["theory_var"] for d in depths], "-", color=f"C{i}",
+              lw=1)
     ax.set_xscale("log", base=2)
-    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_yscale("log")
     ax.set_xlabel("depth L")
     ax.set_ylabel(r"variance of the eigenvalues of $J J^\top$")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -312,10 +317,13 @@ def main(argv: list[str] | None = None) -> int:
             setting=setting, digits=4)
   out.figure(spectra_figure(spectra, cfg), "spectra",
              "The distribution of the eigenvalues of J J^T (log10; fraction of all eigenvalues "
-             "of the cell's networks per bin) at the deepest MLP (tanh, ReLU) and CNN. " + setting)
+             "of the cell's networks per bin) at the deepest MLP (tanh, ReLU) and CNN. Eigenvalues "
+             "below about 1e-10 are float32 rounding of zero singular values (ReLU's exact zeros "
+             "are drawn at 1e-30), not a resolved part of the spectrum. " + setting)
   out.figure(moments_figure(rows), "spectrum_moments",
-             "The variance of the eigenvalues of J J^T against depth: points the mean over networks "
-             "with its 95% CI (Student t), lines the infinite-width theory. " + setting)
+             "The variance of the eigenvalues of J J^T against depth: points the mean over networks, "
+             "bars the networks' interquartile range (the 95% CIs are in spectrum.md), lines the "
+             "infinite-width theory. " + setting)
   train_rows: list[dict[str, Any]] = []
   for net, inits in TRAINED:
     for depth in cfg.train_depths if net == "mlp" else cfg.train_cnn_depths:
