@@ -141,14 +141,15 @@ def test_subset_takes_leading_examples_and_checks_counts():
 
 
 def test_known_and_load():
-  assert data.known() == ["circles", "fashion_mnist", "gaussian", "mnist", "moons"]
+  assert data.known() == ["circles", "fashion_mnist", "gaussian", "mnist", "modular", "moons",
+                          "recall"]
   np.testing.assert_array_equal(data.load("moons", seed=7).x_train, data.moons(seed=7).x_train)
   np.testing.assert_array_equal(data.load("circles", seed=7).x_test, data.circles(seed=7).x_test)
 
 
 def test_unknown_name_lists_the_known_ones():
   with pytest.raises(ValueError, match="'cifar10'; known: circles, fashion_mnist, gaussian, mnist, "
-                                       "moons"):
+                                       "modular, moons, recall"):
     data.load("cifar10")
 
 

@@ -86,7 +86,8 @@ def test_critical_scheme_in_a_population_uses_the_bias_initializer():
 def test_every_initializer_name_is_a_scheme():
   for name in initializers.known():
     assert schemes.get(name).kernel_init is initializers.get(name)
-  whole_network = {"critical", "lsuv", "metainit", "layers", "skipinit", "fixup"}
+  whole_network = {"critical", "lsuv", "metainit", "layers", "skipinit", "fixup", "mimetic",
+                   "gpt2", "t_fixup", "deepnorm", "small_init", "mup_init"}
   assert set(initializers.known()) | whole_network == set(schemes.known())
 
 

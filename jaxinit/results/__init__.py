@@ -32,12 +32,13 @@ from jaxinit.results.records import (
     read_records,
     truncate_records,
 )
-from jaxinit.results.stats import SPREADS, group, summarize, t_quantile, t_two_sided_p
+from jaxinit.results.stats import SPREADS, group, per_seed_argmin, summarize, t_quantile, t_two_sided_p
 from jaxinit.results.tables import caption, markdown, to_csv, to_latex, to_markdown, write_tables
 
 __all__ = [
     "RunFolder", "atomic_write", "write_json", "METRICS", "MEMBER_FIELDS", "RECORD_FIELDS",
     "RUN_COLUMNS", "epoch_records", "RecordWriter", "read_records", "truncate_records", "load",
-    "environment", "SPREADS", "t_quantile", "t_two_sided_p", "summarize", "group", "caption",
+    "environment", "SPREADS", "t_quantile", "t_two_sided_p", "summarize", "group", "per_seed_argmin",
+    "caption",
     "markdown", "to_markdown", "to_latex", "to_csv", "write_tables",
 ]
