@@ -49,6 +49,7 @@ def _random_variables(init: Any, x: jax.Array, rng: np.random.Generator, std: fl
 # ------------------------------------------------------------------------------------ causality
 
 
+@pytest.mark.slow  # ~3 s of compiles: the fast suite is near its limit
 def test_causal_attention_and_blocks_never_look_ahead() -> None:
   """Perturbing position j of a (B, T, d) input leaves the outputs at every position before j
   bit-identical and changes position j, for Attention and for a Block under each norm; without the
