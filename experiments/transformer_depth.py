@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                           "per seed", "trains"], body, caption, best)
   out.figure(depth_figure(best, cfg, chance), "depth",
              "The best final training loss over the learning-rate grid against depth, per arm "
-             "(bars ± one std over seeds at that learning rate: with 2 seeds a 95% CI, in best.md, "
-             "is 12.7 times that half-width; dotted: chance, dashed: the "
+             "(bars ± one std over seeds at that learning rate; the 95% CIs are in best.md; "
+             "dotted: chance, dashed: the "
              f"{TRAINS:.0%} threshold), without and with warmup. " + setting)
   out.summary({"best": {f"{r['arm']}/depth{r['depth']}/warmup{r['warmup']:g}": {
       k: r[k] for k in ("lr", "train_loss_mean", "train_loss_ci95", "trains", "per_seed_log2_lr")}
