@@ -65,7 +65,7 @@ from jaxinit.nets import models, protocol
 from jaxinit.schemes import datadep, rules, transformers
 
 __all__ = ["Scheme", "get", "known", "FACTORIES", "ALIASES", "critical", "lsuv", "metainit", "layers",
-           "skipinit", "fixup"]
+           "skipinit", "fixup", "mimetic"]
 
 Inits = initializers.Initializer | tuple[initializers.Initializer, ...]
 """One initializer for every layer, or one per layer."""
