@@ -8,22 +8,22 @@ over its own paths. Every bias is zero and every LayerNorm scale as built (one) 
 otherwise; ``d`` is ``d_model`` and ``L`` the number of blocks. A scheme that changes the
 architecture as well says which model argument goes with it.
 
-=====================  =========================================================================
-``gpt2(depth)``        every weight N(0, 0.02^2), positions N(0, 0.01^2), the residual output
-                       projections (``attn/out``, ``mlp/proj``) N(0, 0.02^2 / (2L))
-``t_fixup(depth, width)``  Xavier uniform, embeddings and positions
-                       N(0, d^(-1/2)) x (9L)^(-1/4), ``value``, ``out`` and MLP weights Xavier
-                       uniform x (9L)^(-1/4); no LayerNorm (``norm="none"``)
-``deepnorm(depth)``    Xavier normal with gain beta = (8L)^(-1/4) on ``value``, ``out`` and the MLP,
-                       gain 1 on ``query``, ``key``; post-LN with skip multiplier
-                       alpha = (2L)^(1/4) (:func:`deepnorm_alpha`)
-``small_init(width)``  every weight and embedding N(0, 2 / (5d))
-``mup_init``           LeCun normal (1/fan_in), ``query`` and ``readout`` zero: muP's base init
-                       (with ``mup(base_width=...)`` and ``attention="1/d_head"``)
-``mimetic(...)``       a base draw, then ``W_q W_k^T ~ 0.7 Z + 0.7 I`` per head and
-                       ``W_v W_o ~ 0.4 Z - 0.4 I`` (:func:`mimetic_redraw`; the catalog's
-                       ``mimetic(alpha1, beta1, alpha2, beta2, base)``)
-=====================  =========================================================================
+==========================  ========================================================================
+``gpt2(depth)``             every weight N(0, 0.02^2), positions N(0, 0.01^2), the residual
+                            output projections (``attn/out``, ``mlp/proj``) N(0, 0.02^2 / (2L))
+``t_fixup(depth, width)``   Xavier uniform; embeddings and positions N(0, d^(-1/2)) x
+                            (9L)^(-1/4); ``value``, ``out`` and MLP weights Xavier uniform x
+                            (9L)^(-1/4); no LayerNorm (``norm="none"``)
+``deepnorm(depth)``         Xavier normal with gain beta = (8L)^(-1/4) on ``value``, ``out`` and
+                            the MLP, gain 1 on ``query``, ``key``; post-LN with skip multiplier
+                            alpha = (2L)^(1/4) (:func:`deepnorm_alpha`)
+``small_init(width)``       every weight and embedding N(0, 2 / (5d))
+``mup_init``                LeCun normal (1/fan_in), ``query`` and ``readout`` zero: muP's base
+                            init (with ``mup(base_width=...)`` and ``attention="1/d_head"``)
+``mimetic(...)``            a base draw, then ``W_q W_k^T ~ 0.7 Z + 0.7 I`` per head and
+                            ``W_v W_o ~ 0.4 Z - 0.4 I`` (:func:`mimetic_redraw`; the catalog's
+                            ``mimetic(alpha1, beta1, alpha2, beta2, base)``)
+==========================  ========================================================================
 """
 
 from __future__ import annotations
