@@ -43,7 +43,6 @@ import jax
 import jax.numpy as jnp
 import matplotlib as mpl
 import numpy as np
-import scipy.stats
 from matplotlib.figure import Figure
 
 from jaxinit import theory
@@ -167,14 +166,6 @@ def cells(rows: list[dict[str, Any]], by: tuple[str, ...]) -> dict[tuple, list[d
   for r in rows:
     out.setdefault(tuple(r[k] for k in by), []).append(r)
   return out
-
-
-def ci95(values: list[float]) -> float:
-  """The half-width of the Student-t 95% CI of the mean (0 for one value)."""
-  v = np.asarray(values, np.float64)
-  if v.size < 2:
-    return 0.0
-  return float(scipy.stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
 
 
 def spectrum_rows(spectra: dict[str, np.ndarray], cfg: Config) -> list[dict[str, Any]]:
@@ -312,9 +303,9 @@ def main(argv: list[str] | None = None) -> int:
              f"tanh CNNs of {cfg.cnn_channels} channels on {cfg.cnn_size} x {cfg.cnn_size} inputs, "
              f"{cfg.cnn_networks} networks per cell. theory: Pennington et al. 2017 eqs. 13-17 "
              "(infinite width).")
-  out.table(stats.summarize(rows, by := ("network", "activation", "weights", "depth"),
-                            SPECTRUM_METRICS), "spectrum", by=by, metrics=SPECTRUM_METRICS,
-            setting=setting, digits=4)
+  spectrum = stats.summarize(rows, by := ("network", "activation", "weights", "depth"),
+                             SPECTRUM_METRICS)
+  out.table(spectrum, "spectrum", by=by, metrics=SPECTRUM_METRICS, setting=setting, digits=4)
   out.figure(spectra_figure(spectra, cfg), "spectra",
              "The distribution of the eigenvalues of J J^T (log10; fraction of all eigenvalues "
              "of the cell's networks per bin) at the deepest MLP (tanh, ReLU) and CNN. Eigenvalues "
@@ -343,23 +334,20 @@ def main(argv: list[str] | None = None) -> int:
                    f"{cfg.seeds} seeds per cell.")
   last = [r for r in train_rows if r["epoch"] == cfg.epochs]
   by = ("network", "depth", "lr", "weights")
-  out.table(stats.summarize(last, by, TRAIN_METRICS), "training", by=by, metrics=TRAIN_METRICS,
-            setting=train_setting)
+  training = stats.summarize(last, by, TRAIN_METRICS)
+  out.table(training, "training", by=by, metrics=TRAIN_METRICS, setting=train_setting)
   out.figure(training_figure(train_rows, cfg), "training",
              "Training accuracy per epoch of critical tanh MLPs (Gaussian against orthogonal "
              "kernels) and vanilla tanh CNNs (Gaussian against delta-orthogonal): lines the mean "
              "over seeds, bands ± one std. " + train_setting)
-  headline = {"/".join(map(str, k)): {
-      "eig_var_mean": float(np.mean([r["eig_var"] for r in v])),
-      "eig_var_ci95": ci95([r["eig_var"] for r in v]),
-      "theory_var": v[0]["theory_var"], "n": len(v)}
-      for k, v in cells(rows, ("network", "activation", "weights", "depth")).items()}
-  trained = cells(last, by)
-  out.summary({"spectrum": headline, "final_train_acc": {
-      f"{k[0]}/depth{k[1]}/lr{k[2]:g}/{k[3]}": {"mean": float(np.mean([r["train_acc"] for r in v])),
-                              "std": float(np.std([r["train_acc"] for r in v], ddof=1))
-                              if len(v) > 1 else 0.0, "n": len(v)}
-      for k, v in trained.items()}})
+  out.summary({"spectrum": {
+      f"{r['network']}/{r['activation']}/{r['weights']}/{r['depth']}": {
+          "eig_var_mean": r["eig_var_mean"], "eig_var_ci95": r["eig_var_ci95"],
+          "theory_var": r["theory_var_mean"], "n": r["n"]} for r in spectrum},
+      "final_train_acc": {
+          f"{r['network']}/depth{r['depth']}/lr{r['lr']:g}/{r['weights']}": {
+              "mean": r["train_acc_mean"], "std": r["train_acc_std"], "n": r["n"]}
+          for r in training}})
   print((out.folder / "spectrum.md").read_text(), end="")
   print((out.folder / "training.md").read_text(), end="")
   return 0

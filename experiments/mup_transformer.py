@@ -48,7 +48,7 @@ from jaxinit.engine import population as pop
 from jaxinit.engine import train as tr
 from jaxinit.nets import protocol
 from jaxinit.results import plots, stats
-from jaxinit.studies import gallery, sweep
+from jaxinit.studies import coordcheck, gallery, sweep
 
 NAME = "mup_transformer"
 MODEL = "jaxinit.nets.transformer:Decoder"
@@ -155,19 +155,6 @@ def logit_change(cfg: Config, arm: tuple[str, str, str], width: int) -> np.ndarr
   return np.stack(out, 1)
 
 
-def slope(widths: tuple[int, ...], values_WS: np.ndarray) -> tuple[float, float]:
-  """The log-log slope of the seed mean against width, and the std over seeds of per-seed slopes."""
-  x = np.log(np.asarray(widths, np.float64))
-  x = x - x.mean()
-
-  def fit(v: np.ndarray) -> np.ndarray:
-    y = np.log(v)
-    return np.tensordot(x, y - y.mean(0), axes=(0, 0)) / np.dot(x, x)
-
-  per_seed = fit(values_WS)
-  return float(fit(values_WS.mean(1))), float(per_seed.std(ddof=1)) if per_seed.size > 1 else math.nan
-
-
 def transfer_figure(rows: list[dict[str, Any]], optimal: list[dict[str, Any]], cfg: Config) -> Figure:
   """Final training loss against the learning rate per width (one panel per arm), and the per-seed
   best learning rate against width."""
@@ -244,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
       for label, arm in LOGIT_ARMS.items()})
   logit_rows = []
   for label, c_WST in changes.items():
-    s, spread = slope(cfg.widths, c_WST[:, :, -1])
-    logit_rows.append({"arm": label, "slope": s, "spread": spread,
+    s, spread = coordcheck.loglog_slopes(cfg.widths, c_WST[:, :, -1])
+    logit_rows.append({"arm": label, "slope": float(s), "spread": float(spread),
                        **{f"rms_width{w}": float(c_WST[i, :, -1].mean())
                           for i, w in enumerate(cfg.widths)}})
   logit_caption = (f"The RMS change of block 0's attention logits after {cfg.logit_steps} Adam "

@@ -163,20 +163,8 @@ class CoordCheck:
     """
     if measure not in MEASURES:
       raise ValueError(f"unknown measure {measure!r}; accepted: {', '.join(MEASURES)}")
-    values = self.size_WSTL if measure == "size" else self.change_WSTL
-    x = np.log(np.asarray(self.config.widths, np.float64))
-    x = x - x.mean()
-
-    def fit(v_W: np.ndarray) -> np.ndarray:  # v: (W, ...) -> slopes (...)
-      with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.log(v_W)
-      y = np.where(np.isfinite(y), y, np.nan)
-      return np.tensordot(x, y - y.mean(0), axes=(0, 0)) / np.dot(x, x)
-
-    slope = fit(values.mean(1))
-    per_seed = fit(values)  # (S, T, L)
-    spread = per_seed.std(0, ddof=1) if per_seed.shape[0] > 1 else np.full_like(slope, np.nan)
-    return slope, spread
+    return loglog_slopes(self.config.widths,
+                         self.size_WSTL if measure == "size" else self.change_WSTL)
 
   def to_json(self) -> dict[str, Any]:
     """The config and the measured arrays (nested lists), for ``coordcheck.json``."""
@@ -303,6 +291,33 @@ def run(config: CoordCheckConfig, *, data_dir: str | None = None, quiet: bool = 
 
 def _net(model: models.ModelConfig | protocol.Spec, x: Any) -> models.ModelConfig | protocol.Model:
   return model.build(x) if isinstance(model, protocol.Spec) else model
+
+
+def loglog_slopes(widths: Sequence[int], values_WS: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """The least-squares slope of ``log value`` against ``log width``.
+
+  Args:
+    widths: ``W`` widths.
+    values_WS: positive values ``(W, S, ...)``, ``S`` seeds (networks) per width; a value that is
+      zero or not finite is left out as NaN.
+
+  Returns:
+    ``(slope, spread)``, both ``(...)``: the slope of the seed-mean's log, and the standard deviation
+    over seeds of the per-seed slopes (NaN with one seed).
+  """
+  x = np.log(np.asarray(widths, np.float64))
+  x = x - x.mean()
+
+  def fit(v_W: np.ndarray) -> np.ndarray:  # v: (W, ...) -> slopes (...)
+    with np.errstate(divide="ignore", invalid="ignore"):
+      y = np.log(v_W)
+    y = np.where(np.isfinite(y), y, np.nan)
+    return np.tensordot(x, y - y.mean(0), axes=(0, 0)) / np.dot(x, x)
+
+  slope = fit(values_WS.mean(1))
+  per_seed = fit(values_WS)  # (S, ...)
+  spread = per_seed.std(0, ddof=1) if per_seed.shape[0] > 1 else np.full_like(slope, np.nan)
+  return slope, spread
 
 
 def slope_rows(checks: dict[str, CoordCheck]) -> list[dict[str, Any]]:
