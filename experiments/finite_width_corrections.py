@@ -284,7 +284,7 @@ def table_rows(cfg: Config, sampled: dict, theory_: dict) -> list[dict]:
   for act in cfg.activations:
     for n, M in zip(cfg.widths, cfg.networks, strict=True):
       s, t = sampled[act, n], theory_[act, n]
-      half = stats.t_quantile(0.975, M - 1) / np.sqrt(M)
+      half = stats.ci95_factor(M)
       sd_shift = s["second_se"][-1] * np.sqrt(M) / t["K"][-1]
       rows.append({
           "activation": act, "width": n, "epoch": 0, "n": M, "n_diverged": 0, "n_total": M,
@@ -358,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   for row in rows:
     tag = f"{row['activation']}_n{row['width']}_layer{L}"
     headline[f"{tag}_ratio"] = round(row["ratio_mean"], 4)
-    headline[f"{tag}_ratio_se"] = round(row["ratio_ci95"] / stats.t_quantile(0.975, row["n"] - 1), 4)
+    headline[f"{tag}_ratio_se"] = round(row["ratio_std"] / np.sqrt(row["n"]), 4)
     headline[f"{tag}_ratio_theory"] = round(row["ratio_theory_mean"], 4)
     headline[f"{tag}_shift"] = round(row["shift_mean"], 5)
     headline[f"{tag}_shift_theory"] = round(row["shift_theory_mean"], 5)

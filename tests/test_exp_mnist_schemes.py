@@ -134,6 +134,11 @@ def test_paired_tests_recomputed_from_the_records(run):
     half = scipy.stats.t.ppf(0.975, len(a) - 1) * scipy.stats.sem(a - b)
     assert float(p["ci95_high"]) == pytest.approx(np.mean(a - b) + half, rel=1e-9)
     assert int(p["wins"]) == int(np.sum(a > b))
+  p_t = np.array([float(p["p_t"]) for p in paired])  # Holm over the table's tests, by definition
+  m, order = len(p_t), np.argsort(p_t)
+  holm = np.empty(m)
+  holm[order] = np.minimum(1, np.maximum.accumulate((m - np.arange(m)) * p_t[order]))
+  np.testing.assert_allclose([float(p["p_t_holm"]) for p in paired], holm, rtol=1e-12)
   zeros = next(p for p in paired if p["scheme"] == "zeros" and p["optimizer"] == "adam")
   assert float(zeros["ci95_high"]) < 0  # zeros is below the reference on every seed
   assert float(zeros["p_sign_flip"]) == pytest.approx(2 / 2 ** script.TINY.seeds)

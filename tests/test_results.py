@@ -200,22 +200,48 @@ def test_environment_has_versions_git_commit_devices_and_utc_time():
 # ----------------------------------------------------------------------------- statistics
 
 
-def test_t_quantile_matches_scipy_for_df_1_to_200():
-  got = np.array([results.t_quantile(0.975, df) for df in range(1, 201)])
-  np.testing.assert_allclose(got, scipy.stats.t.ppf(0.975, np.arange(1, 201)), rtol=0, atol=1e-6)
+@pytest.mark.parametrize("n", [2, 3, 11, 200])
+def test_ci95_factor_gives_the_student_t_interval(n):
+  x = np.random.default_rng(n).normal(size=n)
+  lo, hi = scipy.stats.t.interval(0.95, n - 1, loc=x.mean(), scale=scipy.stats.sem(x))
+  assert results.ci95_factor(n) * x.std(ddof=1) == pytest.approx((hi - lo) / 2, rel=1e-12)
+  with pytest.raises(ValueError, match="n >= 2"):
+    results.ci95_factor(1)
 
 
-@pytest.mark.parametrize("p", [1e-6, 0.01, 0.3, 0.5, 0.6, 0.95, 0.999])
-@pytest.mark.parametrize("df", [0.5, 1, 2.5, 7, 30, 1000])
-def test_t_quantile_other_levels_and_df(p, df):
-  assert results.t_quantile(p, df) == pytest.approx(scipy.stats.t.ppf(p, df), rel=1e-9, abs=1e-12)
+def _holm_rejections(p: np.ndarray, alpha: float) -> set[int]:
+  """Holm's step-down test written from its definition: reject the smallest p-values in order
+  while p_(k) <= alpha / (m - k), stop at the first that fails."""
+  order, rejected = np.argsort(p), set()
+  for k, i in enumerate(order):
+    if p[i] > alpha / (len(p) - k):
+      break
+    rejected.add(int(i))
+  return rejected
 
 
-@pytest.mark.parametrize(("p", "df"), [(0.0, 3), (1.0, 3), (0.5, 0), (0.9, -1), (0.9, math.inf),
-                                       (NAN, 3)])
-def test_t_quantile_rejects_bad_arguments(p, df):
-  with pytest.raises(ValueError, match="accepted: 0 < p < 1"):
-    results.t_quantile(p, df)
+def test_holm_adjusted_p_values_reject_what_the_step_down_test_rejects():
+  rng = np.random.default_rng(0)
+  for _ in range(200):
+    p = np.concatenate([rng.uniform(size=rng.integers(1, 8)), rng.uniform(0, 0.02, rng.integers(0, 6))])
+    adjusted = results.adjust_p(p)
+    assert np.all(adjusted >= p) and np.all(adjusted <= 1)
+    for alpha in (0.01, 0.05, 0.1):
+      assert {int(i) for i in np.flatnonzero(adjusted <= alpha)} == _holm_rejections(p, alpha)
+
+
+def test_adjust_p_keeps_nan_out_of_the_family_and_checks_its_input():
+  p = np.array([0.01, NAN, 0.04, 0.03])
+  holm = results.adjust_p(p)
+  assert math.isnan(holm[1])
+  np.testing.assert_allclose(holm[[0, 2, 3]], results.adjust_p([0.01, 0.04, 0.03]))  # m = 3, not 4
+  bh = results.adjust_p(p, "bh")
+  np.testing.assert_allclose(bh[[0, 2, 3]], [0.03, 0.04, 0.04])  # min over k >= i of m p_(k) / k
+  np.testing.assert_array_equal(results.adjust_p(p, "none"), p)
+  with pytest.raises(ValueError, match="accepted: holm, bh, none"):
+    results.adjust_p(p, "bonferroni")
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    results.adjust_p([0.5, 1.5])
 
 
 def small_sweep() -> list[dict]:

@@ -10,7 +10,8 @@ The work is done in one module per concern, re-exported here (as ``optax`` re-ex
   as a pandas DataFrame (:func:`load`);
 * :mod:`jaxinit.results.provenance`: :func:`environment`, the run metadata stored with a result;
 * :mod:`jaxinit.results.stats`: :func:`summarize`, the one group-by (mean, sample std, Student-t 95%
-  half-width), and :func:`t_quantile` with its tail :func:`t_two_sided_p`;
+  half-width, :func:`ci95_factor`), and :func:`adjust_p` (Holm, Benjamini-Hochberg) for tables of
+  several tests;
 * :mod:`jaxinit.results.tables`: :func:`to_markdown`, :func:`to_latex` and :func:`to_csv` of its
   rows, each Markdown and LaTeX table naming its statistic and carrying a :func:`caption`;
   :func:`write_tables`.
@@ -32,13 +33,20 @@ from jaxinit.results.records import (
     read_records,
     truncate_records,
 )
-from jaxinit.results.stats import SPREADS, group, per_seed_argmin, summarize, t_quantile, t_two_sided_p
+from jaxinit.results.stats import (
+    CORRECTIONS,
+    SPREADS,
+    adjust_p,
+    ci95_factor,
+    group,
+    per_seed_argmin,
+    summarize,
+)
 from jaxinit.results.tables import caption, markdown, to_csv, to_latex, to_markdown, write_tables
 
 __all__ = [
     "RunFolder", "atomic_write", "write_json", "METRICS", "MEMBER_FIELDS", "RECORD_FIELDS",
     "RUN_COLUMNS", "epoch_records", "RecordWriter", "read_records", "truncate_records", "load",
-    "environment", "SPREADS", "t_quantile", "t_two_sided_p", "summarize", "group", "per_seed_argmin",
-    "caption",
-    "markdown", "to_markdown", "to_latex", "to_csv", "write_tables",
+    "environment", "SPREADS", "CORRECTIONS", "ci95_factor", "adjust_p", "summarize", "group",
+    "per_seed_argmin", "caption", "markdown", "to_markdown", "to_latex", "to_csv", "write_tables",
 ]

@@ -4,8 +4,9 @@ Two members with the same seed draw their initial parameters from the same rando
 (:mod:`jaxinit.engine.population`) and, with a shared minibatch order, see the same batches, so the
 per-seed difference of a metric removes the seed-to-seed spread both share. :func:`paired_test`
 reduces the differences to their mean, a Student-t 95% confidence interval, the paired t-test's
-two-sided p-value and an exact sign-flip (permutation) p-value, with numpy and the standard
-library only (no scipy).
+two-sided p-value (:func:`scipy.stats.ttest_rel`) and a sign-flip permutation p-value
+(:func:`scipy.stats.permutation_test`, exact up to :data:`EXACT_SIGN_FLIPS` pairs). A table of
+several such tests reports them corrected (:func:`jaxinit.results.stats.adjust_p`, Holm).
 
     >>> out = paired_test([0.98, 0.97, 0.99, 0.98], [0.97, 0.97, 0.98, 0.97])
     >>> out["n"], round(out["mean"], 4), out["wins"], out["ties"]
@@ -19,10 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import scipy.stats
 
-from jaxinit.results.stats import t_quantile, t_two_sided_p
+from jaxinit.results.stats import ci95_factor
 
-__all__ = ["t_two_sided_p", "sign_flip_p", "paired_test", "EXACT_SIGN_FLIPS"]
+__all__ = ["sign_flip_p", "paired_test", "EXACT_SIGN_FLIPS"]
 
 EXACT_SIGN_FLIPS = 16
 """Up to this many pairs the sign-flip test enumerates all ``2^n`` sign patterns (exact)."""
@@ -33,9 +35,11 @@ def sign_flip_p(diff: Sequence[float] | np.ndarray, draws: int = 2 ** 16, seed: 
 
   Under the null (the two schemes are exchangeable within a pair) each difference's sign is a fair
   coin; the p-value is the share of sign patterns whose ``|mean|`` is at least the observed one
-  (the observed pattern included). Exact (all ``2^n`` patterns) for ``n <=``
-  :data:`EXACT_SIGN_FLIPS`, else ``draws`` random patterns from ``numpy.random.default_rng(seed)``
-  plus the observed one.
+  (the observed pattern included): :func:`scipy.stats.permutation_test` with one sample and
+  ``permutation_type="samples"`` (which flips signs). Exact (all ``2^n`` patterns) for ``n <=``
+  :data:`EXACT_SIGN_FLIPS`, else ``draws`` random patterns seeded by ``seed``: then scipy's
+  two-sided estimate, twice the smaller one-sided ``(k + 1) / (draws + 1)`` (``k`` the patterns at
+  least as extreme on that side; never below ``2 / (draws + 1)``).
 
   Args:
     diff: the per-pair differences, shape ``(n,)``, finite, ``n >= 1``.
@@ -52,15 +56,13 @@ def sign_flip_p(diff: Sequence[float] | np.ndarray, draws: int = 2 ** 16, seed: 
   if d.size == 0 or not np.all(np.isfinite(d)):
     raise ValueError(f"sign_flip_p needs finite differences; got {d.size} values, some non-finite or "
                      "none")
-  observed = abs(d.mean())
-  tol = 1e-12 * max(1.0, float(np.abs(d).max()))
-  if d.size <= EXACT_SIGN_FLIPS:
-    patterns = np.arange(2 ** d.size)[:, None] >> np.arange(d.size)[None] & 1
-    means = np.abs((1 - 2 * patterns) @ d) / d.size
-    return float(np.mean(means >= observed - tol))
-  signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(draws, d.size))
-  means = np.abs(signs @ d) / d.size
-  return float((1 + np.sum(means >= observed - tol)) / (draws + 1))
+  if not np.any(d):
+    return 1.0
+  exact = d.size <= EXACT_SIGN_FLIPS
+  test = scipy.stats.permutation_test((d,), np.mean, permutation_type="samples", vectorized=True,
+                                      n_resamples=np.inf if exact else draws,
+                                      alternative="two-sided", rng=seed)
+  return float(test.pvalue)
 
 
 def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> dict[str, Any]:
@@ -97,11 +99,11 @@ def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
                          "ties": int(np.sum(d == 0))}
   if n >= 2:
     std = float(d.std(ddof=1))
-    half = t_quantile(0.975, n - 1) * std / math.sqrt(n)
+    half = ci95_factor(n) * std
     out.update(std=std, ci95_low=mean - half, ci95_high=mean + half)
     if std > 0:
-      out["t"] = mean / (std / math.sqrt(n))
-      out["p_t"] = t_two_sided_p(out["t"], n - 1)
+      test = scipy.stats.ttest_rel(a[keep], b[keep])
+      out.update(t=float(test.statistic), p_t=float(test.pvalue))
     elif mean == 0:
       out["p_t"] = 1.0
     else:  # every difference equal and non-zero: infinitely significant

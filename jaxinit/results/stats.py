@@ -1,9 +1,10 @@
-"""Statistics over the members of a sweep: one group-by (:func:`group`) and a t quantile.
+"""Statistics over the members of a sweep: one group-by (:func:`group`), and corrections for
+several tests (:func:`adjust_p`).
 
 :func:`group` reduces any rows to one row per group (the sweep's and the diagnostics' tables use
 it): the mean, the sample std and the Student-t 95% half-width of each metric. :func:`summarize`
-applies it to a sweep's records at one epoch, diverged members excluded and counted. No scipy is
-needed.
+applies it to a sweep's records at one epoch, diverged members excluded and counted. Distributions
+come from :mod:`scipy.stats` (installed with jax); nothing here loads jax.
 """
 
 from __future__ import annotations
@@ -13,88 +14,73 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.stats
 
 from jaxinit.results.records import METRICS
 
-__all__ = ["SPREADS", "t_quantile", "t_two_sided_p", "summarize", "group", "per_seed_argmin"]
+__all__ = ["SPREADS", "CORRECTIONS", "ci95_factor", "adjust_p", "summarize", "group", "per_seed_argmin"]
 
 SPREADS = ("ci95", "std", "std_ci95")
 """The spreads a table can show after the mean: :func:`summarize`'s columns ``<m>_ci95`` and
 ``<m>_std``, or both (``std_ci95``: the std, then the 95% half-width in parentheses)."""
 
 
-def _betainc(a: float, b: float, x: float, y: float) -> float:
-  """The regularized incomplete beta ``I_x(a, b)``, ``y = 1 - x`` given separately for accuracy
-  (continued fraction by the modified Lentz method, as in Numerical Recipes' ``betai``)."""
-  if x <= 0.0 or y <= 0.0:
-    return 0.0 if x <= 0.0 else 1.0
-  if x > (a + 1.0) / (a + b + 2.0):
-    return 1.0 - _betainc(b, a, y, x)
-  log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
-  tiny = 1e-300
-  c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-  d = 1.0 / (d if abs(d) > tiny else tiny)
-  h = d
-  for m in range(1, 100_000):
-    for aa in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-               -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-      d, c = 1.0 + aa * d, 1.0 + aa / c
-      d, c = 1.0 / (d if abs(d) > tiny else tiny), (c if abs(c) > tiny else tiny)
-      h *= d * c
-    if abs(d * c - 1.0) < 1e-15:
-      break
-  return math.exp(log_front) * h / a
+def ci95_factor(n: int) -> float:
+  """The Student-t factor of a 95% confidence half-width of a mean of ``n`` values:
+  ``t_{0.975, n - 1} / sqrt(n)`` (``scipy.stats.t.ppf``), so half-width = factor x sample std.
 
-
-def t_two_sided_p(t: float, df: float) -> float:
-  """The two-sided tail ``P(|T| >= |t|)`` of Student's t with ``df`` degrees of freedom.
-
-  Computed as the regularized incomplete beta ``I_{df / (df + t^2)}(df / 2, 1 / 2)`` (the function
-  :func:`t_quantile` inverts); agrees with ``2 * scipy.stats.t.sf(|t|, df)`` to
-  ~1e-12 relative.
-
-  >>> round(t_two_sided_p(2.228138851986, 10), 6)
-  0.05
+  >>> round(ci95_factor(11) * 11 ** 0.5, 6)
+  2.228139
 
   Raises:
-    ValueError: ``df`` not a positive finite number, or ``t`` NaN.
+    ValueError: ``n < 2`` (no spread can be estimated).
   """
-  if not 0.0 < df < math.inf or t != t:
-    raise ValueError(f"t_two_sided_p(t={t}, df={df}) is not defined; accepted: a number t and a "
-                     "positive finite df")
-  if math.isinf(t):
-    return 0.0
-  t2 = t * t
-  return _betainc(df / 2, 0.5, df / (df + t2), t2 / (df + t2))
+  if n < 2:
+    raise ValueError(f"a 95% confidence interval needs n >= 2 values; got n={n}")
+  return float(scipy.stats.t.ppf(0.975, n - 1)) / math.sqrt(n)
 
 
-def t_quantile(p: float, df: float) -> float:
-  """The ``p`` quantile of Student's t distribution with ``df`` degrees of freedom (no scipy).
+CORRECTIONS = ("holm", "bh", "none")
+"""How :func:`adjust_p` corrects several p-values: Holm's step-down (controls the family-wise error
+rate; the default of every table with several tests), Benjamini-Hochberg (the false discovery
+rate, :func:`scipy.stats.false_discovery_control`), or not at all."""
 
-  Bisection on the tail ``P(T > t) = I_{df / (df + t^2)}(df / 2, 1 / 2) / 2`` to float64 precision;
-  agrees with ``scipy.stats.t.ppf`` to ~1e-12.
 
-  >>> round(t_quantile(0.975, 10), 6), round(t_quantile(0.025, 1), 4)
-  (2.228139, -12.7062)
+def adjust_p(p_values: Sequence[float] | np.ndarray, method: str = "holm") -> np.ndarray:
+  r"""Adjusted p-values of ``m`` tests reported together, in the input order (NaN stays NaN and
+  does not count as a test).
+
+  Holm (1979), with ``p_(1) <= ... <= p_(m)`` sorted:
+  :math:`\tilde p_{(i)} = \max_{j \le i} \min(1, (m - j + 1)\, p_{(j)})`, so rejecting
+  where ``adjusted <= alpha`` is Holm's step-down test at family-wise level ``alpha``.
+  ``"bh"`` is Benjamini & Hochberg (1995) through :func:`scipy.stats.false_discovery_control`.
+
+  Args:
+    p_values: shape ``(m,)``, each in [0, 1] or NaN.
+    method: one of :data:`CORRECTIONS`.
+
+  >>> adjust_p([0.01, 0.04, 0.03]).round(3).tolist()
+  [0.03, 0.06, 0.06]
 
   Raises:
-    ValueError: ``p`` outside (0, 1) or ``df`` not a positive finite number.
+    ValueError: an unknown method or a p-value outside [0, 1].
   """
-  if not (0.0 < p < 1.0 and 0.0 < df < math.inf):
-    raise ValueError(f"t_quantile(p={p}, df={df}) is not defined; accepted: 0 < p < 1 and a "
-                     "positive finite df")
-  if p == 0.5:
-    return 0.0
-  q = min(p, 1.0 - p)
-  tail = lambda t: 0.5 * t_two_sided_p(t, df)
-  lo, hi = 0.0, 1.0
-  while tail(hi) > q:
-    lo, hi = hi, 2.0 * hi
-  while hi - lo > 4e-16 * hi:
-    mid = 0.5 * (lo + hi)
-    lo, hi = (mid, hi) if tail(mid) > q else (lo, mid)
-  t = 0.5 * (lo + hi)
-  return t if p > 0.5 else -t
+  p = np.asarray(p_values, np.float64).ravel()
+  if method not in CORRECTIONS:
+    raise ValueError(f"unknown correction {method!r}; accepted: {', '.join(CORRECTIONS)}")
+  tested = ~np.isnan(p)
+  if np.any((p[tested] < 0) | (p[tested] > 1)):
+    raise ValueError(f"p-values must lie in [0, 1]; got {p[tested].min()} to {p[tested].max()}")
+  out, q = p.copy(), p[tested]
+  if method == "holm" and q.size:
+    order = np.argsort(q, kind="stable")
+    steps = (q.size - np.arange(q.size)) * q[order]
+    adjusted = np.empty_like(q)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    out[tested] = adjusted
+  elif method == "bh" and q.size:
+    out[tested] = scipy.stats.false_discovery_control(q, method="bh")
+  return out
 
 
 def finite(value: Any) -> bool:
@@ -116,7 +102,7 @@ def summarize(rows: Iterable[dict[str, Any]], by: Sequence[str] = ("scheme",),
     One dict per group: the ``by`` keys, ``epoch`` (the largest epoch taken in the group), ``n``
     (members not marked diverged whose metrics are all finite: the only ones in the statistics),
     ``n_diverged`` (members marked diverged), ``n_total``, and for each metric ``<m>_mean``,
-    ``<m>_std`` (ddof=1) and ``<m>_ci95`` (``t_quantile(0.975, n - 1) * std / sqrt(n)``); the std
+    ``<m>_std`` (ddof=1) and ``<m>_ci95`` (``ci95_factor(n) * std``); the std
     and half-width are NaN when ``n < 2``, the mean when ``n == 0``.
 
   Raises:
@@ -204,7 +190,7 @@ def group(rows: Iterable[dict[str, Any]], by: Sequence[str], metrics: Sequence[s
       std = float(x.std(ddof=1)) if n >= 2 else math.nan
       out[f"{m}_mean"] = float(x.mean()) if n else math.nan
       out[f"{m}_std"] = std
-      out[f"{m}_ci95"] = t_quantile(0.975, n - 1) * std / math.sqrt(n) if n >= 2 else math.nan
+      out[f"{m}_ci95"] = ci95_factor(n) * std if n >= 2 else math.nan
       if not jointly:
         out[f"{m}_n"] = n
     table.append(out)
