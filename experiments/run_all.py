@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from jaxinit.results import provenance
 from jaxinit.studies import gallery
 
 EXPERIMENTS = ("moons_initialization", "mnist_schemes", "constant_init_symmetry",
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     p.error("--publish copies full-size results; it cannot be used with --tiny")
   if args.jobs < 1:
     p.error(f"--jobs {args.jobs}: accepted: 1 or more")
+  if args.publish:
+    _, dirty = provenance.source_state()
+    if dirty is not False:
+      p.error("--publish needs a clean git checkout (published results name the commit that "
+              f"made them); {'commit your changes' if dirty else 'run from a git checkout'} first")
   folders = {name: Path(args.out) / f"{name}{'-tiny' if args.tiny else ''}" for name in chosen}
   t_all = time.perf_counter()
   if args.jobs > 1:

@@ -99,9 +99,22 @@ def test_table_figure_summary_and_publish(tmp_path):
   other = _output(tmp_path)
   other.config = _Config(seeds=3)
   assert not other.finished()
+  for env, refused in (({"git_commit": "ab" * 20, "git_dirty": True}, "uncommitted changes"),
+                       ({"git_commit": None, "git_dirty": None}, "outside git")):
+    _set_environment(out.folder, env)
+    with pytest.raises(ValueError, match=refused):
+      gallery.publish(out.folder, tmp_path / "published")
+  _set_environment(out.folder, {"git_commit": "ab" * 20, "git_dirty": False})
   copied = gallery.publish(out.folder, tmp_path / "published")
   assert sorted(p.name for p in copied) == ["acc.csv", "acc.md", "acc.tex", "line.pdf", "line.png",
                                             "summary.json"]
+
+
+def _set_environment(folder, env):
+  """Gives a summary.json the git state ``env`` (the tests run in clean and dirty checkouts)."""
+  summary = json.loads((folder / "summary.json").read_text())
+  summary["environment"].update(env)
+  (folder / "summary.json").write_text(json.dumps(summary))
 
 
 def test_std_ci95_cell_without_a_spread_shows_the_mean_alone():

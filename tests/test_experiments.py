@@ -10,6 +10,7 @@ import pytest
 from experiment_checks import read_csv
 
 from jaxinit import results
+from jaxinit.results import provenance
 
 
 def _check_deep_plain(script, out) -> None:
@@ -58,7 +59,7 @@ def test_deep_plain_networks_tiny_with_every_scheme(tmp_path):
   _check_deep_plain(importlib.import_module("experiments.deep_plain_networks"), tmp_path)
 
 
-def test_run_all_refuses_unknown_names_and_publishing_tiny_runs(capsys):
+def test_run_all_refuses_unknown_names_publishing_tiny_runs_and_a_dirty_tree(capsys, monkeypatch):
   run_all = importlib.import_module("experiments.run_all")
   with pytest.raises(SystemExit):
     run_all.main(["--only", "moons,nope"])
@@ -68,6 +69,10 @@ def test_run_all_refuses_unknown_names_and_publishing_tiny_runs(capsys):
   with pytest.raises(SystemExit):
     run_all.main(["--jobs", "0"])
   assert "--jobs 0: accepted: 1 or more" in capsys.readouterr().err
+  monkeypatch.setattr(provenance, "source_state", lambda: ("ab" * 20, True))
+  with pytest.raises(SystemExit) as stop:
+    run_all.main(["--only", "moons_initialization", "--publish", "--out", "/nonexistent"])
+  assert stop.value.code == 2 and "--publish needs a clean git checkout" in capsys.readouterr().err
   # every listed experiment is a module with the conventions' entry points
   for name in run_all.EXPERIMENTS:
     module = importlib.import_module(f"experiments.{name}")

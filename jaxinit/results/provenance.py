@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment"]
+__all__ = ["environment", "source_state"]
 
 _VERSIONED = ("jax", "jaxlib", "flax", "optax", "numpy", "jaxinit")
 _GIT_TIMEOUT_S = 5.0
@@ -23,6 +23,15 @@ def _git(*args: str) -> str | None:
   except (OSError, subprocess.SubprocessError):
     return None
   return out.stdout.strip()
+
+
+def source_state() -> tuple[str | None, bool | None]:
+  """``(commit, dirty)`` of the git checkout the jaxinit source lives in: the 40-hex HEAD and
+  whether tracked files are modified; ``(None, None)`` outside a git checkout."""
+  tracked = _git("ls-files", "--error-unmatch", "__init__.py") is not None
+  commit = _git("rev-parse", "HEAD") if tracked else None
+  status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+  return commit, None if status is None else bool(status)
 
 
 def environment() -> dict[str, Any]:
@@ -45,10 +54,7 @@ def environment() -> dict[str, Any]:
       env[name] = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
       env[name] = None
-  tracked = _git("ls-files", "--error-unmatch", "__init__.py") is not None
-  env["git_commit"] = _git("rev-parse", "HEAD") if tracked else None
-  status = _git("status", "--porcelain", "--untracked-files=no") if env["git_commit"] else None
-  env["git_dirty"] = None if status is None else bool(status)
+  env["git_commit"], env["git_dirty"] = source_state()
   import jax  # here, so that reading results does not load jax
 
   devices = jax.devices()

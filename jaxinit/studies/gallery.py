@@ -277,11 +277,19 @@ def publish(folder: str | Path, dest: str | Path) -> list[Path]:
     The copied files.
 
   Raises:
-    ValueError: ``folder`` has no ``summary.json`` (the experiment did not finish).
+    ValueError: ``folder`` has no ``summary.json`` (the experiment did not finish), or its
+      ``environment`` names no commit or a tree with uncommitted changes: a published number must
+      be reproducible from a commit (:func:`jaxinit.results.provenance.environment`).
   """
   folder, dest = Path(folder), Path(dest)
   if not (folder / "summary.json").exists():
     raise ValueError(f"{folder} has no summary.json: the experiment has not finished; run it first")
+  env = json.loads((folder / "summary.json").read_text()).get("environment", {})
+  if env.get("git_commit") is None or env.get("git_dirty") is not False:
+    state = ("a tree with uncommitted changes" if env.get("git_dirty")
+             else "a source tree outside git")
+    raise ValueError(f"{folder} was made from {state} (commit {env.get('git_commit')}); published "
+                     "results must come from a clean commit: commit, then rerun it into a new folder")
   if dest.exists():
     shutil.rmtree(dest)
   dest.mkdir(parents=True)
