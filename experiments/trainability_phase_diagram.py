@@ -165,34 +165,22 @@ def accuracy_grid(cfg: Config, rows: Sequence[dict]) -> np.ndarray:
 
 
 @jax.jit
-def _depth_scale(sigma_w2: jax.Array, sigma_b2: jax.Array) -> tuple[jax.Array, ...]:
+def _xi_c(sigma_w2: jax.Array, sigma_b2: jax.Array) -> jax.Array:
   act = activations.get("tanh")
-  ds = theory.slope(act)
 
   def one(C_W):
-    K_star, chi_1 = theory.phase_point(act, sigma_b2, C_W)
-    c_star = jax.numpy.minimum(theory.correlation_fixed_point(act, sigma_b2, C_W, 0.5, 200), 1.0)
-    cross = theory.bivariate_expectation(lambda a, b: ds(a) * ds(b), K_star, c_star * K_star, K_star)
-    return chi_1, c_star, jax.numpy.where(chi_1 <= 1, chi_1, C_W * cross)
+    K_star, _ = theory.phase_point(act, sigma_b2, C_W)
+    return theory.depth_scales(act, sigma_b2, C_W, K_star)[1]
 
   return jax.vmap(one)(sigma_w2)
 
 
-def depth_scale(sigma_w2: np.ndarray, sigma_b2: float) -> dict[str, np.ndarray]:
-  """Schoenholz et al.'s correlation depth scale for tanh at each ``sigma_w^2`` (one compiled
-  program per number of points).
-
-  Returns:
-    ``chi_1`` (the slope of the correlation map at ``c = 1``, as ``theory.chi_c``), ``c_star``
-    (``theory.correlation_fixed_point``, 200 iterations from 0.5; 1 in the ordered phase),
-    ``chi_c = sigma_w^2 E[tanh'(z1) tanh'(z2)]`` at ``(K*, c* K*)`` (``chi_1`` in the ordered
-    phase) and ``xi_c = -1 / log chi_c``, each shaped like ``sigma_w2``.
-  """
-  chi_1, c_star, chi_c = (np.asarray(v, np.float64) for v in _depth_scale(
-      np.asarray(sigma_w2, np.float32), np.float32(sigma_b2)))
-  with np.errstate(divide="ignore"):
-    xi = -1 / np.log(chi_c)
-  return {"chi_1": chi_1, "c_star": c_star, "chi_c": chi_c, "xi_c": xi}
+def correlation_depth(sigma_w2: np.ndarray, sigma_b2: float) -> np.ndarray:
+  """Schoenholz et al.'s correlation depth scale ``xi_c = -1 / log chi_c`` of tanh networks at each
+  ``sigma_w^2`` (:func:`jaxinit.theory.depth_scales` at the fixed point ``K*`` of
+  :func:`jaxinit.theory.phase_point`), shaped like ``sigma_w2``; one compiled program per number
+  of points."""
+  return np.asarray(_xi_c(np.asarray(sigma_w2, np.float32), np.float32(sigma_b2)), np.float64)
 
 
 @jax.jit
@@ -264,8 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   steps = cfg.epochs * cfg.n_train // cfg.batch_size
   source = dataset(cfg).source
   fine = curve_points(cfg)
-  scales = depth_scale(np.concatenate([fine, cfg.sigma_w2]), cfg.sigma_b2)
-  fine_xi, theory_xi = scales["xi_c"][:len(fine)], scales["xi_c"][len(fine):]
+  xi_c = correlation_depth(np.concatenate([fine, cfg.sigma_w2]), cfg.sigma_b2)
+  fine_xi, theory_xi = xi_c[:len(fine)], xi_c[len(fine):]
   critical = critical_sigma_w2(cfg.sigma_b2)
   out.figure(figure(cfg, grid, fine, fine_xi, critical), "phase_diagram",
              f"Test accuracy (first {cfg.n_test} MNIST test images) after {steps} SGD steps "
