@@ -11,6 +11,9 @@ Conventions, where jaxinit deliberately differs from ``jax.nn.initializers``:
   ``fan_out = out * r`` with ``r`` the product of the leading (receptive field) dims. A 1-D shape
   ``(n,)`` has ``fan_in = fan_out = n`` and a 0-D shape ``fan_in = fan_out = 1`` (the Keras policy;
   jax raises). Orthogonal, delta-orthogonal and identity need a matrix and raise on 0-D/1-D shapes.
+  Other layouts name their axes as ``jax.nn.initializers`` does: every fan-based scheme takes
+  ``in_axis``, ``out_axis``, ``batch_axis`` (``he_normal(in_axis=-1, out_axis=-2)`` for an
+  ``(out, in)`` weight), ``orthogonal`` its ``column_axis``; :meth:`Initializer.fans` reads them.
 * **Empty shapes** (a dimension of size 0) return an empty array (jax raises ZeroDivisionError).
 * **dtypes.** Only floating dtypes are accepted; integer, bool and complex dtypes raise TypeError.
   float16/bfloat16 are sampled in float32 and cast (sampling in bfloat16 gives ~128 distinct values).

@@ -3,8 +3,9 @@
 Also the building blocks the scheme factories share (:mod:`jaxinit.initializers.distributions`,
 :mod:`jaxinit.initializers.variance_scaling`, :mod:`jaxinit.initializers.structured`): :func:`from_draw`
 compiles a draw into
-an :class:`Initializer`, :func:`canonical_name` prints its name, :func:`check_choice` and
-:func:`is_concrete` check its parameters. Users import all of it from :mod:`jaxinit.initializers`.
+an :class:`Initializer`, :func:`canonical_name` prints its name, :func:`check_choice`,
+:func:`check_axes` and :func:`is_concrete` check its parameters. Users import all of it from
+:mod:`jaxinit.initializers`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from jaxinit import names
 
 __all__ = [
     "Initializer", "Target", "Affine", "BASES", "fans", "from_draw", "canonical_name", "check_choice",
-    "is_concrete", "flat", "Shape", "DTypeLike", "Draw",
+    "check_axes", "is_concrete", "flat", "Shape", "DTypeLike", "Draw",
 ]
 
 Shape = tuple[int, ...]
@@ -122,6 +123,7 @@ class Initializer:
   _target: Callable[[Shape], Target] = dataclasses.field(repr=False)
   _validate: Callable[[Shape], None] = dataclasses.field(default=lambda shape: None, repr=False)
   _affine: Callable[[Shape], Affine] | None = dataclasses.field(default=None, repr=False)
+  _fans: Callable[[Shape], tuple[int, int]] | None = dataclasses.field(default=None, repr=False)
 
   def __call__(self, key: jax.Array, shape: Sequence[int] | int,
                dtype: DTypeLike = jnp.float32) -> jax.Array:
@@ -166,6 +168,15 @@ class Initializer:
     """
     return None if self._affine is None else self._affine(self._shape(shape))
 
+  def fans(self, shape: Sequence[int] | int) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` for ``shape`` along the scheme's axes (:func:`fans`; the Flax layout
+    unless the scheme takes ``in_axis``, ``out_axis``, ``batch_axis``).
+
+    Raises:
+      ValueError: a shape the scheme does not accept.
+    """
+    return (self._fans or fans)(self._shape(shape))
+
   def _shape(self, shape: Sequence[int] | int) -> Shape:
     shape = _check_shape(shape, self.name)
     self._validate(shape)
@@ -208,20 +219,29 @@ def _check_dtype(dtype: DTypeLike, name: str) -> np.dtype:
 def fans(shape: Sequence[int], in_axis: int | Sequence[int] = -2,
          out_axis: int | Sequence[int] = -1,
          batch_axis: int | Sequence[int] = ()) -> tuple[int, int]:
-  """Returns ``(fan_in, fan_out)`` of a kernel in the Flax layout.
+  """Returns ``(fan_in, fan_out)`` of a kernel, by default in the Flax layout ``(..., in, out)``.
+
+  The axes mean what they mean in ``jax.nn.initializers``: an equinox ``Linear`` weight, stored
+  ``(out, in)``, has ``in_axis=-1, out_axis=-2``; a stack of layers ``(L, in, out)`` has
+  ``batch_axis=0``.
 
   Args:
-    shape: ``(..., in, out)``; the dims not named by the axes form the receptive field (conv
-      spatial dims), which multiplies both fans. A 1-D shape ``(n,)`` gives ``(n, n)``, a 0-D shape
-      ``(1, 1)`` (the Keras policy).
+    shape: the kernel; the dims not named by the axes form the receptive field (conv spatial
+      dims), which multiplies both fans. A 1-D shape ``(n,)`` gives ``(n, n)``, a 0-D shape
+      ``(1, 1)`` (the Keras policy), whatever the axes.
     in_axis, out_axis: axis or axes of the input and output dimensions.
     batch_axis: axes to ignore (e.g. a stacked-layers axis).
 
   Returns:
     ``(fan_in, fan_out)`` as ints.
 
+  Raises:
+    ValueError: an axis out of range for ``shape``, or one named twice.
+
   >>> fans((3, 3, 16, 32))
   (144, 288)
+  >>> fans((128, 784), in_axis=-1, out_axis=-2), fans((8, 256, 512), batch_axis=0)
+  ((784, 128), (256, 512))
   """
   shape = tuple(shape)
   if len(shape) == 0:
@@ -231,11 +251,13 @@ def fans(shape: Sequence[int], in_axis: int | Sequence[int] = -2,
   def axes(a: int | Sequence[int]) -> tuple[int, ...]:
     a = (a,) if isinstance(a, int) else tuple(a)
     if any(not -len(shape) <= i < len(shape) for i in a):
-      raise ValueError(f"axes {a} out of range for shape {shape}")
+      raise ValueError(f"axes {a} are out of range for shape {shape}; accepted: axes from "
+                       f"{-len(shape)} to {len(shape) - 1}")
     return tuple(i % len(shape) for i in a)
   ins, outs, batch = axes(in_axis), axes(out_axis), axes(batch_axis)
   if len(set(ins + outs + batch)) != len(ins + outs + batch):
-    raise ValueError(f"in_axis {in_axis}, out_axis {out_axis} and batch_axis {batch_axis} overlap")
+    raise ValueError(f"in_axis={in_axis}, out_axis={out_axis} and batch_axis={batch_axis} overlap "
+                     f"on shape {shape}; accepted: each axis in at most one of them")
   receptive = math.prod(d for i, d in enumerate(shape) if i not in ins + outs + batch)
   return (math.prod(shape[i] for i in ins) * receptive, math.prod(shape[i] for i in outs) * receptive)
 
@@ -266,6 +288,23 @@ def check_choice(name: str, scheme: str, value: str, accepted: Sequence[str]) ->
   return value
 
 
+def check_axes(scheme: str, name: str, value: Any, many: bool = True,
+               allow_empty: bool = False) -> int | tuple[int, ...]:
+  """An axis parameter in canonical form: an int, or (``many``) a tuple of two or more ints, or
+  (``allow_empty``) ``()``; a one-element tuple or list becomes its int. ValueError otherwise."""
+  given = tuple(value) if many and isinstance(value, (tuple, list)) else (value,)
+  try:
+    axes = tuple(operator.index(a) for a in given)
+  except TypeError:
+    axes = None
+  if axes is None or any(isinstance(a, (bool, np.bool_)) for a in given) or (
+      not axes and not allow_empty):
+    accepted = ("an int axis or a tuple of int axes" if many else "an int axis") + (
+        " (or () for none)" if allow_empty else "")
+    raise ValueError(f"{scheme}: {name}={value!r} is not accepted; accepted: {accepted}")
+  return axes[0] if len(axes) == 1 else axes
+
+
 def canonical_name(kind: str, defaults: dict[str, Any], **params: Any) -> str:
   """Canonical name: ``kind(key=value, ...)`` listing the parameters that differ from defaults."""
   shown = {k: v for k, v in params.items()
@@ -275,7 +314,8 @@ def canonical_name(kind: str, defaults: dict[str, Any], **params: Any) -> str:
 
 def from_draw(name: str, formula: str, draw: Draw, target: Callable[[Shape], Target],
               validate: Callable[[Shape], None] | None = None,
-              affine: Callable[[Shape], Affine] | None = None) -> Initializer:
+              affine: Callable[[Shape], Affine] | None = None,
+              kernel_fans: Callable[[Shape], tuple[int, int]] | None = None) -> Initializer:
   """The :class:`Initializer` drawing with ``draw(key, shape, dtype)``, compiled per shape and dtype.
 
   Args:
@@ -285,10 +325,12 @@ def from_draw(name: str, formula: str, draw: Draw, target: Callable[[Shape], Tar
     target: the :class:`Target` of one entry for a shape.
     validate: raises ValueError for a shape the scheme does not accept.
     affine: the float32 draw for a shape as an :class:`Affine`, where the scheme is one.
+    kernel_fans: ``(fan_in, fan_out)`` for a shape, where the scheme's axes are not the Flax
+      layout's (:func:`fans` with its defaults otherwise).
   """
   # The draw is compiled once per (shape, dtype) with the parameters as constants, so a call made
   # eagerly and the same call inlined in a user's jit or jit(vmap) population are one XLA program
   # and round alike. Op-by-op eager arithmetic would not: XLA fuses a sampler's last multiply with
   # the scaling into one FMA rounding (1 ulp off in ~20% of entries on CPU otherwise).
   return Initializer(name, formula, jax.jit(draw, static_argnums=(1, 2)), target,
-                     validate or (lambda shape: None), affine)
+                     validate or (lambda shape: None), affine, kernel_fans)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinit import names
-from jaxinit.initializers.base import Initializer, Shape, Target, canonical_name, from_draw
+from jaxinit.initializers.base import Initializer, Shape, Target, canonical_name, check_axes, from_draw
 
 __all__ = ["orthogonal", "delta_orthogonal", "identity"]
 
@@ -29,29 +29,47 @@ def _at_least_2d(kind: str) -> Callable[[Shape], None]:
   return validate
 
 
-def orthogonal(gain: float = 1.0) -> Initializer:
+def orthogonal(gain: float = 1.0, *, column_axis: int = -1) -> Initializer:
   """Orthogonal: ``gain`` times a matrix with orthonormal columns (tall, square) or rows (wide).
 
-  The kernel reshaped to ``(prod(shape[:-1]), out)`` has W^T W = gain^2 I or W W^T = gain^2 I.
-  Bit-identical to ``jax.nn.initializers.orthogonal(scale=gain)`` in float32.
+  The kernel with ``column_axis`` moved last and reshaped to ``(rows, cols)``, ``cols =
+  shape[column_axis]`` and ``rows`` the product of the other dims, has W^T W = gain^2 I (rows >=
+  cols) or W W^T = gain^2 I (rows < cols). Bit-identical to ``jax.nn.initializers.orthogonal(
+  scale=gain, column_axis=column_axis)`` in float32.
 
   Args:
     gain: multiplies the matrix; may be traced.
+    column_axis: the axis of the columns, as in ``jax.nn.initializers.orthogonal``: -1 (the output
+      axis of the Flax layout ``(..., in, out)``), or e.g. 0 for an ``(out, in)`` weight (equinox,
+      torch) whose outputs should be orthonormal in the same sense.
+
+  Raises:
+    ValueError: a ``column_axis`` that is not an int, or one out of range for a shape (when drawn).
 
   References:
     Saxe, McClelland & Ganguli (2014), "Exact solutions to the nonlinear dynamics of learning in deep
     linear neural networks", ICLR.
   """
   gain = names.check_number("gain", "orthogonal", gain)
+  column_axis = check_axes("orthogonal", "column_axis", column_axis, many=False)
+  name = canonical_name("orthogonal", {**_GAIN, "column_axis": -1}, gain=gain, column_axis=column_axis)
+  at_least_2d = _at_least_2d("orthogonal")
+
+  def validate(shape: Shape) -> None:
+    at_least_2d(shape)
+    if not -len(shape) <= column_axis < len(shape):
+      raise ValueError(f"{name}: column_axis={column_axis} is out of range for shape {shape}; "
+                       f"accepted: an axis from {-len(shape)} to {len(shape) - 1}")
 
   def target(shape: Shape) -> Target:
-    rows, cols = math.prod(shape[:-1]), shape[-1]
+    cols = shape[column_axis]
+    rows = math.prod(shape) // cols
     return Target("orthogonal", 0.0, float(gain) * float(gain) / max(rows, cols))
 
-  return from_draw(
-      canonical_name("orthogonal", _GAIN, gain=gain), "gain * Q, Q^T Q = I (tall) or Q Q^T = I (wide)",
-      lambda key, shape, dtype: jax.nn.initializers.orthogonal(scale=gain)(key, shape, dtype),
-      target, _at_least_2d("orthogonal"))
+  def draw(key: jax.Array, shape: Shape, dtype: np.dtype) -> jax.Array:
+    return jax.nn.initializers.orthogonal(scale=gain, column_axis=column_axis)(key, shape, dtype)
+
+  return from_draw(name, "gain * Q, Q^T Q = I (tall) or Q Q^T = I (wide)", draw, target, validate)
 
 
 def delta_orthogonal(gain: float = 1.0) -> Initializer:

@@ -119,7 +119,8 @@ def describe(name: str, shape: Sequence[int], seed: int = 0, dtype: Any = "float
 
   Args:
     name: a scheme name or alias, e.g. ``"he_normal"`` or ``"normal(stddev=0.5)"``.
-    shape: the shape in the Flax layout ``(..., in, out)``.
+    shape: the shape, in the Flax layout ``(..., in, out)`` unless the scheme names its axes
+      (``he_normal(in_axis=-1, out_axis=-2)`` for ``(out, in)``).
     seed: the PRNG seed, in ``[0, 2^32)``.
     dtype: one of :data:`DTYPES` (a name or a dtype); float64 switches on jax's x64 mode for this
       draw only.
@@ -148,7 +149,7 @@ def describe(name: str, shape: Sequence[int], seed: int = 0, dtype: Any = "float
       stats = {"mean": jnp.mean(x), "std": jnp.std(x), "variance": jnp.var(x),
                "mean_sq": jnp.mean(x * x), "min": jnp.min(x), "max": jnp.max(x)}
       stats = {k: float(v) for k, v in stats.items()}
-    fan_in, fan_out = initializers.fans(shape)
+    fan_in, fan_out = init.fans(shape)
   return Description(init.name, init.formula, shape, str(w.dtype), seed, int(fan_in), int(fan_out),
                      target, stats, w)
 

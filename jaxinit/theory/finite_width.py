@@ -50,7 +50,7 @@ def fourth_moment(activation: theory.Act, K: jax.typing.ArrayLike) -> jax.Array:
   r""":math:`\langle s(z)^4 \rangle_K`: ``3 A4 K^2`` for the scale-invariant class, :math:`(3 - 4
   e^{-2K} + e^{-8K})/8` for sin (:math:`\sin^4 = (3 - 4\cos 2z + \cos 4z)/8`; a quadrature cannot
   follow its oscillation at large K), else :func:`jaxinit.theory.gaussian_expectation`."""
-  act, K = activations.get(activation), jnp.asarray(K, jnp.result_type(float))
+  act, K = theory.as_activation(activation), jnp.asarray(K, jnp.result_type(float))
   moments = slope_moments(act)
   if moments is not None:
     return 3 * moments[1] * K * K
@@ -84,7 +84,7 @@ def fourth_moment_ratio(activation: theory.Act, widths: Sequence[int]) -> np.nda
   >>> fourth_moment_ratio("relu", [100, 100, 100])
   array([3.    , 3.15  , 3.3075])
   """
-  act = activations.get(activation)
+  act = theory.as_activation(activation)
   moments = slope_moments(act)
   if moments is None:
     raise ValueError(f"fourth_moment_ratio: activation {act.name!r} has no exact finite-width "
@@ -109,8 +109,8 @@ def kappa4_recursion(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax
   gives ``3 + 3 kappa4 / K^2 = 3 (1 + 5 (l-1)/n)``, the first order of :func:`fourth_moment_ratio`.
 
   Args:
-    activation: name or Activation (static); quadrature for :math:`\langle s^4\rangle` except for
-      the scale-invariant class.
+    activation: name, Activation or function (:func:`jaxinit.theory.as_activation`; static);
+      quadrature for :math:`\langle s^4\rangle` except for the scale-invariant class.
     C_b, C_W, K1: bias and weight variances and ``K(1) = C_b + C_W |x|^2 / n_0`` (may be traced).
     widths: ``(n_1, ..., n_L)`` (may be traced); ``n_L`` does not enter.
 
@@ -168,7 +168,7 @@ def mean_kernel(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.typi
   the leading term where ``L / n`` is small; the :math:`1/n^2` term is not implemented.
 
   Args:
-    activation: name or Activation (static).
+    activation: name, Activation or function (:func:`jaxinit.theory.as_activation`; static).
     C_b, C_W, K1: as in :func:`kappa4_recursion` (may be traced).
     widths: ``(n_1, ..., n_L)`` (may be traced); ``n_L`` does not enter.
 
@@ -187,7 +187,7 @@ def _recursions(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.typi
                 K1: jax.typing.ArrayLike, widths: Sequence[int] | jax.Array
                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
   """``(K, kappa4, delta_K)`` of :func:`kappa4_recursion` and :func:`mean_kernel`, one scan."""
-  act = activations.get(activation)
+  act = theory.as_activation(activation)
   dtype = jnp.result_type(float)
   C_b, C_W = jnp.asarray(C_b, dtype), jnp.asarray(C_W, dtype)
   # F'(K) = chi_par / C_W and F''(K), from one evaluation of chi_parallel
@@ -224,7 +224,7 @@ def kernel_spread(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.ty
   from :func:`kappa4_recursion`: the variance is then accurate to :math:`O(1/n^2)`.
 
   Args:
-    activation: name or Activation (static).
+    activation: name, Activation or function (:func:`jaxinit.theory.as_activation`; static).
     C_b, C_W, K1: as in :func:`kappa4_recursion` (may be traced).
     widths: ``(n_1, ..., n_L)`` (may be traced).
 
@@ -234,7 +234,7 @@ def kernel_spread(activation: theory.Act, C_b: jax.typing.ArrayLike, C_W: jax.ty
   References:
     PDLT ch. 4.
   """
-  act = activations.get(activation)
+  act = theory.as_activation(activation)
   dtype = jnp.result_type(float)
   n = jnp.asarray(widths, dtype)
   moments = slope_moments(act)

@@ -4,7 +4,7 @@ Two definitions, named apart because they disagree for most activations:
 
 * :func:`torch_gain` is the table of ``torch.nn.init.calculate_gain`` (a convention: tanh 5/3,
   selu 3/4 are rules of thumb, not derived values).
-* :func:`variance_preserving_gain` is derived for any registered activation: the gain ``g`` with
+* :func:`variance_preserving_gain` is derived for any activation (a function too): the gain ``g`` with
   ``g^2 <s(z)^2>_K = K``, so a layer with ``Var W = g^2 / fan_in`` and zero bias keeps the
   preactivation second moment ``K`` (the fixed-point condition of the kernel recursion
   ``K' = C_W <s^2>_K`` with ``C_W = g^2``). It equals the torch value for relu, leaky relu and
@@ -18,15 +18,15 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxinit import activations, names
-from jaxinit.theory import second_moment
+from jaxinit import names
+from jaxinit.theory import Act, as_activation, second_moment
 
 __all__ = ["torch_gain", "variance_preserving_gain", "TORCH_GAIN_ACTIVATIONS"]
 
 TORCH_GAIN_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
 
 
-def torch_gain(activation: str | activations.Activation) -> float:
+def torch_gain(activation: Act) -> float:
   """Returns ``torch.nn.init.calculate_gain`` for an activation.
 
   Args:
@@ -41,7 +41,7 @@ def torch_gain(activation: str | activations.Activation) -> float:
     ValueError: for an activation the torch table does not list (use
       :func:`variance_preserving_gain` instead).
   """
-  act = activations.get(activation)
+  act = as_activation(activation)
   base = act.kind
   if base == "leaky_relu":
     a = dict(act.params)["negative_slope"]
@@ -54,8 +54,7 @@ def torch_gain(activation: str | activations.Activation) -> float:
   return table[base]
 
 
-def variance_preserving_gain(activation: str | activations.Activation,
-                             K: jax.typing.ArrayLike = 1.0) -> jax.Array:
+def variance_preserving_gain(activation: Act, K: jax.typing.ArrayLike = 1.0) -> jax.Array:
   r"""Returns the gain that keeps the preactivation second moment ``K`` through a layer.
 
   :math:`g = \sqrt{K / \langle s(z)^2 \rangle_K}`, :math:`z \sim N(0, K)`, with
@@ -63,7 +62,8 @@ def variance_preserving_gain(activation: str | activations.Activation,
   :func:`jaxinit.theory.panel_rule` quadrature otherwise).
 
   Args:
-    activation: name or :class:`~jaxinit.activations.Activation` from the registry.
+    activation: name, :class:`~jaxinit.activations.Activation` or elementwise function
+      (:func:`jaxinit.theory.as_activation`).
     K: the preactivation variance to preserve (default 1); may be traced.
 
   Returns:

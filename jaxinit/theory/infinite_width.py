@@ -7,7 +7,9 @@ Notation of Roberts, Yaida & Hanin, *The Principles of Deep Learning Theory* (PD
 sin), a kink- and scale-aware quadrature (:func:`panel_rule`) for any registered activation, and
 for the two-input cross term the same rule conditioned on one input (:func:`bivariate_expectation`).
 Everything is pure JAX: ``C_b``, ``C_W`` and ``K`` may be traced, so ``jax.vmap`` over a grid of
-``(C_b, C_W)`` computes a phase diagram in one call; the activation is a static (Python) argument.
+``(C_b, C_W)`` computes a phase diagram in one call; the activation is a static (Python) argument:
+a registered name, an :class:`~jaxinit.activations.Activation`, or any elementwise ``jax.numpy``
+function (:func:`as_activation`).
 
 Accuracy contract (tests/test_theory_accuracy.py, against adaptive scipy quadrature of independent
 plain-Python activations): for every registered activation, ``K`` in [1e-3, 1e3] and correlations
@@ -30,6 +32,7 @@ kernels and ``normal(stddev=sqrt(C_b))`` biases.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -43,14 +46,68 @@ from jaxinit import activations
 
 __all__ = [
     "REACH", "PANELS", "INNER", "panel_rule", "gaussian_expectation", "bivariate_expectation",
-    "Act", "slope", "second_moment", "derivative_moment", "chi_parallel", "chi_perp", "kernel_recursion",
-    "FIXED_POINT_RTOL", "fixed_point", "depth_scales", "correlation_slope", "correlation_step",
-    "relu_arccos_kernel", "phase_point", "phase", "correlation_recursion",
+    "Act", "as_activation", "slope", "second_moment", "derivative_moment", "chi_parallel", "chi_perp",
+    "kernel_recursion", "FIXED_POINT_RTOL", "fixed_point", "depth_scales", "correlation_slope",
+    "correlation_step", "relu_arccos_kernel", "phase_point", "phase", "correlation_recursion",
     "correlation_fixed_point", "chi_c", "gradient_norm_ratio", "Critical", "critical_point",
 ]
 
-Act = str | activations.Activation
+Act = str | activations.Activation | Callable[[jax.Array], jax.Array]
 ArrayLike = jax.typing.ArrayLike
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Function(activations.Activation):
+  """An activation given as a plain function: equal only to one wrapping the same function, so
+  programs compiled for it (the activation is a static argument) and results cached per activation
+  are its own, never another function's of the same name."""
+
+  def __eq__(self, other: object) -> bool:
+    return isinstance(other, _Function) and other.fn is self.fn
+
+  def __hash__(self) -> int:
+    return hash(self.fn)
+
+
+def as_activation(activation: Act) -> activations.Activation:
+  """The :class:`~jaxinit.activations.Activation` every function here works with.
+
+  Args:
+    activation: a registered name (``"tanh"``, ``"leaky_relu(0.2)"``), an
+      :class:`~jaxinit.activations.Activation`, or any elementwise function written with
+      ``jax.numpy``, e.g. mish, ``lambda x: x * jnp.tanh(jax.nn.softplus(x))``. A function goes
+      through the numerical path (quadrature, autodiff), never a closed form or a derivative
+      written out for a registered activation, even one it equals; it is named by its
+      ``__name__`` in angle brackets (``<lambda>``, ``<mish>``), and equal only to itself.
+
+  Returns:
+    The :class:`~jaxinit.activations.Activation`.
+
+  Raises:
+    TypeError: neither a string, an Activation nor a callable.
+    ValueError: an unknown name; a function JAX cannot trace, or that does not map an array to a
+      floating array of the same shape.
+  """
+  if isinstance(activation, (str, activations.Activation)):
+    return activations.get(activation)
+  if not callable(activation):
+    raise TypeError(f"activation {activation!r} is a {type(activation).__name__}; accepted: a name "
+                    "such as 'tanh', an Activation, or an elementwise function")
+  name = getattr(activation, "__name__", type(activation).__name__)
+  name = name if name.startswith("<") else f"<{name}>"
+  x = jax.ShapeDtypeStruct((3,), jnp.float32)
+  try:
+    out = jax.eval_shape(activation, x)
+  except Exception as e:  # the user's function: say which, and what it must be
+    first_line = str(e).partition("\n")[0]
+    raise ValueError(f"activation {name} cannot be traced by JAX ({type(e).__name__}: {first_line}); "
+                     "accepted: an elementwise function written with jax.numpy") from None
+  if getattr(out, "shape", None) != x.shape or not jnp.issubdtype(out.dtype, jnp.floating):
+    raise ValueError(
+        f"activation {name} maps a float32 array of shape {x.shape} to {out!r}; accepted: an "
+        "elementwise function, returning a floating array of its input's shape")
+  return _Function(name, activation)
+
 
 REACH = 10.0
 """Both rules integrate the standard normal over ``[-REACH, REACH]`` (the mass beyond is 1.5e-23)."""
@@ -200,7 +257,7 @@ def second_moment(activation: Act, K: ArrayLike) -> jax.Array:
   r""":math:`\langle s(z)^2 \rangle_K`: closed form for relu, leaky relu, linear, erf
   (:math:`\frac{2}{\pi}\arcsin\frac{2K}{1+2K}`) and sin (:math:`(1 - e^{-2K})/2`), the
   :func:`panel_rule` quadrature otherwise."""
-  act, K = activations.get(activation), _float(K)
+  act, K = as_activation(activation), _float(K)
   if act.kind == "linear":
     return K
   if act.kind == "relu":
@@ -221,7 +278,7 @@ def derivative_moment(activation: Act, K: ArrayLike) -> jax.Array:
   (:math:`(1 + e^{-2K})/2`), else the :func:`panel_rule` quadrature; at ``K = 0`` (below 1e-30)
   the limit :math:`K \to 0^+`, :math:`(s'(0^-)^2 + s'(0^+)^2)/2`: the two one-sided slopes of a
   kink averaged (selu, elu), as :func:`chi_parallel` does."""
-  act, K = activations.get(activation), _float(K)
+  act, K = as_activation(activation), _float(K)
   if act.kind == "linear":
     return jnp.ones_like(K)
   if act.kind == "relu":
@@ -255,7 +312,7 @@ def chi_parallel(activation: Act, C_W: ArrayLike, K: ArrayLike) -> jax.Array:
   ``K = 0`` (below 1e-30) the limit :math:`\langle s'^2 + s s''\rangle_0`, with the two one-sided
   slopes of a kink averaged.
   """
-  act, K = activations.get(activation), _float(K)
+  act, K = as_activation(activation), _float(K)
   if act.kind == "erf":  # the derivative of (2/pi) arcsin(2K / (1 + 2K)), without its cancellation
     return _float(C_W) * 4 / (jnp.pi * (1 + 2 * K) * jnp.sqrt(1 + 4 * K))
   if act.kind == "sin":  # autodiff of expm1 gives expm1 + 1: cancellation in float32
@@ -293,7 +350,8 @@ def kernel_recursion(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K1: ArrayL
   r"""The single-input kernel through depth, :math:`K(l+1) = C_b + C_W \langle s^2\rangle_{K(l)}`.
 
   Args:
-    activation: name or :class:`~jaxinit.activations.Activation` (static).
+    activation: a name, an :class:`~jaxinit.activations.Activation` or a function
+      (:func:`as_activation`; static).
     C_b, C_W: bias and weight variances (may be traced): the same for every layer, or one per
       layer, shape ``(depth,)``, entry ``l - 1`` being layer ``l``'s (layer 1's enter only
       through ``K1``), e.g. a Glorot network's (:func:`jaxinit.schemes.predictions.layer_variances`).
@@ -347,7 +405,7 @@ def fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike =
     without a root (relu with :math:`C_W > 2`); ``nan`` where the bisected root misses the
     tolerance (never seen; a discontinuous map would do it).
   """
-  return _fixed_point(activations.get(activation), _float(C_b), _float(C_W), _float(K0))
+  return _fixed_point(as_activation(activation), _float(C_b), _float(C_W), _float(K0))
 
 
 @functools.partial(jax.jit, static_argnums=(0,))  # one compilation per activation, not per value
@@ -413,7 +471,7 @@ def depth_scales(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K_star: ArrayL
   chi_1 = chi_perp(activation, C_W, K_star)
 
   def chaotic(_):
-    act, K = activations.get(activation), _float(K_star)
+    act, K = as_activation(activation), _float(K_star)
     c_star = _correlation_iterate(act, _float(C_b), _float(C_W), K, jnp.zeros_like(K), iterations)
     slope_ = correlation_slope(act, C_W, K, c_star).astype(chi_1.dtype)
     return jnp.where(jnp.isfinite(K), slope_, jnp.nan)  # no finite K*: no correlation map
@@ -429,7 +487,7 @@ def correlation_slope(activation: Act, C_W: ArrayLike, K_star: ArrayLike, c: Arr
   variance :math:`K^*`: :math:`C_W E[s'(z_1) s'(z_2)]` (Price's theorem), :math:`\mathrm{Var}\,
   z_a = K^*`, :math:`\mathrm{Cov} = c K^*`; at ``c = 1`` it is :math:`\chi_\perp(K^*)`. A
   scalar (Schoenholz et al. 2017, eq. 8)."""
-  ds = slope(activations.get(activation))
+  ds = slope(as_activation(activation))
   K, c = _float(K_star), _float(c)
   return _float(C_W) * bivariate_expectation(lambda a, b: ds(a) * ds(b), K, c * K, K)
 
@@ -454,7 +512,7 @@ def correlation_step(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K11: Array
     relu and leaky relu (the arc-cosine kernel), linear, erf and sin, bivariate quadrature
     otherwise. The correlation is ``K12' / sqrt(K11' K22')``.
   """
-  act = activations.get(activation)
+  act = as_activation(activation)
   C_b, C_W = _float(C_b), _float(C_W)
   cross = _cross(act, _float(K11), _float(K12), _float(K22))
   return (C_b + C_W * second_moment(act, K11), C_b + C_W * cross,
@@ -495,7 +553,8 @@ def phase(activation: Act, C_b: ArrayLike, C_W: ArrayLike, K0: ArrayLike = 1.0) 
   the whole diagram on a ``(len(C_W), len(C_b))`` grid in one call.
 
   Args:
-    activation: name or :class:`~jaxinit.activations.Activation` (static).
+    activation: a name, an :class:`~jaxinit.activations.Activation` or a function
+      (:func:`as_activation`; static).
     C_b, C_W: bias and weight variances (scalars, may be traced).
     K0: as for :func:`fixed_point` (``K* = inf`` where the kernel diverges).
 
@@ -537,7 +596,7 @@ def correlation_fixed_point(activation: Act, C_b: ArrayLike, C_W: ArrayLike, c0:
   rate ``dc'/dc`` at :math:`c^*`, slow near the edge of chaos: raise ``iterations`` there.
   Schoenholz et al. (2017), the c-map.
   """
-  return _correlation_fixed_point(activations.get(activation), _float(C_b), _float(C_W),
+  return _correlation_fixed_point(as_activation(activation), _float(C_b), _float(C_W),
                                   _float(c0), iterations, _float(K0))
 
 
@@ -633,8 +692,10 @@ def critical_point(activation: Act) -> Critical:
     \rangle_{K^*} \ge 0` is returned. Expectations use a panelled Gauss-Legendre rule (1e-15).
 
   Args:
-    activation: a registered activation name or :class:`~jaxinit.activations.Activation`; results
-      are cached per canonical name. Not traceable: call it outside ``jit``.
+    activation: a registered name, an :class:`~jaxinit.activations.Activation`, or any elementwise
+      ``jax.numpy`` function (:func:`as_activation`: mish, ``lambda x: jnp.tanh(x)``), classified
+      and solved by the same numerical path (a function equal to a registered activation gets its
+      result); results are cached per activation. Not traceable: call it outside ``jit``.
 
   Returns:
     :class:`Critical` of Python floats.
@@ -645,12 +706,11 @@ def critical_point(activation: Act) -> Critical:
   References:
     PDLT ch. 5 (criticality, universality classes, the gelu and swish solutions).
   """
-  return _critical(activations.get(activation).name)
+  return _critical(as_activation(activation))
 
 
 @functools.cache
-def _critical(name: str) -> Critical:
-  act = activations.get(name)
+def _critical(act: activations.Activation) -> Critical:
   with jax.enable_x64(True):
     s, slope, curve = act.fn, jax.grad(act.fn), jnp.vectorize(jax.grad(jax.grad(act.fn)))
     x = jnp.array([-2.5, -1.0, -0.3, 0.7, 1.9])
@@ -692,7 +752,7 @@ def _critical(name: str) -> Critical:
   why = (f"s(0) = {s0:.4g} != 0 so K* = 0 is not a fixed point" if s0 != 0 else
          "s'(0) = 0 so chi_perp(0) = 0" if slope2 == 0 else "the kernel flows away from K* = 0")
   raise ValueError(
-      f"{name} has no critical point: {why}, and chi_par = chi_perp = 1 has no solution with "
+      f"{act.name} has no critical point: {why}, and chi_par = chi_perp = 1 has no solution with "
       f"C_b >= 0 for K* in [{CRITICAL_RANGE[0]:g}, {CRITICAL_RANGE[1]:g}]; accepted: scale-invariant "
       "activations (relu, leaky_relu, linear), ones with s(0) = 0 and s'(0) != 0 whose kernel "
       "flows into K* = 0 (tanh, erf, sin), and ones with such a solution (gelu, silu)")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxinit import activations, initializers, theory
+from jaxinit import initializers, theory
 from jaxinit.theory import finite_width
 
 __all__ = ["WEIGHTS", "derivative_fourth_moment", "jacobian_spectrum_moments",
@@ -40,7 +40,7 @@ def _s1(weights: str) -> float:
 def derivative_fourth_moment(activation: theory.Act, K: jax.typing.ArrayLike) -> jax.Array:
   r""":math:`\mu_2 = \langle s'(z)^4\rangle_K`: closed form for relu (1/2), leaky relu
   (:math:`(1+a^4)/2`) and linear (1), quadrature otherwise (``s'(0)^4`` at ``K = 0``)."""
-  act = activations.get(activation)
+  act = theory.as_activation(activation)
   K = jnp.asarray(K, jnp.result_type(float))
   moments = finite_width.slope_moments(act)
   if moments is not None:
@@ -62,7 +62,7 @@ def jacobian_spectrum_moments(activation: theory.Act, C_W: jax.typing.ArrayLike,
   orthogonal weights as ``K* -> 0`` (tanh: ``~ 8 L K*^2``).
 
   Args:
-    activation: name or Activation (static).
+    activation: name, Activation or function (:func:`jaxinit.theory.as_activation`; static).
     C_W: weight variance (``W W^T`` has mean eigenvalue ``C_W``); may be traced.
     K_star: the preactivation variance every layer sits at (irrelevant for relu, leaky relu,
       linear); may be traced.
@@ -98,7 +98,7 @@ def random_jacobian_singular_values(key: jax.Array, activation: theory.Act, widt
 
   Args:
     key: PRNG key.
-    activation: name or Activation.
+    activation: name, Activation or function (:func:`jaxinit.theory.as_activation`).
     widths: ``(n_1, ..., n_L)``, the layer widths; the input width ``n_0`` is ``x.shape[-1]``.
     C_W, C_b: weight and bias variances (may be traced).
     x: one input, shape ``(n_0,)``; ``K(1) = C_b + C_W |x|^2 / n_0``.
@@ -113,7 +113,7 @@ def random_jacobian_singular_values(key: jax.Array, activation: theory.Act, widt
   _s1(weights)
   if len(widths) == 0:
     raise ValueError("random_jacobian_singular_values: widths is empty; accepted: one width per layer")
-  act = activations.get(activation)
+  act = theory.as_activation(activation)
   draw = initializers.get("orthogonal" if weights == "orthogonal" else "lecun_normal")
   dims = (x.shape[-1], *widths)
   keys = jax.random.split(key, (len(widths), 2))
