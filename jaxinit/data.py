@@ -14,23 +14,30 @@ recall) are token tasks, their inputs token ids as float32. MNIST and Fashion-MN
 the four standard IDX files in a folder (``data_dir`` or ``$JAXINIT_DATA_DIR``), or, without a
 folder, through the optional ``tensorflow-datasets`` (``pip install "jaxinit[tfds]"``); the files
 are checked against the published sets' label counts (:func:`identify`), so MNIST files are not
-trained on as Fashion-MNIST. Missing, unreadable, corrupt or mismatched data raises
-:class:`DataError`.
+trained on as Fashion-MNIST. ``tfds:NAME`` is any tensorflow-datasets image classification set
+(``tfds:cifar10``), read through ``tfds.data_source`` without TensorFlow (:func:`tfds_image_set`).
+Any name may end in ``validation=V`` (``tfds:cifar10(validation=5000)``): ``V`` train examples,
+drawn by the data seed, are held out and evaluated on in place of the test split (:func:`hold_out`,
+init2winit's convention). Missing, unreadable, corrupt or mismatched data, and any failure of the
+tfds stack, raises :class:`DataError` (one line: what failed, what is accepted).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
 import gzip
+import hashlib
 import importlib
 import inspect
+import logging
 import math
 import operator
 import os
 import pathlib
+import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,7 +49,8 @@ __all__ = ["nbytes", "family", "num_classes", "num_outputs", "FAMILIES", "Datase
            "vocabulary", "TOKEN_SETS", "MODULAR_OPS",
            "read_idx", "identify", "load", "canonical", "known", "ENV_VAR", "IDX_FILES", "LOADERS",
            "ALIASES", "NORMALIZATIONS", "default_normalize", "check_normalize", "Fingerprint",
-           "FINGERPRINTS", "PIXEL_MEAN_TOLERANCE"]
+           "FINGERPRINTS", "PIXEL_MEAN_TOLERANCE", "TFDS_PREFIX", "TfdsInfo", "tfds_image_set",
+           "fingerprint", "hold_out", "validation", "evaluated_on", "VALIDATION_STREAM"]
 
 NORMALIZATIONS = ("standard", "per_feature", "unit", "none")
 """How inputs are scaled (``normalize=``): train mean and std (one scalar for images, per feature
@@ -51,8 +59,18 @@ for vector data), per feature (per pixel), pixels / 255, or raw."""
 ENV_VAR = "JAXINIT_DATA_DIR"
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte")
-_HOME = {"mnist": "http://yann.lecun.com/exdb/mnist/",
-         "fashion_mnist": "https://github.com/zalandoresearch/fashion-mnist"}
+_WHERE = {"mnist": "torchvision.datasets.MNIST(root, download=True) leaves them in root/MNIST/raw",
+          "fashion_mnist": "torchvision.datasets.FashionMNIST(root, download=True) leaves them in "
+                           "root/FashionMNIST/raw; so does a clone of zalandoresearch/fashion-mnist, "
+                           "in data/fashion"}
+"""Where the IDX files of each image set can be had (the hint of a missing-files error)."""
+TFDS_PREFIX = "tfds:"
+"""``tfds:NAME``: an image classification set of tensorflow-datasets (:func:`tfds_image_set`)."""
+_TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[a-z0-9_.]+)?(:[0-9]+\.[0-9]+\.[0-9]+)?")
+_TFDS_DIRS = "--data-dir (data_dir) or $TFDS_DATA_DIR"
+_TFDS_PREPARE = ("its files prepared in {dirs} (default ~/tensorflow_datasets), made on a machine "
+                 "with network by `tfds build {name} --file_format=array_record` or "
+                 "tfds.data_source('{name}', download=True)")
 _TITLE = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
@@ -99,8 +117,10 @@ class Dataset:
     mean, std: float32 train statistics that were applied, broadcastable to one example
       (``(2,)`` for the toy sets, ``(1, 1, 1)`` for the image sets): ``raw = x * std + mean``.
     source: where the examples came from, for a run record: ``"generated: moons(seed=0, ...)"``, or
-      the IDX folder (or ``tensorflow_datasets 'mnist'``) then ``"; verified: mnist"`` when the files
-      are the published set (:func:`identify`) or ``"; unverified: ..."`` when they are other files.
+      the IDX folder (or ``tensorflow_datasets mnist 3.0.1 in ...``) then ``"; verified: mnist"``
+      when the files are the published set (:func:`identify`) or ``"; unverified: ..."`` when they
+      are other files; a ``tfds:NAME`` set's version, splits and :func:`fingerprint`; then what
+      ``test_*`` is where a validation split was asked for (:func:`hold_out`).
   """
 
   name: str
@@ -528,38 +548,17 @@ def _find_idx(name: str, folder: pathlib.Path, origin: str) -> list[pathlib.Path
   if not folder.is_dir():
     raise DataError(f"{name}: the data folder {folder} (from {origin}) does not exist or is not a "
                     f"folder; accepted: a folder holding {_expected()}, directly or in its {name}/ "
-                    f"subfolder (download them, e.g. from {_HOME[name]})")
+                    f"subfolder ({_WHERE[name]}; or use no folder and pip install "
+                    '"jaxinit[tfds]")')
   base = folder / name if (folder / name).is_dir() else folder
   found = {f: next((p for p in (base / f"{f}.gz", base / f) if p.is_file()), None) for f in IDX_FILES}
   missing = [f"{f}.gz (or {f})" for f, p in found.items() if p is None]
   if missing:
     raise DataError(
         f"{name}: {base} (from {origin}) lacks {', '.join(missing)}; accepted: the four IDX files, "
-        f"gzip or raw, in {folder / name} or {folder} (download them, e.g. from {_HOME[name]}, or drop "
-        f'the folder and pip install "jaxinit[tfds]")')
+        f"gzip or raw, in {folder / name} or {folder} ({_WHERE[name]}; or use no "
+        f'folder and pip install "jaxinit[tfds]")')
   return list(found.values())
-
-
-def _from_tfds(name: str) -> tuple[np.ndarray, ...]:
-  """Both splits through tensorflow_datasets, as uint8 images ``(N, 28, 28)`` and labels ``(N,)``."""
-  accepted = (f"accepted: a folder holding {_expected()} (download them, e.g. from {_HOME[name]}) "
-              f'given as --data-dir (data_dir) or ${ENV_VAR}, or pip install "jaxinit[tfds]"')
-  try:
-    tfds = importlib.import_module("tensorflow_datasets")
-  except ImportError:
-    raise DataError(f"{name}: no data folder is given (--data-dir / data_dir, or ${ENV_VAR}) and "
-                    f"tensorflow_datasets is not installed; {accepted}") from None
-  try:
-    splits = tfds.as_numpy(tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True))
-  except OSError as e:  # no network, no cache, a failed download
-    raise DataError(f"{name}: tensorflow_datasets could not provide it ({e}); {accepted}") from None
-  arrays = []
-  for split, (x, y) in zip(("train", "test"), splits, strict=True):
-    x, y = np.asarray(x, np.uint8), np.asarray(y)
-    x = x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x
-    _check_split(x, y, (f"tensorflow_datasets {name} {split}",) * 2)
-    arrays += [x, y]
-  return tuple(arrays)
 
 
 def _verify(name: str, y_tr: np.ndarray, y_te: np.ndarray, pixel_mean: float, where: str,
@@ -573,13 +572,11 @@ def _verify(name: str, y_tr: np.ndarray, y_te: np.ndarray, pixel_mean: float, wh
   return f"verified: {name}" if found else f"unverified: not the published {_TITLE[name]} files"
 
 
-def _image_set(name: str, data_dir: str | os.PathLike[str] | None, normalize: str,
-               n_train: int | None = None, n_test: int | None = None) -> Dataset:
-  """The image set, normalized with the whole train split's statistics, then cut to its first
-  ``n_train`` train and ``n_test`` test examples (None: all)."""
-  full = _full_image_set(name, data_dir, normalize)
+def _cut(full: Dataset, name: str, n_train: int | None = None, n_test: int | None = None) -> Dataset:
+  """The first ``n_train`` train and ``n_test`` evaluation examples of ``full`` (None: all), as
+  ``name``; the statistics ``full`` was normalized with are kept."""
   if n_train is None and n_test is None:
-    return full
+    return dataclasses.replace(full, name=name)
   for what, n, have in (("n_train", n_train, len(full.y_train)), ("n_test", n_test, len(full.y_test))):
     if n is not None and n > have:
       raise ValueError(f"{name}: {what}={n} is more than the {have} examples of the split; "
@@ -588,8 +585,15 @@ def _image_set(name: str, data_dir: str | os.PathLike[str] | None, normalize: st
          "x_test": full.x_test[:n_test], "y_test": full.y_test[:n_test]}
   sizes = ", ".join(f"the first {n} {split} examples" for n, split in ((n_train, "train"),
                                                                        (n_test, "test")) if n)
-  return dataclasses.replace(full, name=_image_name(name, n_train, n_test), **cut,
-                             source=f"{full.source}; {sizes}")
+  return dataclasses.replace(full, name=name, **cut, source=f"{full.source}; {sizes}")
+
+
+def _image_set(name: str, data_dir: str | os.PathLike[str] | None, normalize: str,
+               n_train: int | None = None, n_test: int | None = None) -> Dataset:
+  """The image set, normalized with the whole train split's statistics, then cut to its first
+  ``n_train`` train and ``n_test`` test examples (None: all)."""
+  return _cut(_full_image_set(name, data_dir, normalize), _image_name(name, n_train, n_test),
+              n_train, n_test)
 
 
 def _image_name(base: str, n_train: int | None = None, n_test: int | None = None) -> str:
@@ -610,24 +614,48 @@ def _full_image_set(name: str, data_dir: str | os.PathLike[str] | None, normaliz
     _check_split(x_te, y_te, paths[2:])
     where = str(paths[0].parent.absolute())
   else:
-    x_tr, y_tr, x_te, y_te = _from_tfds(name)
-    where, origin = f"tensorflow_datasets {name!r}", "tensorflow_datasets' data_dir"
-  # Exact statistics from the pixel-value histogram; then one float32 affine map per image set.
-  counts, v = np.bincount(x_tr.ravel(), minlength=256), np.arange(256) / 255
-  mean = counts @ v / x_tr.size
+    try:
+      what = f"{name} (no IDX folder: --data-dir, data_dir or ${ENV_VAR})"
+      info = _tfds_info(name, None, what, "$TFDS_DATA_DIR")
+      (x_tr, y_tr), (x_te, y_te) = (_tfds_read(info, split, what, "$TFDS_DATA_DIR")
+                                    for split in ("train", "test"))
+    except DataError as e:
+      raise DataError(f"{e}; or a folder holding {_expected()} ({_WHERE[name]}) as --data-dir "
+                      f"(data_dir) or ${ENV_VAR}") from None
+    x_tr, x_te = x_tr[..., 0], x_te[..., 0]  # (N, 28, 28, 1) -> (N, 28, 28), as the IDX files
+    for split, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
+      _check_split(x, y, (f"tensorflow_datasets {name} {split}",) * 2)
+    where, origin = info.describe(), "tensorflow_datasets' data_dir ($TFDS_DATA_DIR)"
+  mean = _pixel_histogram(x_tr) @ np.arange(256) / (255 * x_tr.size)
   verified = _verify(name, y_tr, y_te, 255 * mean, where, origin)
+  return _pixels(name, x_tr[..., None], y_tr, x_te[..., None], y_te, 10, normalize,
+                 f"{where}; {verified}")
+
+
+def _pixel_histogram(x: np.ndarray) -> np.ndarray:
+  """How many pixels of ``x`` (uint8) take each value 0..255: ``(256,)`` int64."""
+  return np.bincount(x.ravel(), minlength=256)
+
+
+def _pixels(name: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray,
+            classes: int, normalize: str, source: str) -> Dataset:
+  """uint8 images ``(N, H, W, C)`` as float32 inputs, scaled as ``normalize`` says with the train
+  split's statistics (``standard``: one scalar mean and std over every train pixel, exact from the
+  pixel-value histogram; ``per_feature``: each pixel's and channel's), labels as int32."""
+  y_tr, y_te = y_tr.astype(np.int32), y_te.astype(np.int32)
   if normalize == "per_feature":
-    x_tr, x_te, mean_f, std_f = _per_feature(x_tr[..., None] / 255, x_te[..., None] / 255, normalize)
-    return Dataset(name, x_tr, y_tr.astype(np.int32), x_te, y_te.astype(np.int32), 10, mean_f,
-                   std_f, f"{where}; {verified}{_scaled(normalize)}")
+    x_tr, x_te, mean_f, std_f = _per_feature(x_tr / 255, x_te / 255, normalize)
+    return Dataset(name, x_tr, y_tr, x_te, y_te, classes, mean_f, std_f,
+                   f"{source}{_scaled(normalize)}")
+  counts, v = _pixel_histogram(x_tr), np.arange(256) / 255
+  mean = counts @ v / x_tr.size
   std = math.sqrt(counts @ (v - mean) ** 2 / x_tr.size) or 1.0  # 1: a constant image set
   if normalize != "standard":  # pixels / 255 (unit) or raw 0..255 (none): raw = x * std
     mean, std = 0.0, {"unit": 1.0, "none": 1 / 255}[normalize]
   scale, shift = np.float32(1 / (255 * std)), np.float32(-mean / std)
-  x_tr, x_te = (np.add(np.multiply(x, scale, dtype=np.float32), shift)[..., None] for x in (x_tr, x_te))
-  return Dataset(name, x_tr, y_tr.astype(np.int32), x_te, y_te.astype(np.int32), 10,
-                 np.full((1, 1, 1), mean, np.float32), np.full((1, 1, 1), std, np.float32),
-                 f"{where}; {verified}{_scaled(normalize)}")
+  x_tr, x_te = (np.add(np.multiply(x, scale, dtype=np.float32), shift) for x in (x_tr, x_te))
+  return Dataset(name, x_tr, y_tr, x_te, y_te, classes, np.full((1, 1, 1), mean, np.float32),
+                 np.full((1, 1, 1), std, np.float32), f"{source}{_scaled(normalize)}")
 
 
 def mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "standard",
@@ -636,7 +664,8 @@ def mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str = "stan
 
   Args:
     data_dir: folder holding the IDX files (``train-images-idx3-ubyte[.gz]``, ...) directly or in
-      its ``mnist/`` subfolder; default ``$JAXINIT_DATA_DIR``; with neither, ``tensorflow_datasets``.
+      its ``mnist/`` subfolder; default ``$JAXINIT_DATA_DIR``; with neither, ``tensorflow_datasets``
+      (``tfds.data_source`` in ``$TFDS_DATA_DIR``, as :func:`tfds_image_set`).
     normalize: ``standard`` (the scalar train mean and std), ``per_feature`` (each pixel's train
       mean and std; a pixel that is constant in the train split is only centred), ``unit``
       (pixels / 255) or ``none`` (0..255). ``mean``/``std`` are on the [0, 1] scale.
@@ -668,16 +697,219 @@ def fashion_mnist(data_dir: str | os.PathLike[str] | None = None, normalize: str
   return _image_set("fashion_mnist", data_dir, normalize, n_train, n_test)
 
 
+# ----------------------------------------------------------------------------- tensorflow-datasets
+
+
+class TfdsInfo(NamedTuple):
+  """What a tensorflow-datasets image classification set is, from its builder's info (no examples
+  read): ``name`` as tfds takes it (``cifar10``, ``name/config:1.2.3``), its ``version``, the
+  image and label feature names, one image's ``shape`` ``(H, W, C)``, the number of ``classes``,
+  the examples per split where the files are prepared (else empty), and the ``data_dir`` tfds
+  reads (None: its default, ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``)."""
+
+  name: str
+  version: str
+  image: str
+  label: str
+  shape: tuple[int, int, int]
+  classes: int
+  sizes: dict[str, int]
+  data_dir: str | None
+
+  def describe(self) -> str:
+    where = self.data_dir or "its default data_dir"
+    return f"tensorflow_datasets {self.name} {self.version} in {where}"
+
+
+@contextlib.contextmanager
+def _tfds_errors(what: str, name: str, dirs: str = _TFDS_DIRS) -> Iterator[Any]:
+  """Yields the ``tensorflow_datasets`` module; any error of the tfds stack inside (an import of
+  it or of one of its dependencies, an unknown dataset, missing or unreadable files, a failed
+  download) becomes one :class:`DataError` line naming ``what`` failed and what is accepted (the
+  prepared files in ``dirs``, tfds installed and whole). absl warnings are kept off stderr
+  meanwhile (the error says what went wrong)."""
+  install = 'pip install "jaxinit[tfds]" (tensorflow-datasets; TensorFlow is not needed)'
+  absl = logging.getLogger("absl")
+  level = absl.level
+  absl.setLevel(logging.ERROR)
+  try:
+    try:
+      tfds = importlib.import_module("tensorflow_datasets")
+    except ImportError as e:
+      if e.name == "tensorflow_datasets":
+        raise DataError(f"{what}: tensorflow_datasets is not installed; accepted: {install}") from None
+      raise DataError(f"{what}: tensorflow_datasets cannot be imported ({_one_line(e)}); accepted: "
+                      f"{_missing(e)}{install}") from None
+    yield tfds
+  except DataError:
+    raise
+  except Exception as e:  # whatever the tfds stack raises: one line, not a traceback
+    if type(e).__name__ == "DatasetNotFoundError":
+      raise DataError(f"{what}: tensorflow_datasets has no dataset {name!r}; accepted: a name of its "
+                      "catalog (tfds.list_builders()), e.g. tfds:cifar10, tfds:svhn_cropped, "
+                      "tfds:fashion_mnist") from None
+    if isinstance(e, ImportError):
+      prepare = _TFDS_PREPARE.format(name=name, dirs=dirs)
+      raise DataError(f"{what}: tensorflow_datasets failed to import a module it needs here "
+                      f"({_one_line(e)}; some only to prepare files); accepted: {prepare}, or "
+                      f"{_missing(e)}{install}") from None
+    raise DataError(f"{what}: tensorflow_datasets failed ({_one_line(e)}); accepted: "
+                    f"{_TFDS_PREPARE.format(name=name, dirs=dirs)}") from None
+  finally:
+    absl.setLevel(level)
+
+
+def _missing(e: ImportError) -> str:
+  """``pip install <the missing module>, or `` where the error names it."""
+  found = e.name or next(iter(re.findall(r"No module named '([\w.]+)'", str(e))), None)
+  return f"pip install {found.partition('.')[0]}, or " if found else ""
+
+
+def _one_line(e: BaseException) -> str:
+  """``Type: first line of the message``."""
+  text = str(e).strip().splitlines()
+  return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _tfds_info(name: str, data_dir: str | os.PathLike[str] | None, what: str | None = None,
+               dirs: str = _TFDS_DIRS) -> TfdsInfo:
+  """The builder info of tfds set ``name`` (nothing downloaded, no example read).
+
+  Raises:
+    DataError: tfds is missing or broken, the set is unknown, or it is no image classification
+      set of fixed-size images (an ``Image`` feature and a ``ClassLabel`` label).
+  """
+  what = what or f"{TFDS_PREFIX}{name}"
+  data_dir = None if data_dir is None else os.fspath(data_dir)
+  with _tfds_errors(what, name, dirs) as tfds:
+    builder = tfds.builder(name, data_dir=data_dir)
+    info = builder.info
+    features = dict(info.features.items()) if hasattr(info.features, "items") else {}
+    sizes = {split: int(s.num_examples) for split, s in info.splits.items()}
+    image_type, label_type = tfds.features.Image, tfds.features.ClassLabel
+  keys = info.supervised_keys if isinstance(info.supervised_keys, tuple) else ()
+  if len(keys) != 2 or not all(isinstance(k, str) and k in features for k in keys):
+    found = [k for k, f in features.items() if isinstance(f, image_type)][:1]
+    keys = (*found, *[k for k, f in features.items() if isinstance(f, label_type)][:1])
+  accepted = ("accepted: an image classification set, an Image feature of fixed shape (H, W, C) and a "
+              "ClassLabel label, e.g. tfds:cifar10")
+  if (len(keys) != 2 or not isinstance(features[keys[0]], image_type)
+      or not isinstance(features[keys[1]], label_type)):
+    raise DataError(f"{what}: its features {sorted(features)} hold no image and class label; {accepted}")
+  shape = tuple(features[keys[0]].shape)
+  if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+    raise DataError(f"{what}: its images have shape {shape} (of varying size); {accepted}")
+  return TfdsInfo(name, str(info.version), keys[0], keys[1], shape, int(features[keys[1]].num_classes),
+                  sizes, data_dir)
+
+
+def _tfds_read(info: TfdsInfo, split: str, what: str | None = None, dirs: str = _TFDS_DIRS
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """One split through ``tfds.data_source`` (random access over array_record files; no
+  TensorFlow), downloading and preparing it where tfds can: uint8 images ``(N, H, W, C)`` and int64
+  labels ``(N,)``.
+
+  Raises:
+    DataError: as :func:`_tfds_errors`.
+  """
+  what = (f"{what or TFDS_PREFIX + info.name}: its {split} split in "
+          f"{info.data_dir or 'the default data_dir'}")
+  with _tfds_errors(what, info.name, dirs) as tfds:
+    source = tfds.data_source(info.name, split=split, data_dir=info.data_dir)
+    x, y = np.empty((len(source), *info.shape), np.uint8), np.empty(len(source), np.int64)
+    for i in range(len(source)):
+      example = source[i]
+      x[i], y[i] = example[info.image], example[info.label]
+  if not len(y):
+    raise DataError(f"{what} is empty; accepted: a split with examples")
+  bad = y[(y < 0) | (y >= info.classes)]
+  if bad.size:
+    raise DataError(f"{what}: label {bad[0]} is out of range; accepted: 0 to {info.classes - 1}")
+  return x, y
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+  """A short hash of what was read, to compare two loads: SHA-256 (first 16 hex digits) of each
+  array's dtype, shape and bytes, in order (labels and uint8 pixels, before any normalization).
+
+  >>> fingerprint(np.arange(3)) == fingerprint(np.arange(3)) != fingerprint(np.arange(1, 4))
+  True
+  """
+  digest = hashlib.sha256()
+  for a in arrays:
+    a = np.ascontiguousarray(a)
+    digest.update(f"{a.dtype.str}{a.shape}".encode())
+    digest.update(a.data)
+  return digest.hexdigest()[:16]
+
+
+def tfds_image_set(name: str, data_dir: str | os.PathLike[str] | None = None,
+                   normalize: str = "standard", test: bool = True) -> Dataset:
+  """An image classification set of tensorflow-datasets, read through ``tfds.data_source``.
+
+  Random access over the prepared array_record files, so TensorFlow is not needed; where the files
+  are not prepared, tfds downloads and prepares them (network needed). The class count and image
+  shape ``(H, W, C)`` come from the builder's info; the pixels are scaled as the IDX image sets'
+  (:func:`mnist`: ``standard`` is one scalar mean and std over every train pixel and channel).
+
+  Args:
+    name: a tfds name (``cifar10``, ``svhn_cropped``, ``mnist``; ``name/config`` and ``:version``
+      as tfds takes them) of a set with an ``Image`` feature of fixed shape and a ``ClassLabel``.
+    data_dir: where tfds keeps its files; None: its own default (``$TFDS_DATA_DIR``, else
+      ``~/tensorflow_datasets``).
+    normalize: as :func:`mnist`.
+    test: read the test split; False leaves it empty (unread), for a validation split held out of
+      train (:func:`load` with ``validation=``).
+
+  Returns:
+    A :class:`Dataset` named ``tfds:<name>``: x float32 ``(N, H, W, C)``, y int32; ``source`` names
+    tfds, the dataset's version, the data_dir, each split read with its size, and the
+    :func:`fingerprint` of the labels and pixels read.
+
+  Raises:
+    DataError: tfds missing or broken (an import of it or of a dependency), an unknown set, one that
+      is no image classification set, missing files that cannot be downloaded, or unreadable ones.
+  """
+  check_normalize(TFDS_PREFIX + name, normalize)
+  info = _tfds_info(name, data_dir)
+  x_tr, y_tr = _tfds_read(info, "train")
+  if test:
+    x_te, y_te = _tfds_read(info, "test")
+  else:
+    x_te, y_te = np.empty((0, *info.shape), np.uint8), np.empty(0, np.int64)
+  splits = f"train[{len(y_tr)}]" + (f", test[{len(y_te)}]" if test else "")
+  source = (f"{info.describe()}: {splits}; fingerprint {fingerprint(y_tr, x_tr, y_te, x_te)} "
+            "(sha256 of the labels and pixels read)")
+  return _pixels(TFDS_PREFIX + name, x_tr, y_tr, x_te, y_te, info.classes, normalize, source)
+
+
+def _parse(name: str) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+  """:func:`jaxinit.names.parse` for dataset names, ``tfds:NAME(...)`` too: its base is
+  ``tfds:NAME``."""
+  if not name.startswith(TFDS_PREFIX):
+    return names.parse(name)
+  body = name[len(TFDS_PREFIX):].strip()
+  match = _TFDS_NAME.match(body)
+  rest = body[match.end():].strip() if match else body
+  if match is None or (rest and not rest.startswith("(")):
+    raise ValueError(f"dataset {name!r}: {body!r} is no tfds name; accepted: tfds:NAME with NAME as "
+                     "tensorflow-datasets spells it (lower case, e.g. tfds:cifar10, tfds:svhn_cropped"
+                     "), optionally (n_train=..., validation=...)")
+  _, args, kwargs = names.parse(f"tfds{rest}")
+  return TFDS_PREFIX + match.group(), args, kwargs
+
+
 # ----------------------------------------------------------------------------- registry
 
 LOADERS: dict[str, Callable[..., Dataset]] = {
     "moons": moons, "circles": circles, "gaussian": gaussian, "mnist": mnist,
     "fashion_mnist": fashion_mnist, "modular": modular, "recall": recall}
 """Name -> loader. ``gaussian`` takes its sizes in its name (``gaussian(dim=100, n=512)``); the
-others take none."""
+others take none. ``tfds:NAME`` goes to :func:`tfds_image_set`."""
 ALIASES: dict[str, str] = {"fashion-mnist": "fashion_mnist"}
 IMAGE_SETS = ("mnist", "fashion_mnist")
-"""The image sets; their names may carry ``n_train``/``n_test`` (the first examples of a split)."""
+"""The IDX image sets; their names, and ``tfds:NAME``'s, may carry ``n_train``/``n_test`` (the
+first examples of a split)."""
 TOKEN_SETS = ("modular", "recall")
 """The token tasks: inputs are token ids (as float32), the label the next token."""
 _NAMED = {"gaussian": _gaussian_name, "modular": _modular_name, "recall": _recall_name}
@@ -687,26 +919,37 @@ _FAMILIES = {"moons": "toy", "circles": "toy", "gaussian": "vectors", "mnist": "
              "fashion_mnist": "images", "modular": "tokens", "recall": "tokens"}
 FAMILIES = ("toy", "vectors", "images", "tokens")
 """What a dataset's inputs are: ``toy`` two-class points in the plane (moons, circles), ``vectors``
-(``gaussian``, any dimension and number of classes), ``images`` (28 x 28 x 1: the MNISTs),
-``tokens`` (sequences of token ids: ``modular``, ``recall``)."""
+(``gaussian``, any dimension and number of classes), ``images`` (``(H, W, C)``: the MNISTs'
+28 x 28 x 1, a ``tfds:NAME`` set's own), ``tokens`` (sequences of token ids: ``modular``,
+``recall``)."""
+VALIDATION_STREAM = 2
+"""The validation split's permutation draws from ``SeedSequence(seed).spawn(3)[2]``, a stream
+independent of those the generated sets draw their examples from (children 0 and 1, or the root)."""
 
 
 def family(name: str) -> str:
   """The :data:`FAMILIES` member a dataset belongs to.
 
-  >>> family("moons"), family("gaussian(dim=3)"), family("mnist(n_train=512)")
-  ('toy', 'vectors', 'images')
+  >>> family("moons"), family("gaussian(dim=3)"), family("mnist(n_train=512)"), family("tfds:cifar10")
+  ('toy', 'vectors', 'images', 'images')
   """
-  return _FAMILIES[names.parse(canonical(name))[0]]
+  base = _parse(canonical(name))[0]
+  return "images" if base.startswith(TFDS_PREFIX) else _FAMILIES[base]
 
 
-def num_classes(name: str) -> int:
-  """How many classes a dataset's labels have (known from its name, without loading it).
+def num_classes(name: str, data_dir: str | os.PathLike[str] | None = None) -> int:
+  """How many classes a dataset's labels have (known from its name, without loading it; a
+  ``tfds:NAME`` set's from its builder's info, in ``data_dir`` as :func:`tfds_image_set`).
 
   >>> num_classes("circles"), num_classes("fashion_mnist"), num_classes("gaussian(classes=3)")
   (2, 10, 3)
+
+  Raises:
+    DataError: a ``tfds:NAME`` set whose info cannot be had (:func:`tfds_image_set`).
   """
-  base, _, kwargs = names.parse(canonical(name))
+  base, _, kwargs = _parse(canonical(name))
+  if base.startswith(TFDS_PREFIX):
+    return _tfds_info(base[len(TFDS_PREFIX):], data_dir).classes
   if base == "gaussian":
     return kwargs["classes"]
   if base in TOKEN_SETS:
@@ -726,49 +969,79 @@ def num_outputs(name: str) -> int:
 
 
 def known() -> list[str]:
-  """Returns the canonical dataset names (without aliases), sorted."""
+  """Returns the canonical dataset names (without aliases), sorted; ``tfds:NAME`` names any
+  tensorflow-datasets image classification set besides."""
   return sorted(LOADERS)
 
 
 def canonical(name: str) -> str:
-  """A dataset name's canonical form: aliases resolved, ``gaussian``'s sizes all written out.
+  """A dataset name's canonical form: aliases resolved, ``gaussian``'s sizes all written out,
+  ``validation`` last.
+
+  Every name may end in ``validation=V``: ``V`` train examples, drawn by the data seed, are held
+  out of the train split and evaluated on instead of the test split (:func:`load`).
 
   Raises:
     ValueError: an unknown name (listing the known ones), parameters on a dataset that takes none,
-      or bad ``gaussian`` parameters.
+      bad ``gaussian`` parameters, or ``validation`` with ``n_test``.
 
   >>> canonical("fashion-mnist"), canonical("gaussian(dim=100)")
   ('fashion_mnist', 'gaussian(dim=100, n=1024, n_test=256, classes=10)')
-  >>> canonical("mnist(n_train=8192)")
-  'mnist(n_train=8192)'
+  >>> canonical("mnist(n_train=8192)"), canonical("tfds:cifar10(validation=5000, n_train=1000)")
+  ('mnist(n_train=8192)', 'tfds:cifar10(n_train=1000, validation=5000)')
   """
   if not isinstance(name, str):
-    raise ValueError(f"unknown dataset {name!r}; accepted: a name, one of {', '.join(known())}")
-  name = ALIASES.get(name.strip(), name)
+    raise ValueError(f"unknown dataset {name!r}; accepted: a name, one of {', '.join(known())}, or "
+                     "tfds:NAME")
+  name = ALIASES.get(name.strip(), name.strip())
+  if name.lower().startswith(TFDS_PREFIX):
+    name = name.lower()
   try:
-    base, args, kwargs = names.parse(name)
+    base, args, kwargs = _parse(name)
   except ValueError:
+    if name.startswith(TFDS_PREFIX):
+      raise
     base, args, kwargs = None, (), {}
-  if base not in LOADERS:
+  if base not in LOADERS and not (base or "").startswith(TFDS_PREFIX):
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(known())} "
-                     f"(aliases: {', '.join(ALIASES)})")
-  if base in IMAGE_SETS:
-    return names.build(name, {base: functools.partial(_image_name, base)}, {}, "dataset")
+                     f"(aliases: {', '.join(ALIASES)}), or tfds:NAME (a tensorflow-datasets image "
+                     "classification set, e.g. tfds:cifar10)")
+  validation = kwargs.pop("validation", None)
+  if validation is not None:
+    validation = names.check_int("validation", name, validation, 1)
+    if "n_test" in kwargs and (base in IMAGE_SETS or base.startswith(TFDS_PREFIX)):
+      raise ValueError(f"dataset {name!r}: validation= is the evaluation set, so n_test= has "
+                       "nothing to cut; accepted: one of them")
+  rest = _canonical_without_validation(name, base, args, kwargs)
+  if validation is None:
+    return rest
+  base, args, kwargs = _parse(rest)
+  return names.format_call(base, args, {**kwargs, "validation": validation})
+
+
+def _canonical_without_validation(name: str, base: str, args: tuple[Any, ...],
+                                  kwargs: dict[str, Any]) -> str:
+  if base in IMAGE_SETS or base.startswith(TFDS_PREFIX):
+    if args or not set(kwargs) <= {"n_train", "n_test"}:
+      raise ValueError(f"dataset {name!r}: bad parameters; accepted: n_train, n_test, validation "
+                       "(ints >= 1)")
+    return _image_name(base, **kwargs)
+  text = names.format_call(base, args, kwargs)
   if base not in _NAMED:
     if args or kwargs:
-      raise ValueError(f"dataset {name!r}: {base} takes no parameters in its name; accepted: "
-                       f"{base!r}")
+      raise ValueError(f"dataset {name!r}: {base} takes no parameters in its name but validation=; "
+                       f"accepted: {base!r} or '{base}(validation=100)'")
     return base
   if "seed" in kwargs or "normalize" in kwargs:
     raise ValueError(f"dataset {name!r}: the seed and normalization are not part of the name; "
                      "accepted: --data-seed / --normalize (data_seed=, normalize=)")
-  return names.build(name, {base: _NAMED[base]}, {}, "dataset")
+  return names.build(text, {base: _NAMED[base]}, {}, "dataset")
 
 
 def default_normalize(name: str) -> str:
   """The normalization a dataset has by default: ``none`` for ``gaussian`` and the token tasks,
   else ``standard``."""
-  return "none" if names.parse(canonical(name))[0] in ("gaussian", *TOKEN_SETS) else "standard"
+  return "none" if _parse(canonical(name))[0] in ("gaussian", *TOKEN_SETS) else "standard"
 
 
 def check_normalize(name: str, normalize: str | None) -> str:
@@ -780,34 +1053,109 @@ def check_normalize(name: str, normalize: str | None) -> str:
   if normalize is None:
     return default_normalize(name)
   _check_normalize(normalize)
-  base = names.parse(canonical(name))[0]
+  base = _parse(canonical(name))[0]
   if base in TOKEN_SETS:
     _token_normalize(base, normalize)
-  if normalize == "unit" and base not in IMAGE_SETS:
+  if normalize == "unit" and family(name) != "images":
     raise ValueError(f"normalize='unit' divides pixels by 255 and {name} has no pixels; accepted: "
                      "standard, per_feature, none")
   return normalize
 
 
-def nbytes(name: str) -> int:
+def validation(name: str) -> int | None:
+  """The size of the validation split a dataset name asks for (``validation=``), or None: then
+  the test split is the evaluation set.
+
+  >>> validation("tfds:cifar10(validation=5000)"), validation("moons")
+  (5000, None)
+  """
+  return _parse(canonical(name))[2].get("validation")
+
+
+def evaluated_on(name: str, seed: int = 0) -> str:
+  """What a dataset's ``test_*`` metrics are measured on, as a sentence for a table caption.
+
+  >>> evaluated_on("mnist(validation=10000)", seed=3)
+  'test_* is a validation split: 10000 train examples held out by data seed 3 (the test split unused).'
+  >>> evaluated_on("mnist")
+  'test_* is the test split.'
+  """
+  held = validation(name)
+  return "test_* is the test split." if held is None else f"{_held_out(held, seed)}."
+
+
+def _held_out(count: int, seed: int) -> str:
+  return (f"test_* is a validation split: {count} train examples held out by data seed {seed} (the "
+          "test split unused)")
+
+
+def hold_out(ds: Dataset, count: int, seed: int = 0) -> Dataset:
+  """Holds ``count`` train examples out as the evaluation split, in place of the test split
+  (init2winit's validation split: taken from train, seeded).
+
+  The examples are a uniformly random subset of the train indices, drawn by
+  ``default_rng(SeedSequence(seed).spawn(3)[2])`` (:data:`VALIDATION_STREAM`): the same seed gives
+  the same split bit for bit. Both parts keep the train order. The inputs stay as ``ds`` scaled them
+  (with the whole train split's statistics, so an example is the same array in either part).
+
+  Args:
+    ds: a :class:`Dataset`. count: held-out examples, ``1 <= count < len(ds.y_train)``.
+    seed: an int >= 0.
+
+  Returns:
+    ``ds`` with ``x_train``/``y_train`` the rest of train and ``x_test``/``y_test`` the held-out
+    examples; its name ends in ``validation=count`` and its ``source`` says what ``test_*`` is.
+
+  Raises:
+    ValueError: ``count`` or ``seed`` out of range.
+
+  >>> ds = hold_out(moons(n_train=10), 3, seed=0)
+  >>> ds.name, len(ds.y_train), len(ds.y_test)
+  ('moons(validation=3)', 7, 3)
+  """
+  have = len(ds.y_train)
+  if not 1 <= names.check_int("validation", ds.name, count, 1) < have:
+    raise ValueError(f"{ds.name}: validation={count} leaves no train examples of the {have}; "
+                     f"accepted: 1 <= validation < {have}")
+  seed = names.check_int("seed", ds.name, seed, 0)
+  stream = np.random.SeedSequence(seed).spawn(VALIDATION_STREAM + 1)[VALIDATION_STREAM]
+  held = np.zeros(have, bool)
+  held[np.random.default_rng(stream).permutation(have)[:count]] = True
+  base, args, kwargs = _parse(ds.name)
+  return dataclasses.replace(
+      ds, name=names.format_call(base, args, {**kwargs, "validation": count}),
+      x_train=ds.x_train[~held], y_train=ds.y_train[~held], x_test=ds.x_train[held],
+      y_test=ds.y_train[held], source=f"{ds.source}; {_held_out(count, seed)}")
+
+
+def nbytes(name: str, data_dir: str | os.PathLike[str] | None = None) -> int:
   """The host memory a dataset takes once loaded (float32 inputs, int32 labels, and one float32
-  copy of the inputs while they are normalized), known from its name without building it.
+  copy of the inputs while they are normalized), known from its name without building it: a
+  ``tfds:NAME`` set's image shape and split sizes from its builder's info in ``data_dir`` (the
+  split sizes are known once its files are prepared; before, only those its name gives count).
 
   >>> nbytes("gaussian(dim=100, n=1000, n_test=100)")
   884400
+
+  Raises:
+    DataError: a ``tfds:NAME`` set whose info cannot be had (:func:`tfds_image_set`).
   """
-  base, _, kwargs = names.parse(canonical(name))
+  base, _, kwargs = _parse(canonical(name))
   if base == "gaussian":
     examples, features = kwargs["n"] + kwargs["n_test"], kwargs["dim"]
   elif base == "modular":
     examples, features = kwargs["p"] ** 2, 3
   elif base == "recall":
     examples, features = kwargs["n"] + kwargs["n_test"], 2 * kwargs["pairs"] + 1
-  elif base in IMAGE_SETS:  # the published split sizes unless the name takes fewer
-    full = FINGERPRINTS[base]
-    examples = (kwargs.get("n_train", sum(full.train_counts))
-                + kwargs.get("n_test", sum(full.test_counts)))
-    features = 28 * 28
+  elif base in IMAGE_SETS or base.startswith(TFDS_PREFIX):  # the split sizes unless the name cuts
+    if base in IMAGE_SETS:
+      full = FINGERPRINTS[base]
+      sizes, features = {"train": sum(full.train_counts), "test": sum(full.test_counts)}, 28 * 28
+    else:
+      info = _tfds_info(base[len(TFDS_PREFIX):], data_dir)
+      sizes, features = info.sizes, math.prod(info.shape)
+    examples = (kwargs.get("n_train", sizes.get("train", 0))
+                + kwargs.get("validation", kwargs.get("n_test", sizes.get("test", 0))))
   else:  # a toy set at its loader's default sizes
     sizes = inspect.signature(LOADERS[base]).parameters
     examples, features = sizes["n_train"].default + sizes["n_test"].default, 2
@@ -820,24 +1168,44 @@ def load(name: str, *, seed: int = 0, data_dir: str | os.PathLike[str] | None = 
 
   Args:
     name: ``moons``, ``circles``, ``gaussian(dim=784, n=1024, n_test=256, classes=10)``,
-      ``mnist``, ``fashion_mnist`` (alias ``fashion-mnist``).
-    seed: the generated sets' seed; the image sets ignore it.
-    data_dir: the image sets' folder (see :func:`mnist`); the others ignore it.
+      ``mnist``, ``fashion_mnist`` (alias ``fashion-mnist``), ``tfds:NAME`` (any
+      tensorflow-datasets image classification set: :func:`tfds_image_set`), the token tasks; any
+      of them ending in ``validation=V`` (``mnist(validation=10000)``,
+      ``tfds:cifar10(validation=5000)``, ``moons(validation=100)``): ``V`` train examples held
+      out by ``seed`` are the evaluation set (``x_test``/``y_test``), the test split unused
+      (:func:`hold_out`); an image set's ``n_train`` then cuts the rest of train.
+    seed: the generated sets' seed and the validation split's; the image sets ignore it otherwise.
+    data_dir: the IDX image sets' folder (see :func:`mnist`), or where tfds keeps its files for
+      ``tfds:NAME``; the others ignore it.
     normalize: one of :data:`NORMALIZATIONS`; None: the dataset's default
       (:func:`default_normalize`).
 
   Returns:
-    The :class:`Dataset`.
+    The :class:`Dataset`, named ``canonical(name)``.
 
   Raises:
     ValueError: an unknown name (the message lists the known ones), or as the loader raises.
-    DataError: (a ValueError) missing, unreadable, corrupt or mismatched data, as :func:`mnist`.
+    DataError: (a ValueError) missing, unreadable, corrupt or mismatched data, as :func:`mnist`;
+      tfds missing, broken or without the set, as :func:`tfds_image_set`.
 
   >>> load("circles", seed=1).num_classes
   2
+  >>> ds = load("moons(validation=100)", seed=1)
+  >>> len(ds.y_train), len(ds.y_test)
+  (300, 100)
   """
   name = canonical(name)
-  base, _, kwargs = names.parse(name)
+  base, _, kwargs = _parse(name)
   normalize = check_normalize(name, normalize)
-  context = {"seed": seed} if base in _SEEDED else {"data_dir": data_dir}
-  return LOADERS[base](**kwargs, **context, normalize=normalize)
+  held = kwargs.pop("validation", None)
+  if base in _SEEDED:
+    ds = LOADERS[base](**kwargs, seed=seed, normalize=normalize)
+    return ds if held is None else hold_out(ds, held, seed)
+  cut = {k: kwargs.pop(k) for k in ("n_train", "n_test") if k in kwargs}
+  if base.startswith(TFDS_PREFIX):
+    ds = tfds_image_set(base[len(TFDS_PREFIX):], data_dir, normalize, test=held is None)
+  else:
+    ds = _full_image_set(base, data_dir, normalize)
+  if held is not None:
+    ds = hold_out(ds, held, seed)
+  return _cut(ds, name, **cut)

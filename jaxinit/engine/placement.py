@@ -208,18 +208,18 @@ def working_bytes() -> tuple[int | None, bool]:
   return (free, False) if free is not None else (host_available_bytes(), True)
 
 
-def check_data(name: str) -> None:
+def check_data(name: str, data_dir: str | os.PathLike[str] | None = None) -> None:
   """Refuses a dataset larger than the host memory available, before it is built
-  (:func:`jaxinit.data.nbytes`).
+  (:func:`jaxinit.data.nbytes`; a ``tfds:NAME`` set sized from its builder's info in ``data_dir``).
 
   Raises:
     ValueError: the estimate and what is available, and what to change.
   """
-  need, host = datasets.nbytes(name), host_available_bytes()
+  need, host = datasets.nbytes(name, data_dir), host_available_bytes()
   if host is not None and need > HOST_HEADROOM * host:
     raise ValueError(f"dataset {name} needs about {_gb(need)} of host memory and {_gb(host)} is "
                      "available; choose a smaller one (gaussian's dim, n, n_test; an image set's "
-                     "n_train, n_test)")
+                     "n_train, n_test, e.g. tfds:cifar10(n_train=10000))")
 
 
 def host_available_bytes() -> int | None:

@@ -311,7 +311,7 @@ def _loaded(config: DiagnoseConfig, folder: Path, data_dir: str | Path | None
   members = config.members()
   stage = _stages(f"diagnose: {len(members)} members, {config.data}, "
                   f"{sweep.model_text(config.model)} -> {folder}")
-  placement.check_data(config.data)
+  placement.check_data(config.data, data_dir)
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
                           normalize=config.normalize)
   return members, stage, dataset, min(config.examples, len(dataset.y_train))
