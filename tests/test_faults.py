@@ -3,7 +3,6 @@ nothing half-made left, and a run that can go on where it stopped."""
 
 import errno
 import json
-from pathlib import Path
 
 import pytest
 
@@ -25,28 +24,34 @@ def one_line(capsys: pytest.CaptureFixture) -> str:
 
 def test_a_full_disk_is_one_line_and_resume_gives_the_uninterrupted_records(tmp_path, capsys,
                                                                              monkeypatch):
-  """ENOSPC while the checkpoint of epoch 4 is written: exit 2 with one line; the checkpoint of
-  epoch 3 is intact, and --resume (space freed) ends with records byte-identical to a run that
-  was never stopped."""
+  """ENOSPC while the checkpoint of epoch 4 is written (its arrays are on disk, Orbax has not yet
+  renamed its temporary folder): exit 2 with one line; the checkpoint of epoch 3 is intact, and
+  --resume (space freed) ends with records byte-identical to a run that was never stopped."""
+  import orbax.checkpoint as ocp
+
   assert cli.main(["sweep", "--out", str(tmp_path), "--name", "whole", *TINY]) == 0
   capsys.readouterr()
-  write, calls = folders.atomic_write, []
+  write, calls = ocp.StandardCheckpointHandler.async_save, []
 
-  def full_disk(path, content):
-    if Path(path).name == folders.RunFolder.CHECKPOINT:
-      calls.append(path)
-      if len(calls) == 4:
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-    return write(path, content)
+  async def full_disk(self, directory, *args, **kwargs):
+    written = await write(self, directory, *args, **kwargs)
+    calls.append(directory)
+    if len(calls) == 4:
+      for future in written or []:
+        future.result()
+      raise OSError(errno.ENOSPC, "No space left on device", str(directory))
+    return written
 
-  monkeypatch.setattr(folders, "atomic_write", full_disk)
+  monkeypatch.setattr(ocp.StandardCheckpointHandler, "async_save", full_disk)
   assert cli.main(["sweep", "--out", str(tmp_path), "--name", "cut", *TINY]) == 2
   line = one_line(capsys)
   assert line.startswith("jaxinit: error: No space left on device") and "--resume" in line
   run = folders.RunFolder(tmp_path / "cut")
   assert json.loads(run.run.read_text())["checkpoint_epoch"] == 3
-  monkeypatch.setattr(folders, "atomic_write", write)
+  assert sorted(p.name for p in run.checkpoints.iterdir() if p.name.isdigit()) == ["2", "3"]
+  monkeypatch.setattr(ocp.StandardCheckpointHandler, "async_save", write)
   assert cli.main(["sweep", "--out", str(tmp_path), "--name", "cut", "--resume", *TINY]) == 0
+  assert "from epoch 3 of 6" in capsys.readouterr().err
   assert run.records.read_bytes() == folders.RunFolder(tmp_path / "whole").records.read_bytes()
 
 
@@ -61,11 +66,13 @@ def test_an_interrupt_while_loading_data_is_one_line_and_leaves_nothing(tmp_path
 
 
 def test_a_run_killed_before_its_first_epoch_does_not_block_its_rerun(tmp_path, capsys):
-  """A SIGKILL during the first compile leaves config.json and an empty records.jsonl."""
+  """A SIGKILL during the first compile leaves config.json, an empty records.jsonl and at most an
+  empty checkpoints/ folder."""
   folder = tmp_path / "moons-mlp"
   folder.mkdir()
   (folder / folders.RunFolder.CONFIG).write_text("{}")
   (folder / folders.RunFolder.RECORDS).write_text("")
+  (folder / folders.RunFolder.CHECKPOINTS).mkdir()
   assert cli.main(["sweep", "--out", str(tmp_path), *TINY]) == 0
   assert folders.RunFolder(folder).records.stat().st_size > 0
 

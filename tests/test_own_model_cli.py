@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -121,24 +122,29 @@ def test_bad_user_models_are_one_line_errors_that_leave_nothing(
 
 
 def test_a_checkpoint_of_the_earlier_layout_resumes(tmp_path: Path) -> None:
-  """Checkpoints written before TrainState held every model collection (its field was
-  ``batch_stats``: the BatchNorm tree) restore into today's state."""
+  """``checkpoint.msgpack`` files written before TrainState held every model collection (its field
+  was ``batch_stats``: the BatchNorm tree) restore into today's state, equal to the Orbax
+  checkpoint of the same epoch."""
   config = sweep.SweepConfig(model=models.ModelConfig(widths=(8, 1), batch_norm=True),
                              schemes=("he_normal",), seeds=(0, 1),
                              train=tr.TrainConfig(epochs=2, batch_size=100))
   result = sweep.run(config, tmp_path / "run", quiet=True, figures=False)
   home = folders.RunFolder(result.folder)
-  payload = flax.serialization.msgpack_restore(home.checkpoint.read_bytes())
+  template = tr.init_state(config.model, config.train, config.members(), np.zeros((4, 2), np.float32))
+  with sweep._checkpoints(home) as store:
+    epoch, saved = store.restore(template, 2, None)
+  assert epoch == 2
+  payload = flax.serialization.msgpack_restore(flax.serialization.to_bytes(
+      {"epoch": epoch, "state": jax.tree.map(np.asarray, saved)}))  # what earlier versions wrote
   assert set(payload["state"]["model_state"]) == {"batch_stats"}
   old = dict(payload["state"])
   old["batch_stats"] = old.pop("model_state")["batch_stats"]
-  home.checkpoint.write_bytes(flax.serialization.msgpack_serialize({**payload, "state": old}))
-  template = jax.tree.map(np.asarray, flax.serialization.from_state_dict(
-      tr.init_state(config.model, config.train, config.members(),
-                    np.zeros((4, 2), np.float32)), payload["state"]))
-  epoch, state = sweep._load_checkpoint(home, template)
+  home.legacy_checkpoint.write_bytes(flax.serialization.msgpack_serialize({**payload, "state": old}))
+  shutil.rmtree(home.checkpoints)
+  with sweep._checkpoints(home) as store:
+    epoch, state = store.restore(template, 2, None)
   assert epoch == 2
-  for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(template), strict=True):
+  for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(saved), strict=True):
     np.testing.assert_array_equal(a, b)
   assert protocol.flat_paths(state.model_state)  # the statistics came back
 

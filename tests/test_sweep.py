@@ -54,7 +54,7 @@ def test_run_writes_records_tables_figures_and_run_record(small_run) -> None:
   folder, result = small_run
   record = result.record
   names = {p.name for p in folder.iterdir()}
-  assert {"config.json", "members.json", "run.json", "records.jsonl", "checkpoint.msgpack",
+  assert {"config.json", "members.json", "run.json", "records.jsonl", "checkpoints",
           "table.md", "table.tex", "table.csv", "loss_curves.png", "loss_curves.pdf",
           "decision_boundary_zeros.png", "decision_boundary_he_normal.png"} <= names
   rows = results.read_records(folder / "records.jsonl")
@@ -200,7 +200,7 @@ def test_stop_signal_checkpoints_the_last_epoch_and_resume_continues(
   done = run["epochs_done"]
   assert run["status"] == "interrupted" and done >= stop_after * every
   assert run["checkpoint_epoch"] == done and done % every == 0
-  assert (folder / "checkpoint.msgpack").exists()
+  assert (folder / "checkpoints" / str(done)).is_dir()
   assert len(results.read_records(folder / "records.jsonl")) == 8 * done // every
   assert cli.main(["sweep", "--out", str(tmp_path), "--name", "run", *LONG_FLAGS, *flags,
                    "--resume"]) == 0
@@ -335,14 +335,15 @@ def test_cli_sweep_bad_input_is_a_clear_error(argv: list[str], match: str, tmp_p
 
 def test_existing_folder_is_not_overwritten(small_run, capsys: pytest.CaptureFixture) -> None:
   folder, _ = small_run
-  before = {p.name: p.read_bytes() for p in folder.iterdir()}
+  files = lambda: {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+  before = files()
   argv = ["sweep", "--out", str(folder.parent), "--name", folder.name, "--epochs", "1", "--quiet"]
   assert cli.main(argv) == 2
   assert "already holds a run; pass --resume" in capsys.readouterr().err
   assert cli.main([*argv, "--resume"]) == 2  # a different config cannot be resumed
   assert "different config (differs in schemes, seeds, train)" in capsys.readouterr().err
   assert cli.main([*argv, "--resume", "--overwrite"]) == 2
-  assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+  assert files() == before
 
 
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:

@@ -101,6 +101,8 @@ def unpad(tree: Any, members: int) -> Any:
 
 
 def _put(x: Any, sharding: NamedSharding) -> jax.Array:
+  if isinstance(x, jax.Array) and x.sharding == sharding:
+    return x  # already there (a restored checkpoint): no gather, no copy
   host = to_host(x)
   return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 

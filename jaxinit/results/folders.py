@@ -54,8 +54,11 @@ class RunFolder:
   """The run record: status, environment, epochs done, timings, the final table."""
   RECORDS: ClassVar[str] = "records.jsonl"
   """One JSON line per member per evaluated epoch (:mod:`jaxinit.results.records`)."""
-  CHECKPOINT: ClassVar[str] = "checkpoint.msgpack"
-  """The whole population's train state and its epoch."""
+  CHECKPOINTS: ClassVar[str] = "checkpoints"
+  """The population's train state: one Orbax folder per saved epoch, the newest few
+  (:mod:`jaxinit.engine.checkpoints`)."""
+  LEGACY_CHECKPOINT: ClassVar[str] = "checkpoint.msgpack"
+  """The train state as earlier versions saved it (read to resume, removed at the next save)."""
   TABLE: ClassVar[str] = "table"
   """The summary table's stem: ``table.md``, ``table.tex``, ``table.csv``."""
 
@@ -79,8 +82,12 @@ class RunFolder:
     return self.path / self.RECORDS
 
   @property
-  def checkpoint(self) -> Path:
-    return self.path / self.CHECKPOINT
+  def checkpoints(self) -> Path:
+    return self.path / self.CHECKPOINTS
+
+  @property
+  def legacy_checkpoint(self) -> Path:
+    return self.path / self.LEGACY_CHECKPOINT
 
   def table(self, ext: str) -> Path:
     """The summary table in one format: ``md``, ``tex`` or ``csv``."""
@@ -190,10 +197,14 @@ def config_difference(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _holds_nothing(folder: Path, empty_when_missing: Sequence[str]) -> bool:
-  """A folder whose run never finished an epoch: each of ``empty_when_missing`` is absent or empty
-  (a run killed during its first compile leaves an empty ``records.jsonl``)."""
-  return bool(empty_when_missing) and not any(
-      (folder / f).exists() and (folder / f).stat().st_size > 0 for f in empty_when_missing)
+  """A folder whose run never finished an epoch: each of ``empty_when_missing`` is absent or empty,
+  a file of no bytes or a folder without entries (a run killed during its first compile leaves an
+  empty ``records.jsonl`` and an empty ``checkpoints/``)."""
+  def empty(path: Path) -> bool:
+    if path.is_dir():
+      return not any(path.iterdir())
+    return not path.exists() or path.stat().st_size == 0
+  return bool(empty_when_missing) and all(empty(folder / f) for f in empty_when_missing)
 
 
 def prepare(folder: str | Path, marker: str, *, config: dict[str, Any] | None = None,
@@ -209,8 +220,8 @@ def prepare(folder: str | Path, marker: str, *, config: dict[str, Any] | None = 
     resume: continue the result in the folder.
     overwrite: replace the result in the folder.
     what: the result's name in messages (``run``, ``diagnostics``).
-    empty_when_missing: files without which a marked folder holds no finished work (a sweep's
-      records and checkpoint); such a folder is started afresh.
+    empty_when_missing: files or folders without which a marked folder holds no finished work (a
+      sweep's records and checkpoints); such a folder is started afresh.
     canonical: applied to the stored config before the comparison (e.g. filling in the defaults
       of settings added since the folder was written); one it cannot read is compared as stored.
 
