@@ -6,7 +6,7 @@ expensive stages are resumable: a sweep (:meth:`Output.sweep`) that finished is 
 was cut short continues from its checkpoint; any other computation (:meth:`Output.cached`) is
 stored as an ``.npz`` keyed by the JSON of what decides it, and recomputed only when that changes.
 The paper outputs are written at the top of the folder, the stages in ``stages/``, so
-:func:`publish` can copy the former (not the records) under ``experiments/results/<name>/``.
+:func:`publish` can copy the former (not the records) under ``experiments/results/<name>/``::
 
     out = gallery.Output.from_argv(__doc__, "moons_initialization", Config(), TINY, argv)
     if out.finished():  # summary.json holds this config: nothing to do
@@ -15,17 +15,28 @@ The paper outputs are written at the top of the folder, the stages in ``stages/`
     out.figure(fig, "loss_curves", "Mean over 64 seeds; the band is one std either side.")
     out.table(result.table, "accuracy", by=("scheme",), metrics=("test_acc",))
     out.summary({"he_normal_test_acc": 0.94})
+
+Any setting of the config can be changed from the command line without editing the script:
+``--set seeds=8 --set train.epochs=5`` (:func:`reconfigure`: ``dataclasses.replace``, dotted keys for
+nested configs, each value parsed by the field's type, the config's own checks run). The config that
+ran is what ``summary.json`` records, and a changed config gets its own default folder,
+``runs/<name>[-tiny]-<8 hex digits of the config>``, so it never reuses nor clobbers the unchanged
+config's; the same ``--set`` again finds (resumes) that folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import hashlib
 import io
 import json
 import shutil
 import sys
 import time
+import types
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,10 +45,12 @@ import matplotlib as mpl
 import numpy as np
 
 from jaxinit import data as datasets
+from jaxinit import names
 from jaxinit.results import folders, provenance, tables
 from jaxinit.studies import sweep
 
-__all__ = ["parser", "guarded", "Output", "publish", "PAPER_SUFFIXES", "STAGES"]
+__all__ = ["parser", "guarded", "reconfigure", "setting_text", "Output", "publish", "PAPER_SUFFIXES",
+           "STAGES"]
 
 STAGES = "stages"
 """The sub-folder holding an experiment's runs and cached arrays (not published)."""
@@ -45,19 +58,214 @@ PAPER_SUFFIXES = (".md", ".tex", ".csv", ".png", ".pdf", ".json")
 """The files :func:`publish` copies: tables, figures and ``summary.json``."""
 
 
-def parser(doc: str, name: str) -> argparse.ArgumentParser:
-  """The command line every experiment takes: ``--tiny`` and ``--out``.
+def parser(doc: str, name: str, config: Any = None) -> argparse.ArgumentParser:
+  """The command line every experiment takes: ``--tiny``, ``--set KEY=VALUE`` and ``--out``.
 
-  ``doc`` is the script's module docstring (its first paragraph is the description); ``--out``
-  defaults to ``runs/<name>`` (``runs/<name>-tiny`` with ``--tiny``).
+  ``doc`` is the script's module docstring (its first paragraph is the description); ``config``,
+  when given, is the script's full config, whose settings ``--help`` lists. ``--out`` defaults to
+  ``runs/<name>`` (``runs/<name>-tiny`` with ``--tiny``), or with a config that ``--set`` changed
+  to that folder and ``-<8 hex digits of the config>`` (:meth:`Output.from_args`).
   """
   p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=doc.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--tiny", action="store_true",
                  help="a seconds-long version (the test suite runs it)")
-  p.add_argument("--out", help=f"output folder (default runs/{name}, or runs/{name}-tiny)")
+  keys = "" if config is None else f"; keys: {', '.join(_settable(config))}"
+  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="change one setting of the config (full, or --tiny's); repeatable, dotted keys "
+                 "for nested configs (train.epochs=5); the value by the setting's type: a number, "
+                 "true/false, none, text, a list as 1,2,3 or as JSON ([[\"adam\", 0.004]])" + keys)
+  p.add_argument("--out", help=f"output folder (default runs/{name}, or runs/{name}-tiny; a config "
+                 "changed by --set gets its own, that name and -<8 hex digits of the config, so the "
+                 "unchanged config's folder is never touched and the same --set resumes its own). An "
+                 "--out holding another config's run: its finished sweeps are refused, its other "
+                 "stages recomputed")
   p.set_defaults(name=name)
   return p
+
+
+_NONE = ("none", "null")
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True,
+          "false": False, "no": False, "off": False, "0": False}
+_SCALARS = (bool, int, float, str)
+
+
+def _settable(config: Any) -> list[str]:
+  """The fields ``--set`` may name at the top of ``config``, in their order."""
+  return [f.name for f in dataclasses.fields(config) if f.init]
+
+
+def _hints(cls: type) -> dict[str, Any]:
+  """``cls``'s field types, resolved; {} where an annotation does not resolve (the current
+  value's type stands in)."""
+  try:
+    return typing.get_type_hints(cls)
+  except (NameError, TypeError, AttributeError):
+    return {}
+
+
+def _type_text(hint: Any) -> str:
+  """A type as a reader writes it: ``int``, ``tuple[int, ...]``, ``int | None``."""
+  if isinstance(hint, type) and not typing.get_args(hint):
+    return "None" if hint is type(None) else hint.__name__
+  return str(hint).replace("typing.", "").replace("NoneType", "None")
+
+
+def _is_none(value: Any, is_text: bool) -> bool:
+  return value.strip().lower() in _NONE if is_text else value is None
+
+
+def _parse(value: Any, hint: Any, is_text: bool = True) -> Any:
+  """``value`` (command-line text, or with ``is_text`` False an object read from JSON) as a
+  value of type ``hint``.
+
+  Raises:
+    ValueError: ``value`` is not one.
+    TypeError: ``hint`` is a type ``--set`` does not parse.
+  """
+  origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin in (typing.Union, types.UnionType):
+    if type(None) in args and _is_none(value, is_text):
+      return None
+    for option in (a for a in args if a is not type(None)):
+      with contextlib.suppress(ValueError):
+        return _parse(value, option, is_text)
+    raise ValueError(value)
+  if hint is tuple or origin is tuple:
+    if is_text:
+      text = value.strip()
+      if text.startswith("["):
+        return _parse(json.loads(text), hint, is_text=False)
+      items: list[Any] = names.split_list(text, "value") if text else []
+    elif isinstance(value, list):
+      items = value
+    else:
+      raise ValueError(value)
+    kinds = (args[:1] * len(items) if len(args) == 2 and args[1] is Ellipsis else
+             args or (Any,) * len(items))
+    if len(kinds) != len(items):
+      raise ValueError(f"{len(items)} values; accepted: {len(kinds)}")
+    return tuple(_parse(item, kind, is_text) for item, kind in zip(items, kinds, strict=True))
+  if hint is Any:
+    return value if is_text or not isinstance(value, list) else tuple(
+        _parse(v, Any, False) for v in value)
+  if hint is type(None):
+    if _is_none(value, is_text):
+      return None
+    raise ValueError(value)
+  if hint not in _SCALARS:
+    raise TypeError(f"a setting of type {_type_text(hint)}, which --set does not parse; accepted: "
+                    "int, float, bool, str, tuples of those, and Optional")
+  if not is_text:  # JSON: a number where a float is expected, else the type itself
+    if type(value) is hint or (hint is float and type(value) is int):
+      return hint(value)
+    raise ValueError(value)
+  if hint is bool:
+    if value.strip().lower() not in _BOOLS:
+      raise ValueError(value)
+    return _BOOLS[value.strip().lower()]
+  return hint(value.strip()) if hint in (int, float) else value
+
+
+def _text(value: Any, hint: Any) -> str:
+  """The text :func:`_parse` reads back as ``value``: a scalar as written, a tuple of scalars as
+  ``a,b,c`` where that reads back, else (nested tuples, commas in the items) as JSON."""
+  if value is None:
+    return "none"
+  if isinstance(value, bool):
+    return "true" if value else "false"
+  if isinstance(value, float):
+    return repr(value)
+  if isinstance(value, (int, str)):
+    return str(value)
+  if isinstance(value, tuple):
+    if value and all(isinstance(v, _SCALARS) for v in value):
+      flat = ",".join(_text(v, Any) for v in value)
+      with contextlib.suppress(ValueError, TypeError):
+        if _parse(flat, hint) == value:
+          return flat
+    return json.dumps(folders.jsonable(value))
+  raise TypeError(f"{type(value).__name__} values cannot be written for --set")
+
+
+def _field(config: Any, key: str) -> tuple[Any, str, Any]:
+  """``(owner, name, type)`` of the setting ``key`` (dotted for nested configs) of ``config``.
+
+  Raises:
+    ValueError: no such setting, naming those accepted.
+  """
+  owner, parts = config, key.split(".")
+  for i, part in enumerate(parts):
+    done = ".".join(parts[:i])
+    if not dataclasses.is_dataclass(owner) or isinstance(owner, type):
+      raise ValueError(f"unknown --set key {key!r}: {done} is a value, not a config with settings")
+    if part not in _settable(owner):
+      where = f" in {done}" if done else ""
+      raise ValueError(f"unknown --set key {key!r}; accepted{where}: {', '.join(_settable(owner))}")
+    if i < len(parts) - 1:
+      owner = getattr(owner, part)
+  return owner, parts[-1], _hints(type(owner)).get(parts[-1], type(getattr(owner, parts[-1])))
+
+
+def _replaced(config: Any, parts: Sequence[str], value: Any) -> Any:
+  """``config`` with the setting at the path ``parts`` replaced, each level by
+  ``dataclasses.replace`` (so each level's ``__post_init__`` checks the result)."""
+  inner = value if len(parts) == 1 else _replaced(getattr(config, parts[0]), parts[1:], value)
+  return dataclasses.replace(config, **{parts[0]: inner})
+
+
+def setting_text(config: Any, key: str) -> str:
+  """The text ``--set key=...`` reads back as ``config``'s current value of ``key``.
+
+  >>> setting_text(sweep.SweepConfig(), "schemes"), setting_text(sweep.SweepConfig(), "train.epochs")
+  ('zeros,normal(stddev=10.0),he_normal', '300')
+  """
+  owner, name, hint = _field(config, key)
+  return _text(getattr(owner, name), hint)
+
+
+def reconfigure(config: Any, settings: Sequence[str]) -> Any:
+  """``config`` (a frozen dataclass) with each ``KEY=VALUE`` of ``settings`` (``--set``) applied in
+  order.
+
+  ``KEY`` names a field; dotted (``train.epochs``) a field of a nested config. ``VALUE`` is read by
+  the field's type: ``int``, ``float``, ``bool`` (true/false, yes/no, on/off, 1/0), ``str`` (as
+  given), ``None`` for an Optional (none/null), a tuple as ``1,2,3`` (split at the commas outside
+  parentheses, braces and quotes: ``critical(tanh),normal(stddev=0.1)``) or as JSON
+  (``[["adam", 0.004], ["sgd", 0.125]]`` for tuples of tuples). The config's own checks
+  (``__post_init__``) run on the result.
+
+  >>> reconfigure(sweep.SweepConfig(), ["seeds=0,1", "train.epochs=5"]).train.epochs
+  5
+
+  Raises:
+    ValueError: a setting not ``KEY=VALUE``, an unknown key (naming those accepted), a value not of
+      the field's type (naming it), or a value the config's checks refuse.
+  """
+  for setting in settings:
+    key, sep, text = setting.partition("=")
+    key = key.strip()
+    if not sep or not key:
+      raise ValueError(f"--set {setting!r}; accepted: KEY=VALUE, e.g. seeds=8")
+    owner, name, hint = _field(config, key)
+    current = getattr(owner, name)
+    if dataclasses.is_dataclass(current):
+      raise ValueError(f"--set {key}: {key} is a nested config; set its settings: "
+                       + ", ".join(f"{key}.{k}" for k in _settable(current)))
+    try:
+      value = _parse(text, hint)
+    except ValueError:
+      raise ValueError(f"--set {key}={text}: {key} takes {_type_text(hint)}, e.g. "
+                       f"{key}={_text(current, hint)}") from None
+    except TypeError as e:
+      raise TypeError(f"--set {key}: {e}") from None
+    config = _replaced(config, key.split("."), value)
+  return config
+
+
+def _config_json(config: Any) -> Any:
+  """A config dataclass as the JSON ``summary.json`` stores (tuples as lists)."""
+  return json.loads(json.dumps(folders.jsonable(dataclasses.asdict(config))))
 
 
 def _say(text: str) -> None:
@@ -74,7 +282,8 @@ def guarded(main: Callable[[list[str] | None], int], argv: list[str] | None = No
   """
   from jaxinit.engine import signals
 
-  name = getattr(main, "__module__", "experiment").rsplit(".", 1)[-1]
+  module = getattr(main, "__module__", "experiment")  # "__main__" under python -m: the file's name
+  name = Path(sys.argv[0]).stem if module == "__main__" else module.rsplit(".", 1)[-1]
   try:
     return main(argv)
   except signals.Interrupted as e:
@@ -119,16 +328,26 @@ class Output:
 
   @classmethod
   def from_args(cls, args: argparse.Namespace, config: Any) -> Output:
-    """The folder of a parsed :func:`parser` command line."""
+    """The Output of a parsed :func:`parser` command line: ``config`` with its ``--set`` settings
+    (:func:`reconfigure`), in ``--out``, else in ``runs/<name>`` (``-tiny`` with ``--tiny``) and,
+    when ``--set`` changed the config, ``-<the first 8 hex digits of the SHA-256 of its JSON>``:
+    a changed config never shares the unchanged one's folder, and the same settings find their
+    own folder again (to resume, or to say the run finished)."""
+    changed = reconfigure(config, args.set)
     out = args.out or f"runs/{args.name}{'-tiny' if args.tiny else ''}"
-    return cls(Path(out), args.name, config, tiny=args.tiny)
+    if args.out is None and changed != config:
+      text = json.dumps(_config_json(changed), sort_keys=True)
+      out += f"-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+      _say(f"{args.name}: --set changed the config; its run goes to {out}")
+    return cls(Path(out), args.name, changed, tiny=args.tiny)
 
   @classmethod
   def from_argv(cls, doc: str, name: str, full: Any, tiny: Any,
                 argv: Sequence[str] | None = None) -> Output:
     """A script's Output from its command line (:func:`parser`): ``full`` or, with ``--tiny``,
-    ``tiny`` is its config. ``argv`` None reads ``sys.argv``."""
-    args = parser(doc, name).parse_args(argv)
+    ``tiny`` is its config, with the ``--set`` settings applied. ``argv`` None reads
+    ``sys.argv``."""
+    args = parser(doc, name, full).parse_args(argv)
     return cls.from_args(args, tiny if args.tiny else full)
 
   def finished(self) -> bool:
@@ -139,8 +358,7 @@ class Output:
     if not path.exists():
       return False
     stored = json.loads(path.read_text())
-    config = json.loads(json.dumps(folders.jsonable(dataclasses.asdict(self.config))))
-    if stored.get("config") != config or stored.get("tiny") != self.tiny:
+    if stored.get("config") != _config_json(self.config) or stored.get("tiny") != self.tiny:
       return False
     _say(f"{self.name}: finished earlier with this config, see {path} (delete it to redraw the "
          "tables and figures from the stored stages)")
