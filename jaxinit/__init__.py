@@ -20,7 +20,8 @@ jaxinit.sweep`` as a statement needs the new path (``import jaxinit.studies.swee
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place it is written: pyproject.toml reads it; CITATION.cff and the
+# README's BibTeX are checked against it (tests/test_packaging.py)
 
 _SUBPACKAGES = ("names", "activations", "data", "initializers", "theory", "nets", "schemes",
                 "results", "engine", "studies", "cli")
