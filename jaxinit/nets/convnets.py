@@ -42,10 +42,10 @@ class DeepCNN(nn.Module):
 
   Attributes:
     width: channels of every convolution; depth: the ``width -> width`` convolutions after the
-    downsampling; downsample: stride-2 convolutions before them; activation: the nonlinearity
-    (:mod:`jaxinit.activations`); outputs: the readout's size; padding: Flax's ``Conv`` padding
-    (``"SAME"`` zeros; ``"CIRCULAR"`` wraps around, so every pixel sees a full receptive field,
-    as in Xiao et al.'s theory); use_bias: biases on every layer; dtype: the computation dtype.
+      downsampling; downsample: stride-2 convolutions before them; activation: the nonlinearity
+      (:mod:`jaxinit.activations`); outputs: the readout's size; padding: Flax's ``Conv`` padding
+      (``"SAME"`` zeros; ``"CIRCULAR"`` wraps around, so every pixel sees a full receptive field,
+      as in Xiao et al.'s theory); use_bias: biases on every layer; dtype: the computation dtype.
   """
 
   width: int = 64
@@ -75,9 +75,9 @@ class ResNet(nn.Module):
 
   Attributes:
     width: the first stage's channels (then ``2 width``, ``4 width``); blocks: basic blocks per
-    stage; batch_norm: BatchNorm after each convolution (batch statistics in training, running
-    averages in evaluation); branch_multiplier: ``m``; outputs, use_bias, dtype: as
-    :class:`DeepCNN`.
+      stage; batch_norm: BatchNorm after each convolution (batch statistics in training, running
+      averages in evaluation); branch_multiplier: ``m``; outputs, use_bias, dtype: as
+      :class:`DeepCNN`.
   """
 
   width: int = 16

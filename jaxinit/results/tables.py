@@ -75,7 +75,7 @@ def caption(table: Sequence[dict[str, Any]], spread: str = "ci95", missing: str 
   Args:
     table: rows of :func:`jaxinit.results.stats.summarize`.
     spread: what follows ``±``: ``ci95``, ``std`` or ``std_ci95``
-    (:data:`jaxinit.results.stats.SPREADS`).
+      (:data:`jaxinit.results.stats.SPREADS`).
     missing: what the table prints for a NaN mean (``n/a`` in Markdown, ``--`` in LaTeX).
     setting: a sentence on how the members were trained (a sweep's optimizer, learning rate,
       schedule, loss, batch and data), put last; empty: none.
