@@ -1,17 +1,18 @@
 """The ``jaxinit`` command line: each command parses its flags, builds a frozen config, calls one
 library entry point and prints what it returns (no computation, folder rule or table here).
 
-=========  ==============================================================
+========== =============================================================
 command    library entry point
-=========  ==============================================================
-schemes    :func:`jaxinit.studies.describe.catalog`
+========== =============================================================
+schemes    :func:`jaxinit.studies.describe.catalog`; with ``--bib``,
+           :func:`jaxinit.schemes.references.bibliography`
 sample     :func:`jaxinit.studies.describe.describe`
 theory     :func:`jaxinit.studies.criticality.summarize`
 diagnose   :func:`jaxinit.studies.diagnose.run`
 sweep      :func:`jaxinit.studies.sweep.run`; with ``--width`` several,
            :func:`jaxinit.studies.width_sweep.run`
 coordcheck :func:`jaxinit.studies.coordcheck.study`
-=========  ==============================================================
+========== =============================================================
 
 Exit status (also in ``jaxinit --help``): 0 done; 2 bad input, missing or wrong data, a population
 too large for the memory, a folder the rules refuse; 1 an internal error (a bug: the traceback is
@@ -46,34 +47,58 @@ def _given(args: argparse.Namespace, parse: dict[str, Callable[[str, str], Any]]
   for key in keys:
     value = getattr(args, key)
     if value is not None:
-      flag = {"lrs": "--lr", "momenta": "--momentum"}.get(key, "--" + key.replace("_", "-"))
-      out[key] = parse[key](value, flag) if key in parse else value
+      out[key] = parse[key](value, _flag(key)) if key in parse else value
   return out
 
 
-_LISTS = {"widths": names.ints, "channels": names.ints, "width": names.ints, "seeds": names.seeds,
-          "scales": names.floats, "lrs": names.floats, "momenta": names.floats,
-          "schemes": lambda text, flag: tuple(names.split_list(text, flag))}
+def _flag(key: str) -> str:
+  """The flag that sets ``args.<key>``, as typed."""
+  return {"lrs": "--lr", "momenta": "--momentum"}.get(key, "--" + key.replace("_", "-"))
+
+
+_LISTS: dict[str, Callable[[str, str], Any]] = {
+    "widths": names.ints, "channels": names.ints, "width": names.ints, "seeds": names.seeds,
+    "scales": names.floats, "lrs": names.floats, "momenta": names.floats,
+    "schemes": lambda text, flag: tuple(names.split_list(text, flag))}
 _POPULATION = ("widths", "channels", "activation", "batch_norm", "branch_multiplier", "schemes",
                "seeds", "scales", "data_seed", "normalize", "parametrization")
 _TRAINING = ("epochs", "shuffle", "order_seed", "optimizer", "schedule", "loss", "eval_every",
              "precision")
+_SWEEP = ("data", "model", "model_args", *_POPULATION, "width", "lrs", "momenta", *_TRAINING,
+          "batch_size")
+"""The ``sweep`` flags that set its config (None or False when not given)."""
 
 
 def _sweep_config(args: argparse.Namespace) -> Any:
-  """The sweep's config: the dataset/model defaults, overridden by the flags given."""
+  """The sweep's config: the one saved in ``--config`` (no flag that sets a config may come with
+  it), else the dataset/model defaults overridden by the flags given."""
   from jaxinit.studies import sweep
 
+  if args.config is not None:
+    given = [_flag(key) for key in _SWEEP if getattr(args, key) not in (None, False)]
+    if given:
+      raise ValueError(f"--config reruns the sweep saved in {args.config} as it is; {', '.join(given)} "
+                       "would change it: leave them out, or edit a copy of the config file")
+    return sweep.load_config(args.config)
   train = _given(args, {}, _TRAINING)
   if args.batch_size is not None:
     train["batch_size"] = (None if args.batch_size == "full"
                            else names.ints(args.batch_size, "--batch-size")[0])
-  return sweep.configure(args.data, args.model, train=train, model_args=args.model_args,
+  return sweep.configure(**_given(args, {}, ("data", "model")), train=train,
+                         model_args=args.model_args,
                          **_given(args, _LISTS, (*_POPULATION, "width", "lrs", "momenta")))
 
 
 def _cmd_schemes(args: argparse.Namespace) -> int:
-  print("\n".join(describe.catalog()))
+  if args.bib:
+    from jaxinit.schemes import references
+
+    print(references.bibliography(args.names))
+  elif args.names:
+    raise ValueError(f"scheme names ({' '.join(args.names)}) are read only with --bib; accepted: "
+                     "jaxinit schemes, or jaxinit schemes --bib [NAME ...]")
+  else:
+    print("\n".join(describe.catalog()))
   return 0
 
 
@@ -103,9 +128,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
   folder = folders.resolve(args.out, f"{folders.slug(config.data)}-{sweep.model_slug(config.model)}"
                            if args.name is None else args.name)
   common = dict(data_dir=args.data_dir, resume=args.resume, overwrite=args.overwrite,
-                checkpoint_seconds=args.checkpoint_seconds, quiet=args.quiet,
-                max_members_per_chunk=args.max_members_per_chunk, figures=not args.no_figures)
+                checkpoint_seconds=args.checkpoint_seconds,
+                keep_checkpoints=args.keep_checkpoints, quiet=args.quiet,
+                max_members_per_chunk=args.max_members_per_chunk, figures=not args.no_figures,
+                log=args.log)
   widths = names.ints(args.width, "--width") if args.width is not None else ()
+  result: Any
   if len(widths) > 1:
     result = width_sweep.run(config, widths, folder, **common)
     seconds = sum(r.record["wall_s"]["total"] for r in result.results.values())
@@ -176,7 +204,7 @@ def _os_error(e: OSError) -> str:
   hint = {errno.ENOSPC: "free space, then continue a sweep with --resume (its last checkpoint "
                         "and records are kept)",
           errno.EROFS: "choose a writable folder with --out",
-          errno.EACCES: "choose a folder you may write with --out"}.get(e.errno)
+          errno.EACCES: "choose a folder you may write with --out"}.get(e.errno or 0)
   return what + (f"; {hint}" if hint else "")
 
 

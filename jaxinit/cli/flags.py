@@ -52,9 +52,13 @@ def _flags(p: argparse.ArgumentParser, *specs: tuple[str, str, dict[str, Any]]) 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
   _flags(p, ("--data", "moons (default), circles, mnist, fashion_mnist, gaussian(dim=784, n=1024, "
-             "n_test=256, classes=10) (N(0, 1) inputs, random labels)", {"default": "moons"}),
+             "n_test=256, classes=10) (N(0, 1) inputs, random labels), tfds:NAME (a "
+             "tensorflow-datasets image classification set, e.g. tfds:cifar10; pip install "
+             "\"jaxinit[tfds]\"); any with validation=N, e.g. \"tfds:cifar10(validation=5000)\": N "
+             "train examples held out by --data-seed are the test_* set", {"default": "moons"}),
          ("--data-dir", "folder of the IDX files for mnist/fashion_mnist (default: "
-          "$JAXINIT_DATA_DIR, else tensorflow-datasets)", {}))
+          "$JAXINIT_DATA_DIR, else tensorflow-datasets), or where tfds keeps its files for "
+          "tfds:NAME (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets)", {}))
 
 
 def _output_flags(p: argparse.ArgumentParser, name: str, what: str = "output folder") -> None:
@@ -90,6 +94,15 @@ def _population_flags(p: argparse.ArgumentParser) -> None:
       ("--parametrization", "how init, forward multipliers and learning rates scale with the "
        f"hidden width: {', '.join(parametrizations.known())} (default sp); base width: "
        "'mup(base_width=64)', or by default the smallest --width (else the first width)", {}))
+
+
+def _add_schemes(sub: Any) -> None:
+  p = sub.add_parser("schemes", help="list the initializers, their aliases, the whole-network schemes "
+                     "and the activations; with --bib, the schemes' papers in BibTeX")
+  p.add_argument("names", nargs="*", metavar="NAME",
+                 help="with --bib: only these schemes' papers, e.g. he_normal lsuv (default: all)")
+  _flags(p, ("--bib", "print the BibTeX entries of the papers the schemes follow",
+             {"action": "store_true"}))
 
 
 def _add_sample(sub: Any) -> None:
@@ -138,7 +151,8 @@ def _add_diagnose(sub: Any) -> None:
 
 
 def _add_sweep(sub: Any) -> None:
-  from jaxinit.engine import optimizers, train
+  from jaxinit.engine import checkpoints, optimizers, train
+  from jaxinit.results import metric_writer
   from jaxinit.studies import sweep
 
   toy, images = sweep.default_config("moons"), sweep.default_config("mnist")
@@ -174,10 +188,16 @@ def _add_sweep(sub: Any) -> None:
       ("--order-seed", "seed of the shared minibatch order (default 0)", {"type": SEED}),
       ("--precision", "matmul precision (default highest; recorded in the run's config)",
        {"choices": tuple(train.PRECISIONS)}),
+      ("--config", "rerun the sweep a run folder's config.json saves (the same records on the "
+       "same machine): every setting comes from the file, and the flags that set one (--data, "
+       "--seeds, --epochs, ...) are refused beside it (edit a copy of the file instead); --out, "
+       "--name, --resume, --overwrite, --data-dir and the flags below apply", {"metavar": "PATH"}),
       ("--resume", "continue the run in the folder", {"action": "store_true"}),
       ("--overwrite", "replace the run in the folder", {"action": "store_true"}),
       ("--checkpoint-seconds", "save the train state at most this often (default 30; 0 = every "
        "epoch)", {"type": _number(float, 0), "default": 30.0}),
+      ("--keep-checkpoints", f"keep the newest this many saved epochs (default {checkpoints.KEEP})",
+       {"type": _number(int, 1), "default": checkpoints.KEEP}),
       ("--max-members-per-chunk", "train at most this many members at a time (default: sized "
        "from the devices' free memory, or the host's on the CPU)", {"type": _number(int, 1)}),
       ("--distributed", f"{several} jax.distributed.initialize() as the cluster provides it",
@@ -185,9 +205,15 @@ def _add_sweep(sub: Any) -> None:
       ("--coordinator", f"{several} the coordinator's HOST:PORT", {}),
       ("--num-processes", f"{several} how many", {"type": _number(int, 1)}),
       ("--process-id", f"{several} this one's index (0 writes)", {"type": _number(int, 0)}),
-      ("--quiet", "no progress bar (messages still on stderr)", {"action": "store_true"}),
+      ("--quiet", "no progress bar, nor progress lines when stderr is a file (messages still on "
+       "stderr)", {"action": "store_true"}),
+      ("--log", "also mirror each evaluated epoch's aggregates per scheme (and varied "
+       "hyperparameter) to a metric writer: tensorboard writes <run folder>/tensorboard/ (pip "
+       "install tensorboardX); records.jsonl stays the record",
+       {"choices": metric_writer.LOGS}),
       ("--no-figures", "skip the figures", {"action": "store_true"}))
   _output_flags(p, "<data>-<model>", "run folder")
+  p.set_defaults(data=None, model=None)  # configure's defaults; None tells --config none was given
 
 
 def _add_coordcheck(sub: Any) -> None:
@@ -228,8 +254,6 @@ def parser() -> argparse.ArgumentParser:
       prog="jaxinit", description="Weight initialization schemes in JAX/Flax.", epilog=EXIT_CODES,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-  sub.add_parser("schemes", help="list the initializers, their aliases, the whole-network schemes "
-                 "and the activations")
-  for add in (_add_sample, _add_theory, _add_diagnose, _add_sweep, _add_coordcheck):
+  for add in (_add_schemes, _add_sample, _add_theory, _add_diagnose, _add_sweep, _add_coordcheck):
     add(sub)
   return parser

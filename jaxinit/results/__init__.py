@@ -21,7 +21,7 @@ are imported on their own. None of these modules imports jax, flax, optax or the
 """
 
 from jaxinit.results.folders import RunFolder, atomic_write, write_json
-from jaxinit.results.provenance import environment
+from jaxinit.results.provenance import environment, source_state
 from jaxinit.results.records import (
     MEMBER_FIELDS,
     METRICS,
@@ -47,6 +47,7 @@ from jaxinit.results.tables import caption, markdown, to_csv, to_latex, to_markd
 __all__ = [
     "RunFolder", "atomic_write", "write_json", "METRICS", "MEMBER_FIELDS", "RECORD_FIELDS",
     "RUN_COLUMNS", "epoch_records", "RecordWriter", "read_records", "truncate_records", "load",
-    "environment", "SPREADS", "CORRECTIONS", "ci95_factor", "adjust_p", "summarize", "group",
-    "per_seed_argmin", "caption", "markdown", "to_markdown", "to_latex", "to_csv", "write_tables",
+    "environment", "source_state", "SPREADS", "CORRECTIONS", "ci95_factor", "adjust_p",
+    "summarize", "group", "per_seed_argmin", "caption", "markdown", "to_markdown", "to_latex",
+    "to_csv", "write_tables",
 ]

@@ -9,9 +9,11 @@ the memory the population needs: :func:`jaxinit.engine.placement.plan_population
   rewritten at every checkpoint;
 * ``records.jsonl``: one record per member per epoch (:data:`jaxinit.results.records.RECORD_FIELDS`),
   fsynced after every epoch;
-* ``checkpoint.msgpack``: the whole population's train state and its epoch
-  (``flax.serialization``, written atomically) every ``checkpoint_seconds``, after the last epoch,
-  and when the run is stopped by SIGINT or SIGTERM (:mod:`jaxinit.engine.signals`);
+* ``checkpoints/<epoch>/``: the population's train state (Orbax: padded and sharded as it trains,
+  each process writing its shards; complete or absent, the newest ``keep_checkpoints`` kept:
+  :mod:`jaxinit.engine.checkpoints`) every ``checkpoint_seconds``, after the last epoch, and when
+  the run is stopped by SIGINT or SIGTERM (:mod:`jaxinit.engine.signals`); a folder of earlier
+  versions holds ``checkpoint.msgpack`` instead, read to resume;
 * when finished: ``table.{md,tex,csv}`` (final metrics per group: mean, std and 95% CI over seeds,
   with a caption), ``loss_curves.{png,pdf}`` and, for 2-D inputs, ``decision_boundary_<scheme>.png``.
 
@@ -30,6 +32,7 @@ scales, learning rates or momenta, or another population size in the same bucket
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import json
 import math
@@ -42,17 +45,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import flax.serialization
 import jax
 import numpy as np
 
 from jaxinit import data as datasets
 from jaxinit import results
-from jaxinit.engine import optimizers, placement, sharding, signals
+from jaxinit.engine import checkpoints, optimizers, placement, sharding, signals
 from jaxinit.engine import population as pop
 from jaxinit.engine import train as tr
 from jaxinit.nets import models, parametrizations, protocol
-from jaxinit.results import folders
+from jaxinit.results import folders, metric_writer
 
 __all__ = ["SweepConfig", "SweepResult", "default_config", "configure", "group_keys", "run",
            "load_config", "final_params", "read_finished"]
@@ -143,12 +145,31 @@ class SweepConfig:
     return dataclasses.asdict(self)
 
 
-def load_config(obj: dict[str, Any]) -> SweepConfig:
-  """The inverse of :meth:`SweepConfig.to_json`."""
+def load_config(obj: dict[str, Any] | str | Path) -> SweepConfig:
+  """The inverse of :meth:`SweepConfig.to_json`; ``obj`` may be the path of a ``config.json``.
+
+  Raises:
+    ValueError: ``obj`` is not a sweep's config (not JSON, not an object, or other settings).
+  """
+  source = f"{obj}" if isinstance(obj, str | Path) else "the object"
+  accepted = "accepted: the config.json a sweep writes in its run folder"
+  if isinstance(obj, str | Path):
+    try:
+      obj = json.loads(Path(obj).read_text())
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{source} is not JSON ({e}); {accepted}") from None
+  known = {f.name for f in dataclasses.fields(SweepConfig)}
+  if not isinstance(obj, dict) or not {"model", "train"} <= obj.keys() <= known:
+    what = (f"settings {', '.join(sorted(obj.keys() - known)) or 'without model and train'}"
+            if isinstance(obj, dict) else f"a JSON {type(obj).__name__}")
+    raise ValueError(f"{source} is not a sweep config ({what}); {accepted}")
   tup = lambda v: tuple(v) if isinstance(v, list) else v
-  model = (protocol.Spec(**obj["model"]) if "target" in obj["model"] else
-           models.ModelConfig(**{k: tup(v) for k, v in obj["model"].items()}))
-  train = tr.TrainConfig(**obj["train"])
+  try:
+    model = (protocol.Spec(**obj["model"]) if "target" in obj["model"] else
+             models.ModelConfig(**{k: tup(v) for k, v in obj["model"].items()}))
+    train = tr.TrainConfig(**obj["train"])
+  except TypeError as e:  # a model or train setting this version does not know
+    raise ValueError(f"{source} is not a sweep config ({e}); {accepted}") from None
   rest = {k: tup(v) for k, v in obj.items() if k not in ("model", "train")}
   return SweepConfig(model=model, train=train, **rest)
 
@@ -285,8 +306,10 @@ def setting(config: SweepConfig) -> str:
   if optimizers.get(t.optimizer).uses_momentum:
     hyper.append(f"momentum {_values(config.momenta)}")
   batch = "full batch" if t.batch_size is None else f"batch {t.batch_size}"
+  held = "" if datasets.validation(config.data) is None else " " + datasets.evaluated_on(
+      config.data, config.data_seed)
   return (f"Trained on {config.data} ({config.normalize} inputs, {batch}) with {t.optimizer}, "
-          f"{', '.join(hyper)}, {t.schedule} schedule, {t.loss} loss.")
+          f"{', '.join(hyper)}, {t.schedule} schedule, {t.loss} loss.{held}")
 
 
 def _values(values: Sequence[float]) -> str:
@@ -300,36 +323,16 @@ def group_keys(config: SweepConfig) -> tuple[str, ...]:
   return ("scheme", *varied)
 
 
-def _save_checkpoint(folder: folders.RunFolder, state: tr.TrainState, members: int, epoch: int
-                     ) -> None:
-  """Atomically writes the first ``members`` members' state after ``epoch``."""
-  host = sharding.unpad(state, members)
-  folders.atomic_write(folder.checkpoint, flax.serialization.to_bytes({"epoch": epoch,
-                                                                        "state": host}))
-
-
-def _load_checkpoint(folder: folders.RunFolder, template: tr.TrainState
-                     ) -> tuple[int, tr.TrainState] | None:
-  path = folder.checkpoint
-  if not path.exists():
-    return None
-  target = {"epoch": 0, "state": jax.device_get(template)}
-  try:
-    payload = flax.serialization.msgpack_restore(path.read_bytes())
-    state = payload.get("state", {})
-    if "batch_stats" in state:  # written before the state held every model collection
-      stats = state.pop("batch_stats")
-      state["model_state"] = {"batch_stats": stats} if stats else {}
-    restored = flax.serialization.from_state_dict(target, payload)
-  except Exception as e:
-    raise ValueError(f"checkpoint {path} cannot be read ({e}); rerun with --overwrite") from e
-  return int(restored["epoch"]), restored["state"]
+def _checkpoints(home: folders.RunFolder, keep: int = checkpoints.KEEP) -> checkpoints.Checkpoints:
+  """The run folder's checkpoints (:mod:`jaxinit.engine.checkpoints`), its earlier layout's file
+  as the legacy one."""
+  return checkpoints.Checkpoints(home.checkpoints, keep, legacy=home.legacy_checkpoint)
 
 
 def final_params(folder: str | Path) -> Any:
   """A finished sweep's trained parameters: every member's after the last epoch, stacked on a
-  leading member axis ``(M, ...)`` in ``members.json``'s order (read from the checkpoint the sweep
-  writes after its last epoch).
+  leading member axis ``(M, ...)`` in ``members.json``'s order, host arrays (read from the checkpoint
+  the sweep writes after its last epoch: Orbax's, or an earlier version's ``checkpoint.msgpack``).
 
   Raises:
     ValueError: ``folder`` holds no finished sweep (no ``run.json`` marked finished, or its
@@ -337,20 +340,65 @@ def final_params(folder: str | Path) -> Any:
   """
   run_folder = folders.RunFolder(folder)
   record = run_folder.read_run()
-  if record.get("status") != "finished" or not run_folder.checkpoint.exists():
+  if record.get("status") != "finished":
     raise ValueError(f"{folder} holds no finished sweep (status {record.get('status')!r}); accepted: "
                      "a folder a sweep ran to its end in")
-  payload = flax.serialization.msgpack_restore(run_folder.checkpoint.read_bytes())
+  epoch, state = checkpoints.read_host(run_folder.checkpoints, run_folder.legacy_checkpoint)
   last = record["config"]["train"]["epochs"]
-  if int(payload["epoch"]) != last:
-    raise ValueError(f"{folder}: the checkpoint holds epoch {payload['epoch']}, not the last ({last})")
-  return payload["state"]["params"]
+  if epoch != last:
+    raise ValueError(f"{folder}: the checkpoint holds epoch {epoch}, not the last ({last})")
+  return state["params"]
 
 
-def _progress(total: int, done: int, quiet: bool) -> Callable[[int, np.ndarray], None]:
-  """An epoch progress bar (rich, on stderr) showing the best and worst member's train loss."""
+PROGRESS_SECONDS = 10.0
+"""How often a sweep whose stderr is not a terminal (a log file, ``2> log`` under a batch scheduler)
+writes a progress line, besides the first and the last epoch it trains; a terminal shows a bar."""
+
+
+def _population_text(metrics_M4: np.ndarray) -> str:
+  """The population in a progress report: members alive (finite train loss) and their best and
+  median train loss. ``metrics_M4``: :data:`jaxinit.results.records.METRICS` per member, (M, 4)."""
+  loss = metrics_M4[:, results.METRICS.index("train_loss")]
+  alive = loss[np.isfinite(loss)]
+  text = f"members alive {alive.size}/{loss.size}"
+  return text + (f"  train loss best {alive.min():.4g} median {np.median(alive):.4g}" if alive.size
+                 else "")
+
+
+def progress_line(epoch: int, total: int, metrics_M4: np.ndarray, elapsed_s: float,
+                  eta_s: float | None) -> str:
+  """A log file's progress line after ``epoch`` of ``total``: the epoch, the population (members
+  alive, their best and median train loss: the terminal's bar shows the same text beside its own
+  epoch count and time), the time since the sweep started and the time it expects still to take.
+
+  >>> metrics = np.array([[0.0456, 1, 0, 1], [0.0123, 1, 0, 1], [np.nan] * 4, [0.5, 1, 0, 1]])
+  >>> progress_line(40, 200, metrics, 83.4, 310)
+  'epoch 40/200  members alive 3/4  train loss best 0.0123 median 0.0456  elapsed 0:01:23  eta 0:05:10'
+  """
+  elapsed = datetime.timedelta(seconds=round(elapsed_s))
+  eta = "-" if eta_s is None else datetime.timedelta(seconds=round(eta_s))
+  return f"epoch {epoch}/{total}  {_population_text(metrics_M4)}  elapsed {elapsed}  eta {eta}"
+
+
+def _progress(total: int, done: int, quiet: bool, t0: float, seconds: float = PROGRESS_SECONDS
+              ) -> Callable[[int, np.ndarray], None]:
+  """The epoch reporter on stderr: a rich bar on a terminal; otherwise a flushed
+  :func:`progress_line` at the first and last epoch and every ``seconds`` between (elapsed since
+  ``t0``; the eta from the epochs after the first evaluation, which includes the compile)."""
   if quiet:
     return lambda epoch, metrics: None
+  if not sys.stderr.isatty():
+    last, first = -math.inf, None
+
+    def line(epoch: int, metrics: np.ndarray) -> None:
+      nonlocal last, first
+      now = time.perf_counter()
+      first = first or (now, epoch)
+      if epoch == total or now - last >= seconds:
+        eta = (now - first[0]) / (epoch - first[1]) * (total - epoch) if epoch > first[1] else None
+        _say(progress_line(epoch, total, metrics, now - t0, eta))
+        last = now
+    return line
   from rich.console import Console
   from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -360,11 +408,7 @@ def _progress(total: int, done: int, quiet: bool) -> Callable[[int, np.ndarray],
   bar.start()
 
   def update(epoch: int, metrics: np.ndarray) -> None:
-    loss = metrics[:, 0]
-    alive = loss[np.isfinite(loss)]
-    text = (f"train loss best {alive.min():.4g} worst {alive.max():.4g}" if alive.size
-            else "all members diverged")
-    bar.update(task, completed=epoch, description=text)
+    bar.update(task, completed=epoch, description=_population_text(metrics))
 
   update.stop = bar.stop  # type: ignore[attr-defined]
   return update
@@ -489,8 +533,9 @@ def _say(text: str) -> None:
 
 def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
         resume: bool = False, overwrite: bool = False, checkpoint_seconds: float = 30.0,
-        quiet: bool = False, figures: bool = True, max_members_per_chunk: int | None = None
-        ) -> SweepResult:
+        keep_checkpoints: int = checkpoints.KEEP,
+        quiet: bool = False, figures: bool = True, max_members_per_chunk: int | None = None,
+        log: str | None = None) -> SweepResult:
   """Runs (or resumes) a sweep into ``folder``.
 
   Args:
@@ -503,19 +548,24 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
     overwrite: replace the run in ``folder``.
     checkpoint_seconds: save the train state when this much time has passed since the last save (0:
       after every epoch), and always after the last epoch and on SIGINT/SIGTERM.
-    quiet: no progress bar (where the run resumes from and why it stopped are still said on
-      stderr).
+    keep_checkpoints: how many of the newest saved epochs to keep (>= 1).
+    quiet: no progress bar, or no progress lines when stderr is not a terminal (where the run
+      resumes from and why it stopped are still said on stderr).
     figures: write the figures at the end.
     max_members_per_chunk: train at most this many members at a time; None sizes the chunks from
       the free memory (:func:`jaxinit.engine.placement.plan_population`). Results do not depend on it (to
       float rounding).
+    log: also mirror each evaluated epoch's per-group aggregates to this metric writer
+      (:data:`jaxinit.results.metric_writer.LOGS`: ``"tensorboard"`` writes ``folder/tensorboard/``);
+      ``records.jsonl`` stays the source of truth.
 
   Returns:
     The :class:`SweepResult`; ``record["status"]`` is ``"finished"``.
 
   Raises:
     ValueError: a bad config, data that is missing or not the dataset named, a population that
-      does not fit in memory, a folder the rules refuse (nothing is written in these cases).
+      does not fit in memory, a folder the rules refuse, a ``log`` writer whose package is
+      missing (nothing is written in these cases).
     jaxinit.engine.signals.Interrupted: SIGINT or SIGTERM; the epoch in flight was finished and
       checkpointed, and ``run.json`` is marked ``"interrupted"``.
   """
@@ -523,11 +573,13 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   if checkpoint_seconds < 0 or checkpoint_seconds != checkpoint_seconds:
     raise ValueError(f"checkpoint_seconds={checkpoint_seconds}; accepted: a number >= 0 "
                      "(0 = after every epoch)")
+  checkpoints.check_keep(keep_checkpoints)
+  metric_writer.check(log)
   if isinstance(config.model, models.ModelConfig):
     config.check_readout()
   home = folders.RunFolder(folder)
   _say(_announcement(config, home.path))
-  placement.check_data(config.data)  # sizes first: nothing large is built before they fit
+  placement.check_data(config.data, data_dir)  # sizes first: nothing large is built before they fit
   dataset = datasets.load(config.data, seed=config.data_seed, data_dir=data_dir,
                           normalize=config.normalize)
   data = tr.device_data(dataset)
@@ -545,14 +597,16 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
   if out == home:  # process 0 checks (and for --overwrite clears) the run folder
     resume = folders.prepare(home.path, home.CONFIG, config=config.to_json(), resume=resume,
                              overwrite=overwrite, canonical=stored_config,
-                             empty_when_missing=(home.RECORDS, home.CHECKPOINT))
+                             empty_when_missing=(home.RECORDS, home.CHECKPOINTS,
+                                                 home.LEGACY_CHECKPOINT))
   record = _new_record(config, dataset, members, plan, data_dir)
+  store = _checkpoints(home, keep_checkpoints)  # every process saves into home: it is collective
   try:
-    start, state = _start(config, net, home, out, members, dataset, plan, resume, record)
+    start, state = _start(config, net, store, out, members, dataset, plan, resume, record)
     record["wall_s"]["setup"] = time.perf_counter() - t0
     out.write_run(record)
-    state = _train(config, net, out, members, data, state, start, plan, checkpoint_seconds, quiet,
-                   record, t0)
+    state = _train(config, net, out, store, members, data, state, start, plan, checkpoint_seconds,
+                   quiet, record, t0, log if out == home else None)
   except BaseException as e:
     if record["epochs_done"] == 0 and not resume and fresh and out == home:
       shutil.rmtree(out.path, ignore_errors=True)  # nothing finished: leave nothing behind
@@ -561,6 +615,8 @@ def run(config: SweepConfig, folder: str | Path, *, data_dir: str | None = None,
     if isinstance(e, KeyboardInterrupt):
       raise signals.Interrupted(signal.SIGINT) from e
     raise
+  finally:
+    store.close()
   record["wall_s"]["train"] = time.perf_counter() - t0 - record["wall_s"]["setup"]
   rows = results.read_records(out.records)
   table, markdown = _write_tables(config, out, rows)
@@ -612,7 +668,8 @@ def model_text(model: models.ModelConfig | protocol.Spec) -> str:
 def _writable(home: folders.RunFolder) -> folders.RunFolder:
   """Where this process writes: the run folder on process 0. With several processes
   (jax.distributed) all run the same program and read the run folder (to resume), but only process
-  0 writes it; the others write to a scratch folder, deleted at the end."""
+  0 writes it; the others write to a scratch folder, deleted at the end. The checkpoints are the
+  exception: every process writes its shards into the run folder's (a collective save)."""
   if jax.process_index() == 0:
     return home
   return folders.RunFolder(tempfile.mkdtemp(prefix=f"jaxinit-process{jax.process_index()}-"))
@@ -628,18 +685,19 @@ def _new_record(config: SweepConfig, dataset: datasets.Dataset, members: Sequenc
           "checkpoint_epoch": 0, "wall_s": {}}
 
 
-def _start(config: SweepConfig, net: tr.Model, home: folders.RunFolder, out: folders.RunFolder,
-           members: Sequence[pop.Member], dataset: datasets.Dataset, plan: placement.Plan,
-           resume: bool, record: dict[str, Any]) -> tuple[int, tr.TrainState]:
+def _start(config: SweepConfig, net: tr.Model, store: checkpoints.Checkpoints,
+           out: folders.RunFolder, members: Sequence[pop.Member], dataset: datasets.Dataset,
+           plan: placement.Plan, resume: bool, record: dict[str, Any]) -> tuple[int, tr.TrainState]:
   """Writes the config and members, draws the initial state and, on ``resume``, restores the last
-  checkpoint of ``home`` (cutting the records back to it). Returns ``(start epoch, state)``."""
+  checkpoint of ``store`` into the shardings the plan trains in (cutting the records back to it).
+  Returns ``(start epoch, state)``."""
   out.path.mkdir(parents=True, exist_ok=True)
   results.write_json(out.config, config.to_json())
   results.write_json(out.members, pop.member_table(members))
   start = 0
   state = tr.init_state(net, config.train, members, dataset.x_train, plan.count)
   if resume:
-    restored = _load_checkpoint(home, sharding.unpad(state, len(members)))
+    restored = store.restore(state, len(members), checkpoints.target_sharding(plan))
     if restored is not None:
       start, state = restored
     if out.records.exists():
@@ -674,27 +732,31 @@ def _write_tables(config: SweepConfig, out: folders.RunFolder, rows: list[dict[s
 
 
 def _train(config: SweepConfig, net: tr.Model, folder: folders.RunFolder,
-           members: Sequence[pop.Member],
+           store: checkpoints.Checkpoints, members: Sequence[pop.Member],
            data: tr.DeviceData, initial: tr.TrainState, start: int, plan: placement.Plan,
-           checkpoint_seconds: float, quiet: bool, record: dict[str, Any], t0: float
-           ) -> tr.TrainState:
-  """The epoch loop: records every epoch, checkpoints (and ``run.json``) by time, at the end and
-  on a stop request. Returns the final (padded) state."""
-  progress = _progress(config.train.epochs, start, quiet)
+           checkpoint_seconds: float, quiet: bool, record: dict[str, Any], t0: float,
+           log: str | None = None) -> tr.TrainState:
+  """The epoch loop: records every epoch (mirrored to the ``log`` writer), checkpoints (and
+  ``run.json``) by time, at the end and on a stop request. Returns the final (padded) state."""
+  progress = _progress(config.train.epochs, start, quiet, t0)
   last_save, t_train = time.perf_counter(), time.perf_counter()
   m, state = len(members), initial
   try:
     with (signals.stop_requests("saving a checkpoint after the epoch in flight") as stop,
-          results.RecordWriter(folder.records) as writer):
+          results.RecordWriter(folder.records) as writer,
+          metric_writer.open_writer(log, folder.path, group_keys(config), start) as mirror):
       for epoch, state, metrics in tr.run(net, config.train, members, data, initial, start, plan):
         diverged = sharding.to_host(state.diverged_epoch)[:m]
-        writer.write(results.epoch_records(members, epoch, metrics, diverged))
+        rows = results.epoch_records(members, epoch, metrics, diverged)
+        writer.write(rows)
+        if mirror is not None:
+          mirror.write(rows)
         record["epochs_done"] = epoch
         if "first_block_with_compile" not in record["wall_s"]:  # epochs up to the first evaluation
           record["wall_s"]["first_block_with_compile"] = time.perf_counter() - t_train
         if (stop or epoch == config.train.epochs
             or time.perf_counter() - last_save >= checkpoint_seconds):
-          _save_checkpoint(folder, state, m, epoch)
+          store.save(epoch, state, m)  # complete on disk before run.json names it
           record["checkpoint_epoch"] = epoch
           record["wall_s"]["total"] = time.perf_counter() - t0
           folder.write_run(record)
