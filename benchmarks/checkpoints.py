@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
   out = Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   stem = f"checkpoints_{env['backend']}"
-  results.write_json(out / f"{stem}.json", {"environment": env, "args": vars(args), "rows": rows})
+  settings = {k: v for k, v in vars(args).items() if k != "out"}  # no path of this machine
+  results.write_json(out / f"{stem}.json", {"environment": env, "args": settings, "rows": rows})
   (out / f"{stem}.md").write_text(markdown(rows, env))
   print(json.dumps({"written": str(out / f"{stem}.md")}))
   return 0
