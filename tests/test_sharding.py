@@ -168,6 +168,7 @@ SWEEP_FLAGS = ["--widths", "8,1", "--schemes", "he_normal,zeros,normal(stddev=0.
                "--epochs", "3", "--batch-size", "100", "--lr", "0.1", "--quiet", "--no-figures"]
 
 
+@pytest.mark.slow  # two processes start, compile and join: ~25 s of the fast suite
 def test_two_processes_share_one_mesh_and_process_0_writes_the_records(tmp_path, capsys):
   """`jaxinit sweep --coordinator ... --num-processes 2 --process-id i` in two local processes
   (gloo CPU collectives), two CPU devices each: one mesh of 4 devices for 3 members (one padding

@@ -209,6 +209,7 @@ def test_stop_signal_checkpoints_the_last_epoch_and_resume_continues(
   assert json.loads((folder / "run.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow  # a child process and a resume: ~15 s (the fast suite keeps the SIGINT case)
 def test_kill_loses_only_the_epochs_since_the_last_checkpoint(tmp_path: Path,
                                                               reference: list[dict]) -> None:
   """kill -9 of a run evaluating every 3 epochs and checkpointing at every evaluation, then
